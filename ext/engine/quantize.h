@@ -1,0 +1,18 @@
+/* Activation quantisation and dequantisation shared by every level. Compiled once with
+ * baseline flags and -ffp-contract=off, so the float parts around the integer kernels
+ * give the same bits whatever kernel level runs. */
+#ifndef VK_QUANTIZE_H
+#define VK_QUANTIZE_H
+
+#include <stdint.h>
+
+/* Quantise x[0..n) to offset-binary bytes (q + 128, q in [-127, 127]) with the dynamic
+ * scale absmax/127; pads xu[n..n_padded) with 128 (zero). NaN counts as 0, +-inf
+ * clamps. Returns the scale (1 when x is all zero). */
+float vk_quantize_f32(const float *x, int n, int n_padded, uint8_t *xu);
+
+/* y[r] = (float)acc[r] * (row_scale[r] * x_scale) + bias[r], bias may be NULL. */
+void vk_dequantize(const int32_t *acc, const float *row_scale, float x_scale,
+                   const float *bias, float *y, int rows);
+
+#endif

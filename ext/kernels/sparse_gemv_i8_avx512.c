@@ -1,0 +1,6 @@
+/* AVX-512BW: the AVX2 sequence (maddubs, madd with ones) on whole blocks.
+ * Compiled with -mavx512f -mavx512bw -mavx512vl. */
+#define VK_ISA avx512
+#define VK_DOT4_ACC(acc, x, w) \
+    _mm512_add_epi32((acc), _mm512_madd_epi16(_mm512_maddubs_epi16((x), (w)), _mm512_set1_epi16(1)))
+#include "sparse_gemv_i8_x86_512.h"

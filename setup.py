@@ -1,0 +1,77 @@
+"""Build of the compiled core.
+
+Each kernel file in ext/kernels/ is compiled with the flags of its own ISA, so one
+build runs on any x86-64 CPU and the dispatcher picks the best level at import. The
+float code around the kernels is compiled once, with baseline flags and
+-ffp-contract=off, so its results are the same bits whatever level runs.
+"""
+
+import os
+import platform
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+KERNEL_DIR = "ext/kernels"
+COMMON_FLAGS = ["-std=c99", "-O3", "-ffp-contract=off", "-fno-math-errno", "-Wall"]
+X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "i386")
+
+# ISA level -> flags for its kernel file (ref is plain C).
+KERNEL_FLAGS = {"ref": []}
+if X86:
+    KERNEL_FLAGS.update({
+        "sse2": ["-msse2"],
+        "avx2": ["-mavx2", "-mfma"],
+        "avxvnni": ["-mavx2", "-mavxvnni"],
+        "avx512": ["-mavx512f", "-mavx512bw", "-mavx512vl"],
+        "avx512vnni": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"],
+    })
+
+
+KERNEL_USERS = set()  # extensions that link the per-ISA kernel objects (cythonize copies Extensions, so track names)
+
+
+class BuildWithIsaFlags(build_ext):
+    """Compile each per-ISA kernel into its own object with its own flags, then link
+    those objects into every extension that asks for them."""
+
+    def build_extension(self, ext):
+        if ext.name in KERNEL_USERS:
+            objects = []
+            for isa, flags in KERNEL_FLAGS.items():
+                src = os.path.join(KERNEL_DIR, f"sparse_gemv_i8_{isa}.c")
+                objects += self.compiler.compile(
+                    [src], output_dir=self.build_temp, include_dirs=["ext", KERNEL_DIR],
+                    extra_postargs=COMMON_FLAGS + flags, depends=ext.depends)
+            ext.extra_objects = list(ext.extra_objects or []) + objects
+        super().build_extension(ext)
+
+
+def extension(name, pyx, c_sources):
+    ext = Extension(
+        name,
+        sources=[pyx] + c_sources,
+        include_dirs=["ext", KERNEL_DIR, np.get_include()],
+        extra_compile_args=COMMON_FLAGS,
+        define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+        + ([] if X86 else [("VK_NO_X86", "1")]),
+        depends=[os.path.join(KERNEL_DIR, f) for f in os.listdir(KERNEL_DIR)]
+        + ["ext/cpu_detect.h", "ext/engine/quantize.h"],
+    )
+    KERNEL_USERS.add(name)
+    return ext
+
+
+SHARED_C = ["ext/cpu_detect.c", "ext/engine/quantize.c", f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
+
+setup(
+    ext_modules=cythonize(
+        [extension("vocoder._kernels", "vocoder/_kernels.pyx", SHARED_C)],
+        compiler_directives={"language_level": "3"},
+    ),
+    cmdclass={"build_ext": BuildWithIsaFlags},
+    data_files=[("share/vocoder/presets", [os.path.join("presets", f) for f in sorted(os.listdir("presets")) if f.endswith(".safetensors")])]
+    if os.path.isdir("presets") else [],
+)
