@@ -1,0 +1,286 @@
+"""The float reference: docs/model.md in plain numpy, the ideal network a preset describes.
+
+The compiled engine computes the same function in int8 with int32 accumulation; this
+module computes it with the dequantized weights (``int8 * scale``) and float activations
+(float64 by default), one sample at a time in Python. It is slow and meant for tests,
+for checking the engine, and as the readable statement of the math.
+
+It also holds the sample <-> class mappings that training, the engine's tests and the
+reference must share:
+
+* dual head: 16-bit audio ``s`` (``-32768..32767``) split as ``u = s + 32768``,
+  ``coarse = u >> 8``, ``fine = u & 255``; a byte ``v`` enters the network as
+  ``(v - 127.5) / 127.5`` (:func:`audio_to_dual`, :func:`dual_to_audio`,
+  :func:`byte_to_input`);
+* mu-law head: ``Q = 2**bits`` classes, ``mu = Q - 1``; class ``k`` enters the network as
+  ``2k/mu - 1`` (:func:`mulaw_encode`, :func:`mulaw_decode`, :func:`class_to_input`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+# --------------------------------------------------------------------------- mappings
+
+#: The "previous sample" before the first one: audio 0.
+DUAL_START = (128, 0)
+
+
+def audio_to_16bit(audio) -> np.ndarray:
+    """Float audio in [-1, 1] to int64 16-bit values: ``floor(x * 32768 + 0.5)``, clamped.
+
+    Out-of-range values clip to -32768 / 32767 and NaN maps to 0 (silence).
+    """
+    x = np.nan_to_num(np.asarray(audio, np.float64), nan=0.0, posinf=1.0, neginf=-1.0)
+    return np.clip(np.floor(x * 32768.0 + 0.5), -32768, 32767).astype(np.int64)
+
+
+def audio_to_dual(audio):
+    """Float audio to ``(coarse, fine)`` byte classes (int64 arrays, values 0..255)."""
+    u = audio_to_16bit(audio) + 32768
+    return u >> 8, u & 255
+
+
+def dual_to_audio(coarse, fine) -> np.ndarray:
+    """``(coarse, fine)`` bytes to float32 audio ``(coarse*256 + fine - 32768) / 32768``."""
+    s = np.asarray(coarse, np.int64) * 256 + np.asarray(fine, np.int64) - 32768
+    return (s / 32768.0).astype(np.float32)
+
+
+def byte_to_input(v) -> np.ndarray:
+    """A byte class 0..255 as the network sees it: ``(v - 127.5) / 127.5`` in [-1, 1]."""
+    return (np.asarray(v, np.float64) - 127.5) / 127.5
+
+
+def class_to_input(k, n_classes: int) -> np.ndarray:
+    """A mu-law class 0..Q-1 as the network sees it: ``2k/(Q-1) - 1`` in [-1, 1]."""
+    return 2.0 * np.asarray(k, np.float64) / (n_classes - 1) - 1.0
+
+
+def mulaw_encode(audio, bits: int) -> np.ndarray:
+    """Float audio in [-1, 1] to mu-law classes 0..2**bits-1 (int64).
+
+    ``y = sign(x) ln(1 + mu|x|) / ln(1 + mu)``, class ``floor((y + 1)/2 * mu + 0.5)``
+    (round half up, as torchaudio does), ``mu = 2**bits - 1``. Out-of-range audio clips;
+    NaN maps to 0.
+    """
+    mu = 2 ** int(bits) - 1
+    x = np.clip(np.nan_to_num(np.asarray(audio, np.float64), nan=0.0, posinf=1.0, neginf=-1.0), -1.0, 1.0)
+    y = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
+    return np.clip(np.floor((y + 1.0) / 2.0 * mu + 0.5), 0, mu).astype(np.int64)
+
+
+def mulaw_decode(classes, bits: int) -> np.ndarray:
+    """Mu-law classes to float32 audio: ``y = 2k/mu - 1``, ``x = sign(y)((1+mu)^|y| - 1)/mu``."""
+    mu = 2 ** int(bits) - 1
+    y = class_to_input(classes, mu + 1)
+    return (np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu).astype(np.float32)
+
+
+def sigmoid(x):
+    # tanh form: exact identity, and no overflow warnings for large |x|.
+    return 0.5 * (np.tanh(0.5 * x) + 1.0)
+
+
+def normalise_features(features, feat_mean, feat_std) -> np.ndarray:
+    """Step 1 of the conditioning: ``clip((f - mean)/std, -8, 8)``, NaN -> 0, +-inf -> +-8.
+
+    Features are first rounded to float32 (what the engine receives), so a value too
+    large for float32 behaves as infinity, as it does there.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        f = np.asarray(features, np.float32).astype(np.float64)
+        z = (f - np.asarray(feat_mean, np.float64)) / np.asarray(feat_std, np.float64)
+    z = np.nan_to_num(z, nan=0.0, posinf=8.0, neginf=-8.0)
+    return np.clip(z, -8.0, 8.0)
+
+
+# --------------------------------------------------------------------------- model
+
+
+class ReferenceModel:
+    """docs/model.md for one preset, in numpy (``dtype`` float64 by default).
+
+    ``features`` everywhere is ``[frames, n_features]``; the audio covers
+    ``frames * hop`` samples, sample ``i`` using frame ``i // hop``.
+    """
+
+    def __init__(self, preset, dtype=np.float64):
+        self.preset = preset
+        self.dtype = np.dtype(dtype)
+        c = preset.config
+        self.H, self.Hc = c["hidden"], c["hidden"] // 2
+        self.B, self.F = c["subscale"], c["horizon"]
+        self.hop, self.nf = c["hop"], c["n_features"]
+        self.head = c["head"]
+        self.Q = preset.n_classes
+        t = {k: np.asarray(v, self.dtype) for k, v in preset.tensors.items()}
+        self.t = t
+        # Dequantize in float64 before casting, so the weights are as exact as the dtype allows.
+        self.W = {m: (l.packed.to_dense().astype(np.float64) * l.scales.astype(np.float64)[:, None]).astype(self.dtype)
+                  for m, l in preset.layers.items()}
+        self.b = {m: np.asarray(l.bias, self.dtype) for m, l in preset.layers.items()}
+
+    # ---- conditioning
+
+    def _check_features(self, features) -> np.ndarray:
+        f = np.asarray(features)
+        if f.ndim != 2 or f.shape[1] != self.nf:
+            raise ValueError(f"features must be [frames, {self.nf}] "
+                             f"({', '.join(self.preset.config['feature_names'])}), got shape {f.shape}")
+        return f
+
+    def conditioning(self, features) -> np.ndarray:
+        """Per-frame conditioning ``cond``, ``[frames, 3H]`` (NaN/inf features are safe)."""
+        f = self._check_features(features)
+        frames = f.shape[0]
+        c = self.preset.config
+        if frames == 0:
+            return np.zeros((0, 3 * self.H), self.dtype)
+        z = normalise_features(f, self.t["feat_mean"], self.t["feat_std"]).astype(self.dtype)
+        # Window of frame t: z[t - ctx_before] .. z[t + lookahead], oldest first, clamped
+        # to the first / last frame.
+        offsets = np.arange(-c["ctx_before"], c["lookahead"] + 1)
+        idx = np.clip(np.arange(frames)[:, None] + offsets[None, :], 0, frames - 1)
+        x = z[idx].reshape(frames, -1)
+        c1 = np.tanh(x @ self.t["cond1_w"].T + self.t["cond1_b"])
+        return c1 @ self.t["cond2_w"].T + self.t["cond2_b"]
+
+    # ---- pieces of a step
+
+    def _gru(self, gx, gh, h):
+        """GRU update for a slice of units; gx, gh are [3, n] (gates r, z, n)."""
+        r = sigmoid(gx[0] + gh[0])
+        u = sigmoid(gx[1] + gh[1])
+        n = np.tanh(gx[2] + r * gh[2])
+        return (1.0 - u) * n + u * h
+
+    def _mlp(self, a, b, x):
+        """``Wb @ relu(Wa @ x + ba) + bb`` for x of shape [..., n] (row vectors)."""
+        hid = np.maximum(x @ self.W[a].T + self.b[a], 0.0)
+        return hid @ self.W[b].T + self.b[b]
+
+    def logits_coarse(self, h_coarse):
+        return self._mlp("O1", "O2", h_coarse)
+
+    def logits_fine(self, h_fine):
+        return self._mlp("O3", "O4", h_fine)
+
+    def logits_mulaw(self, h):
+        return self._mlp("O1", "O2", h)
+
+    def _start_input(self):
+        """(in0, in1) of the 'previous sample' before the first: audio 0."""
+        if self.head == "dual":
+            return float(byte_to_input(DUAL_START[0])), float(byte_to_input(DUAL_START[1]))
+        return float(class_to_input(mulaw_encode(0.0, self.preset.config["mulaw_bits"]), self.Q)), 0.0
+
+    # ---- teacher forcing
+
+    def teacher_forced(self, features, audio) -> dict:
+        """Logits the network predicts for each sample given the true past (B == 1 only).
+
+        ``audio`` (float in [-1, 1], length ``frames * hop``) is first quantized to
+        classes. Dual head: ``{"logits_c": [T, 256], "logits_f": [T, 256]}``, the fine
+        logits also given the true current coarse byte; mu-law: ``{"logits": [T, Q]}``.
+        """
+        if self.B != 1:
+            raise ValueError("teacher_forced supports subscale == 1 only")
+        f = self._check_features(features)
+        T = f.shape[0] * self.hop
+        audio = np.asarray(audio, np.float64).reshape(-1)
+        if audio.shape[0] != T:
+            raise ValueError(f"audio must have frames * hop = {T} samples, got {audio.shape[0]}")
+        cond = self.conditioning(f)
+        x = np.zeros((T, 3), self.dtype)
+        s0, s1 = self._start_input()
+        if self.head == "dual":
+            c, fi = audio_to_dual(audio)
+            x[:, 0] = np.concatenate([[s0], byte_to_input(c[:-1])])
+            x[:, 1] = np.concatenate([[s1], byte_to_input(fi[:-1])])
+            # The coarse rows ignore column 2 (the loader enforces in_w[coarse, 2] == 0),
+            # so one full step with the true c_cur equals coarse-first-then-fine.
+            x[:, 2] = byte_to_input(c)
+        else:
+            k = mulaw_encode(audio, self.preset.config["mulaw_bits"])
+            x[:, 0] = np.concatenate([[s0], class_to_input(k[:-1], self.Q)])
+        frame = np.arange(T) // self.hop
+        gx_all = x @ self.t["in_w"].T + cond[frame] + self.t["sub_bias"][0]
+        R, Rb = self.W["R"], self.b["R"]
+        h = np.zeros(self.H, self.dtype)
+        hs = np.empty((T, self.H), self.dtype)
+        for i in range(T):
+            gh = (R @ h + Rb).reshape(3, self.H)
+            h = self._gru(gx_all[i].reshape(3, self.H), gh, h)
+            hs[i] = h
+        if self.head == "dual":
+            return {"logits_c": self.logits_coarse(hs[:, : self.Hc]), "logits_f": self.logits_fine(hs[:, self.Hc:])}
+        return {"logits": self.logits_mulaw(hs)}
+
+    # ---- free running
+
+    def generate(self, features, seed: int = 0, temperature: float | None = None) -> np.ndarray:
+        """Free-running generation: float32 audio of ``frames * hop`` samples.
+
+        Sampling is Gumbel-max, ``argmax(logits + T * g)``, with ``g`` from
+        ``np.random.default_rng(seed).gumbel`` (the engine has its own RNG, so only
+        ``T = 0`` is comparable sample for sample). ``temperature`` defaults to the
+        preset's. Handles subscale (B > 1) too, per docs/model.md; a context sample past
+        the end of the audio is taken as 0.
+        """
+        f = self._check_features(features)
+        T = self.preset.temperature if temperature is None else float(temperature)
+        if not np.isfinite(T) or T < 0:
+            raise ValueError(f"temperature must be a finite number >= 0, got {temperature}")
+        N = f.shape[0] * self.hop
+        audio = np.zeros(N, np.float32)
+        if N == 0:
+            return audio
+        cond = self.conditioning(f)
+        rng = np.random.default_rng(seed)
+        B, F, H, Hc = self.B, self.F, self.H, self.Hc
+        in_w, R, Rb = self.t["in_w"], self.W["R"], self.b["R"]
+        sub_bias = self.t["sub_bias"]
+        bits = self.preset.config["mulaw_bits"]
+
+        def sample(logits):
+            return int(np.argmax(logits + T * rng.gumbel(size=logits.shape)))
+
+        lengths = [max(0, -(-(N - b) // B)) for b in range(B)]  # positions of sub-tensor b
+        steps = max(lengths[b] + b * F for b in range(B) if lengths[b] > 0)
+        h = np.zeros((B, H), self.dtype)
+        s0, s1 = self._start_input()
+        prev = [(s0, s1) for _ in range(B)]  # network inputs of each sub-tensor's previous sample
+        for t in range(steps):
+            for b in range(B):
+                j = t - b * F
+                if not 0 <= j < lengths[b]:
+                    continue
+                i = j * B + b
+                x = np.zeros(3 + F, self.dtype)
+                x[0], x[1] = prev[b]
+                if b > 0:
+                    for k in range(1, F + 1):
+                        g = (j + k - 1) * B + b - 1
+                        x[2 + k] = audio[g] if g < N else 0.0
+                gx_base = cond[i // self.hop] + sub_bias[b]
+                gh = (R @ h[b] + Rb).reshape(3, H)
+                if self.head == "dual":
+                    # Coarse half first; its rows do not see x[2] (c_cur), still 0 here.
+                    gx = (in_w @ x + gx_base).reshape(3, H)
+                    hc = self._gru(gx[:, :Hc], gh[:, :Hc], h[b, :Hc])
+                    c = sample(self.logits_coarse(hc))
+                    x[2] = byte_to_input(c)
+                    gx = (in_w @ x + gx_base).reshape(3, H)
+                    hf = self._gru(gx[:, Hc:], gh[:, Hc:], h[b, Hc:])
+                    fi = sample(self.logits_fine(hf))
+                    h[b] = np.concatenate([hc, hf])
+                    audio[i] = dual_to_audio(c, fi)
+                    prev[b] = (float(byte_to_input(c)), float(byte_to_input(fi)))
+                else:
+                    gx = (in_w @ x + gx_base).reshape(3, H)
+                    h[b] = self._gru(gx, gh, h[b])
+                    k = sample(self.logits_mulaw(h[b]))
+                    audio[i] = mulaw_decode(k, bits)
+                    prev[b] = (float(class_to_input(k, self.Q)), 0.0)
+        return audio
