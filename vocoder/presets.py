@@ -29,6 +29,7 @@ Finding presets: a name is looked up in the directories of ``VOCODER_PRESET_PATH
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -206,7 +207,9 @@ def _check_config(config, where: str) -> dict:
     get_int("mulaw_bits", 8, 10)
     B = get_int("subscale", 1, 16)
     if B == 1:
-        get_int("horizon", 0, 0, " (must be 0 when subscale is 1)")
+        if not _is_int(config["horizon"]) or int(config["horizon"]) != 0:
+            raise _fail(where, field("horizon"), f"must be 0 when subscale is 1, got {config['horizon']!r}")
+        out["horizon"] = 0
     else:
         get_int("horizon", 1, 64, " when subscale > 1")
     get_int("ctx_before", 0, 8)
@@ -284,6 +287,11 @@ def _validate(config, flat: dict, where: str):
     expected = set(dense_shapes) | {f"{m}.{f}" for m in mat_shapes for f in PACKED_FIELDS}
     missing = sorted(expected - set(flat))
     extra = sorted(set(flat) - expected)
+    if len(missing) == 1 and not extra:
+        name = missing[0]
+        kind = (f"float32 {list(dense_shapes[name])}" if name in dense_shapes
+                else f"field {name.split('.')[1]} of block-sparse matrix {name.split('.')[0]}")
+        raise _fail(where, name, f"missing tensor (expected {kind})")
     if missing or extra:
         parts = []
         if missing:
@@ -377,33 +385,50 @@ class Preset:
         return self
 
     def _set(self, config, tensors, layers, path):
-        self.config = config
-        self.tensors = tensors
-        self.layers = layers
+        self._config = config
+        self._tensors = tensors
+        self._layers = layers
         self.path = Path(path) if path is not None else None
 
+    # Copies, so no caller can make the config disagree with the validated arrays
+    # (the engine sizes its buffers from them). The arrays themselves are read-only.
+    @property
+    def config(self) -> dict:
+        """A copy of the JSON config; edit the copy and build a new Preset to change it."""
+        return copy.deepcopy(self._config)
+
+    @property
+    def tensors(self) -> dict:
+        """Dense float32 tensors by name (read-only arrays)."""
+        return dict(self._tensors)
+
+    @property
+    def layers(self) -> dict:
+        """:class:`SparseLayer` by matrix name."""
+        return dict(self._layers)
+
     def validate(self) -> None:
-        """Re-check everything (e.g. after editing ``config``); raises PresetError."""
-        _validate(self.config, self.tensor_dict(), str(self.path) if self.path else f"<preset {self.name!r}>")
+        """Re-check everything; raises PresetError. (Presets are validated when made.)"""
+        _validate(self._config, self.tensor_dict(), str(self.path) if self.path else f"<preset {self.name!r}>")
 
     def tensor_dict(self) -> dict:
         """Every tensor under its file name (``in_w``, ``R.row_ptr``, ...), as stored on disk."""
-        return _flatten(self.tensors, self.layers)
+        return _flatten(self._tensors, self._layers)
 
     # Convenience views of the config.
-    name = property(lambda self: self.config["name"])
-    sample_rate = property(lambda self: self.config["sample_rate"])
-    hop = property(lambda self: self.config["hop"])
-    n_features = property(lambda self: self.config["n_features"])
-    feature_names = property(lambda self: list(self.config["feature_names"]))
-    hidden = property(lambda self: self.config["hidden"])
-    head = property(lambda self: self.config["head"])
-    subscale = property(lambda self: self.config["subscale"])
-    horizon = property(lambda self: self.config["horizon"])
-    lookahead = property(lambda self: self.config["lookahead"])
-    ctx_before = property(lambda self: self.config["ctx_before"])
-    cond_hidden = property(lambda self: self.config["cond_hidden"])
-    temperature = property(lambda self: self.config["temperature"])
+    name = property(lambda self: self._config["name"])
+    sample_rate = property(lambda self: self._config["sample_rate"])
+    hop = property(lambda self: self._config["hop"])
+    n_features = property(lambda self: self._config["n_features"])
+    feature_names = property(lambda self: list(self._config["feature_names"]))
+    hidden = property(lambda self: self._config["hidden"])
+    head = property(lambda self: self._config["head"])
+    subscale = property(lambda self: self._config["subscale"])
+    horizon = property(lambda self: self._config["horizon"])
+    lookahead = property(lambda self: self._config["lookahead"])
+    ctx_before = property(lambda self: self._config["ctx_before"])
+    cond_hidden = property(lambda self: self._config["cond_hidden"])
+    temperature = property(lambda self: self._config["temperature"])
 
     @property
     def n_in(self) -> int:
@@ -418,11 +443,11 @@ class Preset:
     @property
     def n_classes(self) -> int:
         """Classes per softmax: 256 (each byte of the dual head) or ``2**mulaw_bits``."""
-        return 256 if self.head == "dual" else 2 ** self.config["mulaw_bits"]
+        return 256 if self.head == "dual" else 2 ** self._config["mulaw_bits"]
 
     @property
     def meta(self) -> dict:
-        return {k: self.config[k] for k in META_KEYS}
+        return copy.deepcopy({k: self._config[k] for k in META_KEYS})
 
     @property
     def latency_samples(self) -> int:
@@ -431,7 +456,7 @@ class Preset:
         return self.lookahead * self.hop + B * (B - 1) * F
 
     def __repr__(self) -> str:
-        c = self.config
+        c = self._config
         where = f" from {self.path}" if self.path else ""
         return (f"<Preset {c['name']!r} v{c['version']}: {c['head']} head, H={c['hidden']}, B={c['subscale']}, "
                 f"{c['sample_rate']} Hz, hop {c['hop']}{where}>")
@@ -616,7 +641,7 @@ def save_preset(preset: Preset, path) -> Path:
         raise PresetError(f"{path}: a preset file name must end in {SUFFIX}")
     where = str(path)
     flat = preset.tensor_dict()
-    cfg, _, _ = _validate(preset.config, flat, where)
+    cfg, _, _ = _validate(preset._config, flat, where)
     text = json.dumps(cfg, sort_keys=True, ensure_ascii=False, allow_nan=False)
     data = save({k: np.ascontiguousarray(v) for k, v in flat.items()}, metadata={METADATA_KEY: text})
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)

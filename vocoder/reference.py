@@ -108,7 +108,7 @@ class ReferenceModel:
     def __init__(self, preset, dtype=np.float64):
         self.preset = preset
         self.dtype = np.dtype(dtype)
-        c = preset.config
+        self.cfg = c = preset.config
         self.H, self.Hc = c["hidden"], c["hidden"] // 2
         self.B, self.F = c["subscale"], c["horizon"]
         self.hop, self.nf = c["hop"], c["n_features"]
@@ -127,14 +127,14 @@ class ReferenceModel:
         f = np.asarray(features)
         if f.ndim != 2 or f.shape[1] != self.nf:
             raise ValueError(f"features must be [frames, {self.nf}] "
-                             f"({', '.join(self.preset.config['feature_names'])}), got shape {f.shape}")
+                             f"({', '.join(self.cfg['feature_names'])}), got shape {f.shape}")
         return f
 
     def conditioning(self, features) -> np.ndarray:
         """Per-frame conditioning ``cond``, ``[frames, 3H]`` (NaN/inf features are safe)."""
         f = self._check_features(features)
         frames = f.shape[0]
-        c = self.preset.config
+        c = self.cfg
         if frames == 0:
             return np.zeros((0, 3 * self.H), self.dtype)
         z = normalise_features(f, self.t["feat_mean"], self.t["feat_std"]).astype(self.dtype)
@@ -173,7 +173,7 @@ class ReferenceModel:
         """(in0, in1) of the 'previous sample' before the first: audio 0."""
         if self.head == "dual":
             return float(byte_to_input(DUAL_START[0])), float(byte_to_input(DUAL_START[1]))
-        return float(class_to_input(mulaw_encode(0.0, self.preset.config["mulaw_bits"]), self.Q)), 0.0
+        return float(class_to_input(mulaw_encode(0.0, self.cfg["mulaw_bits"]), self.Q)), 0.0
 
     # ---- teacher forcing
 
@@ -202,7 +202,7 @@ class ReferenceModel:
             # so one full step with the true c_cur equals coarse-first-then-fine.
             x[:, 2] = byte_to_input(c)
         else:
-            k = mulaw_encode(audio, self.preset.config["mulaw_bits"])
+            k = mulaw_encode(audio, self.cfg["mulaw_bits"])
             x[:, 0] = np.concatenate([[s0], class_to_input(k[:-1], self.Q)])
         frame = np.arange(T) // self.hop
         gx_all = x @ self.t["in_w"].T + cond[frame] + self.t["sub_bias"][0]
@@ -241,7 +241,7 @@ class ReferenceModel:
         B, F, H, Hc = self.B, self.F, self.H, self.Hc
         in_w, R, Rb = self.t["in_w"], self.W["R"], self.b["R"]
         sub_bias = self.t["sub_bias"]
-        bits = self.preset.config["mulaw_bits"]
+        bits = self.cfg["mulaw_bits"]
 
         def sample(logits):
             return int(np.argmax(logits + T * rng.gumbel(size=logits.shape)))
