@@ -10,6 +10,25 @@ A preset ``<name>.safetensors`` holds
 * a JSON config under the safetensors metadata key ``"vocoder"``: the hyperparameters
   (which fix every tensor's shape), the feature names, and name / license / version.
 
+The config keys (all required; :func:`load_preset` rejects missing, unknown, mistyped
+and out-of-range ones):
+
+=================  =========================================================
+format_version     int, 1
+name               non-empty str; ``license``, ``version``, ``description``: str
+sample_rate        int 8000..48000 (Hz)
+hop                int 1..4096, samples per feature frame
+n_features         int 1..512; ``feature_names``: that many unique str
+hidden             H, even int 16..2048 (GRU units)
+head               ``"dual"`` (coarse + fine bytes) or ``"mulaw"``
+mulaw_bits         int 8..10 (required for both heads; used by ``mulaw``)
+subscale           B, int 1..16; ``horizon``: F, 0 if B == 1 else 1..64
+ctx_before         int 0..8, ``lookahead`` int 0..8: frames the conditioning sees
+cond_hidden        int 1..4096, units of the conditioning network
+temperature        float >= 0, default sampling temperature
+training, singer   JSON objects, free-form (provenance; front-end data)
+=================  =========================================================
+
 Safety: a preset may come from anywhere, so :func:`load_preset` trusts nothing in the
 file. It never executes code (safetensors holds only raw arrays; no pickle), bounds the
 memory it reads, derives every shape from the config instead of from the file, and
@@ -55,7 +74,7 @@ ENV_PATH = "VOCODER_PRESET_PATH"
 DENSE_NAMES = ("feat_mean", "feat_std", "cond1_w", "cond1_b", "cond2_w", "cond2_b", "in_w", "sub_bias")
 PACKED_FIELDS = ("row_ptr", "col_idx", "blocks", "scales", "bias")
 
-# (key, type description, check) for every config key; the checks live in _check_config.
+# Every config key; _check_config holds the rules (summarised in the module docstring).
 CONFIG_KEYS = (
     "format_version", "name", "license", "version", "description",
     "sample_rate", "hop", "n_features", "feature_names",
@@ -216,10 +235,14 @@ def _check_config(config, where: str) -> dict:
     get_int("lookahead", 0, 8)
     get_int("cond_hidden", 1, 4096)
     t = config["temperature"]
-    if isinstance(t, (bool, np.bool_)) or not isinstance(t, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(float(t)) or float(t) < 0:
-        raise _fail(where, field("temperature"), f"must be a finite number >= 0, got {t!r}")
-    out["temperature"] = float(t)
+    try:
+        tf = float(t) if isinstance(t, (int, float, np.integer, np.floating)) and not isinstance(t, (bool, np.bool_)) \
+            else math.nan
+    except OverflowError:  # an int too large for a float
+        tf = math.inf
+    if not math.isfinite(tf) or tf < 0:
+        raise _fail(where, field("temperature"), f"must be a finite number >= 0, got {t!r:.50}")
+    out["temperature"] = tf
     for k in ("training", "singer"):
         v = config[k]
         if not isinstance(v, dict):
@@ -238,7 +261,8 @@ def _check_config(config, where: str) -> dict:
 
 def _describe(a) -> str:
     if isinstance(a, np.ndarray):
-        return f"{a.dtype.name} {list(a.shape)}"
+        order = " big-endian" if a.dtype.byteorder == ">" else ""
+        return f"{a.dtype.name}{order} {list(a.shape)}"
     if isinstance(a, _Unsupported):
         return f"safetensors dtype {a.dtype}"
     return type(a).__name__
@@ -682,13 +706,19 @@ def preset_from_float(config: dict, dense_tensors: dict, float_matrices: dict) -
                                              f"missing {missing}, unexpected {extra}")
     flat = {}
     for k, v in dense_tensors.items():
-        flat[k] = np.asarray(v, dtype=np.float32)
+        try:
+            flat[k] = np.asarray(v, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise _fail(where, k, f"cannot convert to a float32 array: {e}") from None
     for m, (rows, cols) in mat_shapes.items():
         try:
             w, b = float_matrices[m]
         except (TypeError, ValueError):
             raise _fail(where, m, "expected a pair (weights [rows, cols], bias [rows])") from None
-        w = np.asarray(w, dtype=np.float64)
+        try:
+            w = np.asarray(w, dtype=np.float64)
+        except (TypeError, ValueError) as e:
+            raise _fail(where, m, f"cannot convert the weights to a float array: {e}") from None
         if w.shape != (rows, cols):
             raise _fail(where, m, f"expected weights of shape [{rows}, {cols}], got {list(w.shape)}")
         if not np.all(np.isfinite(w)):
