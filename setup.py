@@ -58,17 +58,19 @@ def extension(name, pyx, c_sources):
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
         + ([] if X86 else [("VK_NO_X86", "1")]),
         depends=[os.path.join(KERNEL_DIR, f) for f in os.listdir(KERNEL_DIR)]
-        + ["ext/cpu_detect.h", "ext/engine/quantize.h"],
+        + ["ext/cpu_detect.h", "ext/engine/quantize.h", "ext/engine/wavernn.h", "vocoder/_kernels.pxd"],
     )
     KERNEL_USERS.add(name)
     return ext
 
 
 SHARED_C = ["ext/cpu_detect.c", "ext/engine/quantize.c", f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
+ENGINE_C = ["ext/engine/wavernn.c", "ext/engine/quantize.c", f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
 
 setup(
     ext_modules=cythonize(
-        [extension("vocoder._kernels", "vocoder/_kernels.pyx", SHARED_C)],
+        [extension("vocoder._kernels", "vocoder/_kernels.pyx", SHARED_C),
+         extension("vocoder._engine", "vocoder/_engine.pyx", ENGINE_C)],
         compiler_directives={"language_level": "3"},
     ),
     cmdclass={"build_ext": BuildWithIsaFlags},

@@ -10,25 +10,6 @@ cimport numpy as cnp
 
 cnp.import_array()
 
-cdef extern from "kernels/sparse_gemv_i8.h":
-    ctypedef struct vk_bsmat:
-        int32_t row_blocks
-        int32_t col_blocks
-        const int32_t *row_ptr
-        const int32_t *col_idx
-        const int8_t *blocks
-        const int32_t *row_sums
-    ctypedef void (*vk_gemv_fn)(const vk_bsmat *m, const uint8_t *xu, int32_t *y) noexcept nogil
-    ctypedef void (*vk_gemm_fn)(const vk_bsmat *m, int batch, const uint8_t *xu, int x_stride,
-                                int32_t *y, int y_stride) noexcept nogil
-    ctypedef struct vk_kernel_table:
-        const char *name
-        vk_gemv_fn gemv
-        vk_gemm_fn gemm
-    const vk_kernel_table vk_kernel_tables[]
-    int VK_LEVEL_COUNT
-    int VK_MAX_BATCH
-
 cdef extern from "cpu_detect.h":
     uint32_t vk_cpu_flags() nogil
     uint32_t vk_cpu_levels() nogil
@@ -74,10 +55,6 @@ def _aligned(n, dtype, align=64):
 cdef class PackedMatrix:
     """Kernel-side view of a validated block-sparse matrix (owns aligned copies)."""
 
-    cdef vk_bsmat m
-    cdef readonly object row_ptr, col_idx, blocks, row_sums
-    cdef readonly int rows_padded, cols_padded
-
     def __init__(self, row_ptr, col_idx, blocks, row_sums):
         self.row_ptr = np.ascontiguousarray(row_ptr, np.int32)
         self.col_idx = np.ascontiguousarray(col_idx, np.int32)
@@ -86,8 +63,8 @@ cdef class PackedMatrix:
         self.blocks[: nnz * 64] = np.asarray(blocks, np.int8).reshape(-1)
         self.row_sums = _aligned(row_sums.shape[0], np.int32)
         self.row_sums[:] = row_sums
-        cdef int32_t[::1] rp = self.row_ptr
-        cdef int32_t[::1] ci = self.col_idx if nnz else np.zeros(1, np.int32)
+        cdef const int32_t[::1] rp = self.row_ptr
+        cdef const int32_t[::1] ci = self.col_idx if nnz else np.zeros(1, np.int32)
         cdef int8_t[::1] bl = self.blocks
         cdef int32_t[::1] rs = self.row_sums
         if not nnz:

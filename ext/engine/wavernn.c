@@ -1,0 +1,560 @@
+/* Streaming WaveRNN: conditioning, GRU with coarse/fine split, dual or mu-law softmax
+ * head, Gumbel-max sampling, subscale batching. See docs/model.md.
+ *
+ * Only the matrix products go through the per-level kernels (exact integers); all
+ * float code is here, compiled once with -ffp-contract=off, so every level produces
+ * the same samples. */
+#define _POSIX_C_SOURCE 200112L /* posix_memalign */
+#include "wavernn.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "quantize.h"
+
+#define GUMBEL_BITS 12
+#define GUMBEL_SIZE (1 << GUMBEL_BITS)
+
+struct vk_engine {
+    vk_model m;
+    vk_gemv_fn gemv;
+    vk_gemm_fn gemm;
+    int H, Hc, B, F, n_in, K, nf, Q, hop;
+    uint64_t rng;
+    float temperature;
+
+    /* normalised frames, ring of fcap */
+    float *frames;
+    int fcap;
+    int64_t frames_fed;
+    int finished;
+
+    /* conditioning per frame, ring of ccap; cond_tag says which frame a slot holds */
+    float *cond;
+    int64_t *cond_tag;
+    int ccap;
+    int64_t cond_next; /* next frame whose conditioning is computed */
+    float *cond_in, *cond_hid;
+
+    /* per sub-tensor state and scratch; strides padded to 64 bytes */
+    float *h, *hnew, *gh, *gx, *hid, *logits, *xin;
+    uint8_t *xu;
+    int32_t *acc;
+    float *xscale;
+    float *mulaw_table; /* [Q] audio value of each mu-law class */
+    int sx, sacc, s3h, shid, sq;
+
+    /* generated history by global sample index, ring of hcap (power of two) */
+    int32_t *hist_a, *hist_b; /* dual: coarse, fine; mulaw: class */
+    float *hist_audio;
+    int64_t hmask;
+
+    int64_t step;          /* next subscale step */
+    int64_t frontier;      /* every sample below this index is generated */
+    int64_t delivered;     /* generated samples already rendered */
+    int64_t pending_zeros; /* latency silence still to emit */
+    int64_t underrun;
+    int64_t latency;
+
+    float gumbel[GUMBEL_SIZE];
+};
+
+/* ---------- deterministic elementwise maths (no libm in the sample loop) ---------- */
+
+/* [7/6] Pade approximant of tanh (Lambert's continued fraction), error < 1e-4 on the
+ * clamped range; NaN maps to 0 so a bad input cannot poison the state. */
+static inline float vk_tanh(float x)
+{
+    if (!(x == x)) return 0.0f;
+    if (x > 4.97f) x = 4.97f;
+    if (x < -4.97f) x = -4.97f;
+    float x2 = x * x;
+    float num = x * (135135.0f + x2 * (17325.0f + x2 * (378.0f + x2)));
+    float den = 135135.0f + x2 * (62370.0f + x2 * (3150.0f + x2 * 28.0f));
+    float r = num / den;
+    return r > 1.0f ? 1.0f : (r < -1.0f ? -1.0f : r);
+}
+
+static inline float vk_sigmoid(float x) { return 0.5f + 0.5f * vk_tanh(0.5f * x); }
+
+static inline uint64_t splitmix64(uint64_t *s)
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static inline uint64_t rng_next(uint64_t *s) /* xorshift64* */
+{
+    uint64_t x = *s;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *s = x;
+    return x * 0x2545f4914f6cdd1dull;
+}
+
+/* Gumbel-max: argmax(logits + T * g) with g drawn from a table of Gumbel quantiles. */
+static int sample_class(vk_engine *e, const float *logits, int n)
+{
+    const float t = e->temperature;
+    int best = 0;
+    float best_v = -INFINITY;
+    if (t <= 0.0f) {
+        for (int k = 0; k < n; k++)
+            if (logits[k] > best_v) { best_v = logits[k]; best = k; }
+        return best;
+    }
+    uint64_t bits = 0;
+    int left = 0;
+    for (int k = 0; k < n; k++) {
+        if (left == 0) { bits = rng_next(&e->rng); left = 64 / GUMBEL_BITS; }
+        float v = logits[k] + t * e->gumbel[bits & (GUMBEL_SIZE - 1)];
+        bits >>= GUMBEL_BITS;
+        left--;
+        if (v > best_v) { best_v = v; best = k; }
+    }
+    return best;
+}
+
+/* ---------- mappings between classes, network inputs and audio ---------- */
+
+static inline float byte_input(int v) { return ((float)v - 127.5f) / 127.5f; }
+
+static inline float dual_audio(int c, int f) { return (float)(c * 256 + f - 32768) / 32768.0f; }
+
+static inline float class_input(int k, int q) { return 2.0f * (float)k / (float)(q - 1) - 1.0f; }
+
+/* Mu-law decode, tabulated once at creation in double precision (then rounded), so
+ * the sample loop calls no libm function. */
+static float mulaw_decode_exact(int k, int q)
+{
+    const double mu = q - 1;
+    double y = 2.0 * k / mu - 1.0;
+    double a = y < 0.0 ? -y : y;
+    double x = (pow(1.0 + mu, a) - 1.0) / mu;
+    return (float)(y < 0.0 ? -x : x);
+}
+
+/* ---------- conditioning ---------- */
+
+static void normalize_frame(const vk_engine *e, const float *raw, float *z)
+{
+    for (int i = 0; i < e->nf; i++) {
+        float v = (raw[i] - e->m.feat_mean[i]) / e->m.feat_std[i];
+        if (!(v == v)) v = 0.0f;
+        z[i] = v > 8.0f ? 8.0f : (v < -8.0f ? -8.0f : v);
+    }
+}
+
+static void dense(const float *w, const float *b, const float *x, int rows, int cols, float *y)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *wr = w + (int64_t)r * cols;
+        float s = 0.0f;
+        for (int c = 0; c < cols; c++) s += wr[c] * x[c];
+        y[r] = s + b[r];
+    }
+}
+
+/* cond = cond2(tanh(cond1(window))) where window holds K normalised frames. */
+static void cond_from_window(vk_engine *e, float *out)
+{
+    const vk_model *m = &e->m;
+    dense(m->cond1_w, m->cond1_b, e->cond_in, m->cond_hidden, e->K * e->nf, e->cond_hid);
+    for (int i = 0; i < m->cond_hidden; i++) e->cond_hid[i] = vk_tanh(e->cond_hid[i]);
+    dense(m->cond2_w, m->cond2_b, e->cond_hid, 3 * e->H, m->cond_hidden, out);
+}
+
+static int64_t clamp_frame(int64_t f, int64_t last)
+{
+    return f < 0 ? 0 : (f > last ? last : f);
+}
+
+/* Conditioning of every frame up to `upto` (inclusive), from the frame ring. */
+static void compute_cond_upto(vk_engine *e, int64_t upto)
+{
+    const int64_t last = e->frames_fed - 1;
+    for (; e->cond_next <= upto; e->cond_next++) {
+        const int64_t f = e->cond_next;
+        for (int k = 0; k < e->K; k++) {
+            int64_t src = clamp_frame(f - e->m.ctx_before + k, last);
+            memcpy(e->cond_in + k * e->nf, e->frames + (src % e->fcap) * e->nf, sizeof(float) * e->nf);
+        }
+        cond_from_window(e, e->cond + (f % e->ccap) * 3 * e->H);
+        e->cond_tag[f % e->ccap] = f;
+    }
+}
+
+/* ---------- one matrix layer over a batch of vectors ---------- */
+
+/* y[b] = W x[b] (+ bias) for b < nb, x quantised once per vector. relu optional. */
+static void layer(vk_engine *e, const vk_layer *L, const float *x, int x_stride, int nb,
+                  float *y, int y_stride, int relu)
+{
+    for (int b = 0; b < nb; b++)
+        e->xscale[b] = vk_quantize_f32(x + (int64_t)b * x_stride, L->cols, L->cols_padded, e->xu + (int64_t)b * e->sx);
+    if (nb == 1)
+        e->gemv(&L->m, e->xu, e->acc);
+    else
+        e->gemm(&L->m, nb, e->xu, e->sx, e->acc, e->sacc);
+    for (int b = 0; b < nb; b++) {
+        float *yb = y + (int64_t)b * y_stride;
+        vk_dequantize(e->acc + (int64_t)b * e->sacc, L->scales, e->xscale[b], L->bias, yb, L->rows);
+        if (relu)
+            for (int r = 0; r < L->rows; r++) yb[r] = yb[r] > 0.0f ? yb[r] : 0.0f;
+    }
+}
+
+/* GRU update of units [u0, u1) of one sub-tensor, PyTorch gate order r, z, n. */
+static void gru_units(const vk_engine *e, const float *gx, const float *gh, const float *h,
+                      float *hnew, int u0, int u1)
+{
+    const int H = e->H;
+    for (int j = u0; j < u1; j++) {
+        float r = vk_sigmoid(gx[j] + gh[j]);
+        float u = vk_sigmoid(gx[H + j] + gh[H + j]);
+        float n = vk_tanh(gx[2 * H + j] + r * gh[2 * H + j]);
+        hnew[j] = (1.0f - u) * n + u * h[j];
+    }
+}
+
+/* gx = in_w @ x + cond + sub_bias over rows of units [u0, u1) of each gate. */
+static void input_gates(const vk_engine *e, const float *x, const float *cond, int b, float *gx,
+                        int u0, int u1)
+{
+    const int H = e->H, n_in = e->n_in;
+    const float *sb = e->m.sub_bias + (int64_t)b * 3 * H;
+    for (int g = 0; g < 3; g++)
+        for (int j = u0; j < u1; j++) {
+            int row = g * H + j;
+            const float *w = e->m.in_w + (int64_t)row * n_in;
+            float s = 0.0f;
+            for (int i = 0; i < n_in; i++) s += w[i] * x[i];
+            gx[row] = s + cond[row] + sb[row];
+        }
+}
+
+/* ---------- construction ---------- */
+
+static void *alloc(size_t n)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, n ? (n + 63) / 64 * 64 : 64)) return NULL;
+    memset(p, 0, n ? (n + 63) / 64 * 64 : 64);
+    return p;
+}
+
+static int pad16(int n) { return (n + 15) / 16 * 16; }
+
+vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int frame_capacity)
+{
+    if (level < 0 || level >= VK_LEVEL_COUNT || frame_capacity < 1) return NULL;
+    vk_engine *e = calloc(1, sizeof(*e));
+    if (!e) return NULL;
+    e->m = *model;
+    e->H = model->hidden;
+    e->Hc = model->hidden / 2;
+    e->B = model->subscale;
+    e->F = model->horizon;
+    e->n_in = 3 + model->horizon;
+    e->K = model->ctx_before + 1 + model->lookahead;
+    e->nf = model->n_features;
+    e->Q = model->n_classes;
+    e->hop = model->hop;
+    const int B = e->B, H = e->H;
+
+    e->fcap = frame_capacity + e->K;
+    /* frames between the oldest sub-tensor and sub-tensor 0, plus slack */
+    e->ccap = (int)(((int64_t)B * (B - 1) * e->F) / e->hop) + 4;
+    int64_t span = (int64_t)B * ((int64_t)(B - 1) * e->F + 2) + 64;
+    int64_t hcap = 64;
+    while (hcap < 2 * span) hcap <<= 1;
+    e->hmask = hcap - 1;
+
+    int max_cols = H, max_rows = 3 * H > e->Q ? 3 * H : e->Q;
+    e->sx = (max_cols + 3) / 4 * 4;
+    e->sx = (e->sx + 63) / 64 * 64;
+    e->sacc = pad16(max_rows);
+    e->s3h = pad16(3 * H);
+    e->shid = pad16(H);
+    e->sq = pad16(e->Q);
+
+    e->frames = alloc(sizeof(float) * e->fcap * e->nf);
+    e->cond = alloc(sizeof(float) * e->ccap * 3 * H);
+    e->cond_tag = alloc(sizeof(int64_t) * e->ccap);
+    e->cond_in = alloc(sizeof(float) * e->K * e->nf);
+    e->cond_hid = alloc(sizeof(float) * model->cond_hidden);
+    e->h = alloc(sizeof(float) * B * e->shid);
+    e->hnew = alloc(sizeof(float) * B * e->shid);
+    e->gh = alloc(sizeof(float) * B * e->s3h);
+    e->gx = alloc(sizeof(float) * B * e->s3h);
+    e->hid = alloc(sizeof(float) * B * e->shid);
+    e->logits = alloc(sizeof(float) * B * e->sq);
+    e->xin = alloc(sizeof(float) * B * (e->n_in + 1));
+    e->xu = alloc((size_t)B * e->sx);
+    e->acc = alloc(sizeof(int32_t) * B * e->sacc);
+    e->xscale = alloc(sizeof(float) * B);
+    e->hist_a = alloc(sizeof(int32_t) * hcap);
+    e->hist_b = alloc(sizeof(int32_t) * hcap);
+    e->hist_audio = alloc(sizeof(float) * hcap);
+    e->mulaw_table = alloc(sizeof(float) * e->Q);
+    if (!e->mulaw_table ||!e->frames || !e->cond || !e->cond_tag || !e->cond_in || !e->cond_hid || !e->h || !e->hnew ||
+        !e->gh || !e->gx || !e->hid || !e->logits || !e->xin || !e->xu || !e->acc || !e->xscale ||
+        !e->hist_a || !e->hist_b || !e->hist_audio) {
+        vk_engine_destroy(e);
+        return NULL;
+    }
+    for (int k = 0; k < e->Q; k++) e->mulaw_table[k] = mulaw_decode_exact(k, e->Q);
+    for (int i = 0; i < GUMBEL_SIZE; i++) {
+        double u = (i + 0.5) / GUMBEL_SIZE;
+        e->gumbel[i] = (float)(-log(-log(u)));
+    }
+    vk_engine_set_level(e, level);
+    e->latency = (int64_t)model->lookahead * e->hop + (int64_t)B * (B - 1) * e->F;
+    vk_engine_reset(e, seed);
+    return e;
+}
+
+void vk_engine_destroy(vk_engine *e)
+{
+    if (!e) return;
+    void *bufs[] = {e->frames, e->cond, e->cond_tag, e->cond_in, e->cond_hid, e->h, e->hnew,
+                    e->gh, e->gx, e->hid, e->logits, e->xin, e->xu, e->acc, e->xscale,
+                    e->hist_a, e->hist_b, e->hist_audio, e->mulaw_table};
+    for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) free(bufs[i]);
+    free(e);
+}
+
+void vk_engine_set_level(vk_engine *e, int level)
+{
+    e->gemv = vk_kernel_tables[level].gemv;
+    e->gemm = vk_kernel_tables[level].gemm;
+}
+
+void vk_engine_set_temperature(vk_engine *e, float t) { e->temperature = t > 0.0f ? t : 0.0f; }
+
+void vk_engine_reset(vk_engine *e, uint64_t seed)
+{
+    uint64_t s = seed;
+    e->rng = splitmix64(&s) | 1u;
+    e->temperature = e->m.temperature;
+    e->frames_fed = 0;
+    e->finished = 0;
+    e->cond_next = 0;
+    for (int i = 0; i < e->ccap; i++) e->cond_tag[i] = -1;
+    memset(e->h, 0, sizeof(float) * e->B * e->shid);
+    e->step = 0;
+    e->frontier = 0;
+    e->delivered = 0;
+    e->pending_zeros = e->latency;
+    e->underrun = 0;
+}
+
+/* ---------- streaming ---------- */
+
+static int64_t oldest_frame_needed(const vk_engine *e)
+{
+    /* sub-tensor 0 leads; conditioning of frames before cond_next is cached, so raw
+     * frames older than its context window are no longer read. */
+    return e->cond_next - e->m.ctx_before;
+}
+
+int vk_engine_feed(vk_engine *e, const float *frames, int n)
+{
+    if (e->finished || n <= 0) return 0;
+    int64_t room = e->fcap - (e->frames_fed - oldest_frame_needed(e));
+    if (room < 0) room = 0;
+    if (n > room) n = (int)room;
+    for (int i = 0; i < n; i++) {
+        int64_t f = e->frames_fed + i;
+        normalize_frame(e, frames + (int64_t)i * e->nf, e->frames + (f % e->fcap) * e->nf);
+    }
+    e->frames_fed += n;
+    return n;
+}
+
+void vk_engine_finish(vk_engine *e) { e->finished = 1; }
+
+/* Frame whose conditioning the step needs for sub-tensor 0 (the leader). */
+static int step_ready(const vk_engine *e, int64_t t)
+{
+    if (e->frames_fed == 0) return 0;
+    int64_t f0 = (t * e->B) / e->hop;
+    if (e->finished) return 1;
+    return f0 + e->m.lookahead < e->frames_fed;
+}
+
+static void prev_sample(const vk_engine *e, int64_t i, int *a, int *b, float *audio)
+{
+    if (i < 0) {
+        if (e->m.head == VK_HEAD_DUAL) { *a = 128; *b = 0; }
+        else { *a = e->Q / 2; *b = 0; }
+        *audio = 0.0f;
+        return;
+    }
+    *a = e->hist_a[i & e->hmask];
+    *b = e->hist_b[i & e->hmask];
+    *audio = e->hist_audio[i & e->hmask];
+}
+
+/* One subscale step: every active sub-tensor generates one sample. */
+static void run_step(vk_engine *e)
+{
+    const int B = e->B, F = e->F, H = e->H, Hc = e->Hc, n_in = e->n_in;
+    const int64_t t = e->step;
+    int nb = F > 0 ? (int)(t / F) + 1 : B;
+    if (nb > B) nb = B;
+    compute_cond_upto(e, (t * B) / e->hop);
+
+    /* inputs of each active sub-tensor */
+    for (int b = 0; b < nb; b++) {
+        const int64_t j = t - (int64_t)b * F;
+        const int64_t i = j * B + b;
+        float *x = e->xin + b * (n_in + 1);
+        int pa, pb;
+        float pa_audio;
+        prev_sample(e, i - B, &pa, &pb, &pa_audio);
+        if (e->m.head == VK_HEAD_DUAL) { x[0] = byte_input(pa); x[1] = byte_input(pb); }
+        else { x[0] = class_input(pa, e->Q); x[1] = 0.0f; }
+        x[2] = 0.0f;
+        for (int k = 1; k <= F; k++) {
+            int64_t ci = (j + k - 1) * B + b - 1;
+            x[2 + k] = (b == 0 || ci < 0) ? 0.0f : e->hist_audio[ci & e->hmask];
+        }
+    }
+
+    /* recurrent product for all active sub-tensors in one batched call */
+    layer(e, &e->m.R, e->h, e->shid, nb, e->gh, e->s3h, 0);
+
+    const int first_units = e->m.head == VK_HEAD_DUAL ? Hc : H;
+    for (int b = 0; b < nb; b++) {
+        const int64_t i = (t - (int64_t)b * F) * B + b;
+        const float *cond = e->cond + (((i / e->hop)) % e->ccap) * 3 * H;
+        input_gates(e, e->xin + b * (n_in + 1), cond, b, e->gx + b * e->s3h, 0, H);
+        gru_units(e, e->gx + b * e->s3h, e->gh + b * e->s3h, e->h + b * e->shid,
+                  e->hnew + b * e->shid, 0, first_units);
+    }
+
+    int cls_a[VK_MAX_BATCH], cls_b[VK_MAX_BATCH];
+    /* coarse (or the only) softmax */
+    layer(e, &e->m.O1, e->hnew, e->shid, nb, e->hid, e->shid, 1);
+    layer(e, &e->m.O2, e->hid, e->shid, nb, e->logits, e->sq, 0);
+    for (int b = 0; b < nb; b++) cls_a[b] = sample_class(e, e->logits + b * e->sq, e->Q);
+
+    if (e->m.head == VK_HEAD_DUAL) {
+        /* fine half: now the current coarse sample is known */
+        for (int b = 0; b < nb; b++) {
+            const int64_t i = (t - (int64_t)b * F) * B + b;
+            const float *cond = e->cond + ((i / e->hop) % e->ccap) * 3 * H;
+            float *x = e->xin + b * (n_in + 1);
+            x[2] = byte_input(cls_a[b]);
+            input_gates(e, x, cond, b, e->gx + b * e->s3h, Hc, H);
+            gru_units(e, e->gx + b * e->s3h, e->gh + b * e->s3h, e->h + b * e->shid,
+                      e->hnew + b * e->shid, Hc, H);
+        }
+        /* the fine layers read the fine half of each state vector */
+        layer(e, &e->m.O3, e->hnew + Hc, e->shid, nb, e->hid, e->shid, 1);
+        layer(e, &e->m.O4, e->hid, e->shid, nb, e->logits, e->sq, 0);
+        for (int b = 0; b < nb; b++) cls_b[b] = sample_class(e, e->logits + b * e->sq, 256);
+    } else {
+        for (int b = 0; b < nb; b++) cls_b[b] = 0;
+    }
+
+    for (int b = 0; b < nb; b++) {
+        const int64_t i = (t - (int64_t)b * F) * B + b;
+        e->hist_a[i & e->hmask] = cls_a[b];
+        e->hist_b[i & e->hmask] = cls_b[b];
+        e->hist_audio[i & e->hmask] = e->m.head == VK_HEAD_DUAL ? dual_audio(cls_a[b], cls_b[b])
+                                                                : e->mulaw_table[cls_a[b]];
+    }
+    memcpy(e->h, e->hnew, sizeof(float) * nb * e->shid);
+    e->step++;
+    int64_t lag_pos = e->step - (int64_t)(B - 1) * F; /* positions done by every sub-tensor */
+    if (lag_pos > 0) e->frontier = lag_pos * B;
+}
+
+int64_t vk_engine_ready(const vk_engine *e)
+{
+    /* Generated and pending samples, plus what the queued frames allow without waiting. */
+    int64_t have = e->pending_zeros + (e->frontier - e->delivered);
+    if (e->frames_fed == 0) return have;
+    if (e->finished) return INT64_MAX / 4;
+    if (e->frames_fed - e->m.lookahead <= 0) return have;
+    int64_t last_step = ((e->frames_fed - e->m.lookahead) * e->hop - 1) / e->B; /* last ready step */
+    int64_t lag_pos = last_step + 1 - (int64_t)(e->B - 1) * e->F;
+    int64_t frontier = lag_pos > 0 ? lag_pos * e->B : 0;
+    if (frontier < e->frontier) frontier = e->frontier;
+    return e->pending_zeros + frontier - e->delivered;
+}
+
+void vk_engine_render(vk_engine *e, float *out, int n)
+{
+    int k = 0;
+    while (k < n && e->pending_zeros > 0) { out[k++] = 0.0f; e->pending_zeros--; }
+    while (k < n) {
+        if (e->delivered < e->frontier) {
+            out[k++] = e->hist_audio[e->delivered & e->hmask];
+            e->delivered++;
+            continue;
+        }
+        if (!step_ready(e, e->step)) break;
+        run_step(e);
+    }
+    if (k < n) {
+        e->underrun += n - k;
+        memset(out + k, 0, sizeof(float) * (n - k));
+    }
+}
+
+int64_t vk_engine_latency(const vk_engine *e) { return e->latency; }
+int64_t vk_engine_underrun_samples(const vk_engine *e) { return e->underrun; }
+int64_t vk_engine_generated(const vk_engine *e) { return e->frontier; }
+
+/* ---------- teacher forcing (tests: engine against the float reference) ---------- */
+
+void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
+                             const int32_t *cls_a, const int32_t *cls_b, int n,
+                             float *logits_a, float *logits_b)
+{
+    const int H = e->H, Hc = e->Hc, n_in = e->n_in;
+    const int dual = e->m.head == VK_HEAD_DUAL;
+    float *cond = e->cond; /* slot 0 is enough: frames are visited in order */
+    int64_t cur_frame = -1;
+    memset(e->h, 0, sizeof(float) * e->shid);
+    for (int i = 0; i < n; i++) {
+        int64_t f = i / e->hop;
+        if (f != cur_frame) {
+            for (int k = 0; k < e->K; k++) {
+                int64_t src = clamp_frame(f - e->m.ctx_before + k, n_frames - 1);
+                normalize_frame(e, features + src * e->nf, e->cond_in + k * e->nf);
+            }
+            cond_from_window(e, cond);
+            cur_frame = f;
+        }
+        float *x = e->xin;
+        if (dual) {
+            x[0] = byte_input(i ? cls_a[i - 1] : 128);
+            x[1] = byte_input(i ? cls_b[i - 1] : 0);
+        } else {
+            x[0] = class_input(i ? cls_a[i - 1] : e->Q / 2, e->Q);
+            x[1] = 0.0f;
+        }
+        for (int k = 2; k < n_in; k++) x[k] = 0.0f;
+        layer(e, &e->m.R, e->h, e->shid, 1, e->gh, e->s3h, 0);
+        input_gates(e, x, cond, 0, e->gx, 0, H);
+        gru_units(e, e->gx, e->gh, e->h, e->hnew, 0, dual ? Hc : H);
+        layer(e, &e->m.O1, e->hnew, e->shid, 1, e->hid, e->shid, 1);
+        layer(e, &e->m.O2, e->hid, e->shid, 1, logits_a + (int64_t)i * e->Q, e->Q, 0);
+        if (dual) {
+            x[2] = byte_input(cls_a[i]);
+            input_gates(e, x, cond, 0, e->gx, Hc, H);
+            gru_units(e, e->gx, e->gh, e->h, e->hnew, Hc, H);
+            layer(e, &e->m.O3, e->hnew + Hc, e->shid, 1, e->hid, e->shid, 1);
+            layer(e, &e->m.O4, e->hid, e->shid, 1, logits_b + (int64_t)i * 256, 256, 0);
+        }
+        memcpy(e->h, e->hnew, sizeof(float) * e->shid);
+    }
+}
