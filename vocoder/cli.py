@@ -2,6 +2,7 @@
 
     vocoder info                      version, CPU flags, kernel levels
     vocoder bench kernels [--json]    kernel speed per level against numpy and scipy
+    vocoder bench engine [--json]     real-time factor of the WaveRNN engine
     vocoder presets                   the voice presets found, with their metadata
 """
 
@@ -49,6 +50,10 @@ def cmd_bench(args) -> int:
         if args.plot:
             bench.plot_kernels(records, args.plot)
         return 0
+    if args.what == "engine":
+        records = bench.bench_engine(quick=args.quick)
+        print(json.dumps(records, indent=1) if args.json else bench.format_engine_table(records))
+        return 0
     print(f"vocoder bench: unknown benchmark {args.what!r}", file=sys.stderr)
     return 2
 
@@ -58,11 +63,11 @@ def cmd_presets(args) -> int:
 
     found = presets.list_presets()
     if not found:
-        print("no presets found (search path: " + ", ".join(str(p) for p in presets.search_path()) + ")")
+        print("no presets found (search path: " + ", ".join(str(p) for p in presets.preset_search_path()) + ")")
         return 0
     for name, path, meta in found:
-        if isinstance(meta, Exception):
-            print(f"{name:16s} {path}  UNREADABLE: {meta}")
+        if "error" in meta:
+            print(f"{name:16s} {path}  UNREADABLE: {meta['error']}")
         else:
             print(f"{name:16s} {meta.get('version', '?'):8s} {meta.get('license', '?'):12s} {path}")
             if meta.get("description"):
@@ -77,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="version, CPU flags, kernel levels").set_defaults(func=cmd_info)
 
     b = sub.add_parser("bench", help="benchmarks that print tables")
-    b.add_argument("what", choices=["kernels"], help="what to benchmark")
+    b.add_argument("what", choices=["kernels", "engine"], help="what to benchmark")
     b.add_argument("--json", action="store_true", help="print one JSON list of records")
     b.add_argument("--level", help="time only this kernel level")
     b.add_argument("--plot", metavar="PNG", help="also write a bar chart (needs matplotlib)")

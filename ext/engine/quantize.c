@@ -1,30 +1,68 @@
 #include "quantize.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
+/* The SSE2 paths (baseline on x86-64, so the same code runs whatever kernel level is
+ * active) perform the same IEEE operations in the same order as the scalar tails. */
+
+static inline int quantize_one(float t)
+{
+    if (!(t == t)) return 0; /* NaN */
+    if (t > 127.0f) t = 127.0f;
+    if (t < -127.0f) t = -127.0f;
+    return t < 0.0f ? -(int)(0.5f - t) : (int)(t + 0.5f); /* round half away from zero */
+}
+
 float vk_quantize_f32(const float *x, int n, int n_padded, uint8_t *xu)
 {
     float absmax = 0.0f;
-    for (int i = 0; i < n; i++) {
+    int i = 0;
+#ifdef __SSE2__
+    const __m128 abs_mask = _mm_castsi128_ps(_mm_set1_epi32(0x7fffffff));
+    __m128 vmax = _mm_setzero_ps();
+    for (; i + 4 <= n; i += 4) /* maxps(a, m) keeps m when a is NaN, as the scalar test */
+        vmax = _mm_max_ps(_mm_and_ps(_mm_loadu_ps(x + i), abs_mask), vmax);
+    float lanes[4];
+    _mm_storeu_ps(lanes, vmax);
+    for (int k = 0; k < 4; k++)
+        if (lanes[k] > absmax) absmax = lanes[k];
+#endif
+    for (; i < n; i++) {
         float a = x[i] < 0.0f ? -x[i] : x[i];
         if (a > absmax) absmax = a; /* false for NaN: NaN never becomes the max */
     }
     if (!(absmax <= 3.0e38f)) absmax = 3.0e38f; /* inf: keep the scale finite */
     if (absmax == 0.0f) {
-        for (int i = 0; i < n_padded; i++) xu[i] = 128;
+        for (i = 0; i < n_padded; i++) xu[i] = 128;
         return 1.0f;
     }
     const float scale = absmax / 127.0f;
     const float inv = 127.0f / absmax;
-    for (int i = 0; i < n; i++) {
-        float t = x[i] * inv;
-        int q;
-        if (t >= 127.0f) q = 127;
-        else if (t <= -127.0f) q = -127;
-        else if (t >= 0.0f) q = (int)(t + 0.5f);   /* round half away from zero */
-        else if (t < 0.0f) q = -(int)(0.5f - t);
-        else q = 0; /* NaN */
+    i = 0;
+#ifdef __SSE2__
+    const __m128 vinv = _mm_set1_ps(inv), hi = _mm_set1_ps(127.0f), lo = _mm_set1_ps(-127.0f);
+    const __m128 half = _mm_set1_ps(0.5f), sign = _mm_set1_ps(-0.0f);
+    const __m128i bias = _mm_set1_epi16(128);
+    for (; i + 8 <= n; i += 8) {
+        __m128i q[2];
+        for (int h = 0; h < 2; h++) {
+            __m128 t = _mm_mul_ps(_mm_loadu_ps(x + i + 4 * h), vinv);
+            t = _mm_and_ps(t, _mm_cmpeq_ps(t, t));          /* NaN -> 0 */
+            t = _mm_max_ps(_mm_min_ps(t, hi), lo);
+            __m128 r = _mm_add_ps(t, _mm_or_ps(_mm_and_ps(t, sign), half)); /* t +- 0.5 */
+            q[h] = _mm_cvttps_epi32(r);
+        }
+        __m128i w = _mm_add_epi16(_mm_packs_epi32(q[0], q[1]), bias);
+        _mm_storel_epi64((__m128i *)(xu + i), _mm_packus_epi16(w, w));
+    }
+#endif
+    for (; i < n; i++) {
+        int q = quantize_one(x[i] * inv);
         xu[i] = (uint8_t)(q + 128);
     }
-    for (int i = n; i < n_padded; i++) xu[i] = 128;
+    for (; i < n_padded; i++) xu[i] = 128;
     return scale;
 }
 

@@ -13,6 +13,10 @@
 
 #include "quantize.h"
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
+
 #define GUMBEL_BITS 12
 #define GUMBEL_SIZE (1 << GUMBEL_BITS)
 
@@ -43,6 +47,8 @@ struct vk_engine {
     int32_t *acc;
     float *xscale;
     float *mulaw_table; /* [Q] audio value of each mu-law class */
+    float *in_t;        /* in_w transposed, [n_in][3H] */
+    float gumbel_span;  /* largest minus smallest Gumbel table entry */
     int sx, sacc, s3h, shid, sq;
 
     /* generated history by global sample index, ring of hcap (power of two) */
@@ -78,6 +84,31 @@ static inline float vk_tanh(float x)
 
 static inline float vk_sigmoid(float x) { return 0.5f + 0.5f * vk_tanh(0.5f * x); }
 
+#ifdef __SSE2__
+/* vk_tanh on four lanes: the same IEEE operations in the same order. */
+static inline __m128 vk_tanh4(__m128 x)
+{
+    x = _mm_and_ps(x, _mm_cmpeq_ps(x, x)); /* NaN -> 0 */
+    x = _mm_max_ps(_mm_min_ps(x, _mm_set1_ps(4.97f)), _mm_set1_ps(-4.97f));
+    __m128 x2 = _mm_mul_ps(x, x);
+    __m128 num = _mm_add_ps(_mm_set1_ps(378.0f), x2);
+    num = _mm_add_ps(_mm_set1_ps(17325.0f), _mm_mul_ps(x2, num));
+    num = _mm_add_ps(_mm_set1_ps(135135.0f), _mm_mul_ps(x2, num));
+    num = _mm_mul_ps(x, num);
+    __m128 den = _mm_add_ps(_mm_set1_ps(3150.0f), _mm_mul_ps(x2, _mm_set1_ps(28.0f)));
+    den = _mm_add_ps(_mm_set1_ps(62370.0f), _mm_mul_ps(x2, den));
+    den = _mm_add_ps(_mm_set1_ps(135135.0f), _mm_mul_ps(x2, den));
+    __m128 r = _mm_div_ps(num, den);
+    return _mm_max_ps(_mm_min_ps(r, _mm_set1_ps(1.0f)), _mm_set1_ps(-1.0f));
+}
+
+static inline __m128 vk_sigmoid4(__m128 x)
+{
+    const __m128 half = _mm_set1_ps(0.5f);
+    return _mm_add_ps(half, _mm_mul_ps(half, vk_tanh4(_mm_mul_ps(half, x))));
+}
+#endif
+
 static inline uint64_t splitmix64(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
@@ -96,20 +127,34 @@ static inline uint64_t rng_next(uint64_t *s) /* xorshift64* */
     return x * 0x2545f4914f6cdd1dull;
 }
 
-/* Gumbel-max: argmax(logits + T * g) with g drawn from a table of Gumbel quantiles. */
+/* Gumbel-max: argmax(logits + T * g) with g drawn from a table of Gumbel quantiles.
+ * Noise is bounded by the table, so a class whose logit is more than T * span below
+ * the largest can never win: only the classes above that threshold draw noise, which
+ * keeps the sample exact and avoids exp() entirely. */
 static int sample_class(vk_engine *e, const float *logits, int n)
 {
     const float t = e->temperature;
+    float top = logits[0];
+    int k0 = 1;
+#ifdef __SSE2__
+    __m128 vtop = _mm_set1_ps(top);
+    for (; k0 + 4 <= n; k0 += 4) vtop = _mm_max_ps(vtop, _mm_loadu_ps(logits + k0));
+    float lanes[4];
+    _mm_storeu_ps(lanes, vtop);
+    for (int k = 0; k < 4; k++) top = lanes[k] > top ? lanes[k] : top;
+#endif
+    for (int k = k0; k < n; k++) top = logits[k] > top ? logits[k] : top;
     int best = 0;
-    float best_v = -INFINITY;
-    if (t <= 0.0f) {
-        for (int k = 0; k < n; k++)
-            if (logits[k] > best_v) { best_v = logits[k]; best = k; }
+    if (t <= 0.0f) { /* argmax: the first class holding the largest logit */
+        while (best < n - 1 && logits[best] != top) best++;
         return best;
     }
+    const float threshold = top - t * e->gumbel_span;
+    float best_v = -INFINITY;
     uint64_t bits = 0;
     int left = 0;
     for (int k = 0; k < n; k++) {
+        if (!(logits[k] >= threshold)) continue;
         if (left == 0) { bits = rng_next(&e->rng); left = 64 / GUMBEL_BITS; }
         float v = logits[k] + t * e->gumbel[bits & (GUMBEL_SIZE - 1)];
         bits >>= GUMBEL_BITS;
@@ -213,7 +258,18 @@ static void gru_units(const vk_engine *e, const float *gx, const float *gh, cons
                       float *hnew, int u0, int u1)
 {
     const int H = e->H;
-    for (int j = u0; j < u1; j++) {
+    int j = u0;
+#ifdef __SSE2__
+    for (; j + 4 <= u1; j += 4) {
+        __m128 r = vk_sigmoid4(_mm_add_ps(_mm_loadu_ps(gx + j), _mm_loadu_ps(gh + j)));
+        __m128 u = vk_sigmoid4(_mm_add_ps(_mm_loadu_ps(gx + H + j), _mm_loadu_ps(gh + H + j)));
+        __m128 n = vk_tanh4(_mm_add_ps(_mm_loadu_ps(gx + 2 * H + j),
+                                       _mm_mul_ps(r, _mm_loadu_ps(gh + 2 * H + j))));
+        __m128 keep = _mm_mul_ps(u, _mm_loadu_ps(h + j));
+        _mm_storeu_ps(hnew + j, _mm_add_ps(_mm_mul_ps(_mm_sub_ps(_mm_set1_ps(1.0f), u), n), keep));
+    }
+#endif
+    for (; j < u1; j++) {
         float r = vk_sigmoid(gx[j] + gh[j]);
         float u = vk_sigmoid(gx[H + j] + gh[H + j]);
         float n = vk_tanh(gx[2 * H + j] + r * gh[2 * H + j]);
@@ -221,20 +277,26 @@ static void gru_units(const vk_engine *e, const float *gx, const float *gh, cons
     }
 }
 
-/* gx = in_w @ x + cond + sub_bias over rows of units [u0, u1) of each gate. */
-static void input_gates(const vk_engine *e, const float *x, const float *cond, int b, float *gx,
-                        int u0, int u1)
+/* gx = in_w @ x + cond + sub_bias over rows of units [u0, u1) of each gate. in_t is
+ * in_w transposed ([n_in][3H]) so each input adds one contiguous, vectorisable row. */
+static void input_gates(const vk_engine *e, const float *x, const float *cond, int b,
+                        float *restrict gx, int u0, int u1)
 {
     const int H = e->H, n_in = e->n_in;
-    const float *sb = e->m.sub_bias + (int64_t)b * 3 * H;
-    for (int g = 0; g < 3; g++)
-        for (int j = u0; j < u1; j++) {
-            int row = g * H + j;
-            const float *w = e->m.in_w + (int64_t)row * n_in;
-            float s = 0.0f;
-            for (int i = 0; i < n_in; i++) s += w[i] * x[i];
-            gx[row] = s + cond[row] + sb[row];
+    const float *restrict sb = e->m.sub_bias + (int64_t)b * 3 * H;
+    const float *restrict cd = cond;
+    for (int g = 0; g < 3; g++) {
+        const int r0 = g * H + u0, r1 = g * H + u1;
+        const float *restrict w0 = e->in_t;
+        const float x0 = x[0];
+        for (int r = r0; r < r1; r++) gx[r] = w0[r] * x0;
+        for (int i = 1; i < n_in; i++) {
+            const float *restrict wi = e->in_t + (int64_t)i * 3 * H;
+            const float xi = x[i];
+            for (int r = r0; r < r1; r++) gx[r] = gx[r] + wi[r] * xi;
         }
+        for (int r = r0; r < r1; r++) gx[r] = (gx[r] + cd[r]) + sb[r];
+    }
 }
 
 /* ---------- construction ---------- */
@@ -301,17 +363,21 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     e->hist_b = alloc(sizeof(int32_t) * hcap);
     e->hist_audio = alloc(sizeof(float) * hcap);
     e->mulaw_table = alloc(sizeof(float) * e->Q);
-    if (!e->mulaw_table ||!e->frames || !e->cond || !e->cond_tag || !e->cond_in || !e->cond_hid || !e->h || !e->hnew ||
+    e->in_t = alloc(sizeof(float) * e->n_in * 3 * H);
+    if (!e->mulaw_table || !e->in_t ||!e->frames || !e->cond || !e->cond_tag || !e->cond_in || !e->cond_hid || !e->h || !e->hnew ||
         !e->gh || !e->gx || !e->hid || !e->logits || !e->xin || !e->xu || !e->acc || !e->xscale ||
         !e->hist_a || !e->hist_b || !e->hist_audio) {
         vk_engine_destroy(e);
         return NULL;
     }
     for (int k = 0; k < e->Q; k++) e->mulaw_table[k] = mulaw_decode_exact(k, e->Q);
+    for (int r = 0; r < 3 * H; r++)
+        for (int i = 0; i < e->n_in; i++) e->in_t[(int64_t)i * 3 * H + r] = model->in_w[(int64_t)r * e->n_in + i];
     for (int i = 0; i < GUMBEL_SIZE; i++) {
         double u = (i + 0.5) / GUMBEL_SIZE;
         e->gumbel[i] = (float)(-log(-log(u)));
     }
+    e->gumbel_span = e->gumbel[GUMBEL_SIZE - 1] - e->gumbel[0];
     vk_engine_set_level(e, level);
     e->latency = (int64_t)model->lookahead * e->hop + (int64_t)B * (B - 1) * e->F;
     vk_engine_reset(e, seed);
@@ -323,7 +389,7 @@ void vk_engine_destroy(vk_engine *e)
     if (!e) return;
     void *bufs[] = {e->frames, e->cond, e->cond_tag, e->cond_in, e->cond_hid, e->h, e->hnew,
                     e->gh, e->gx, e->hid, e->logits, e->xin, e->xu, e->acc, e->xscale,
-                    e->hist_a, e->hist_b, e->hist_audio, e->mulaw_table};
+                    e->hist_a, e->hist_b, e->hist_audio, e->mulaw_table, e->in_t};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) free(bufs[i]);
     free(e);
 }
