@@ -39,14 +39,15 @@ class Vocoder:
         seed: seed of the engine's sampling RNG; the same seed gives the same audio.
         level: kernel level to use (default: :func:`vocoder.kernels.active_level`).
         temperature: sampling temperature (default: the preset's); 0 is argmax.
-        frame_capacity: frames :meth:`feed` can queue ahead of :meth:`render`.
+        frame_capacity: frames :meth:`feed` can queue ahead of :meth:`render` (the
+            queue holds a few more, for the conditioning window).
     """
 
     def __init__(self, preset, seed: int = 0, level=None, temperature=None,
                  frame_capacity: int = DEFAULT_FRAME_CAPACITY):
         self.preset = preset
         self.seed = _check_seed(seed)
-        self.level = level or kernels.active_level()
+        self.level = kernels.active_level() if level is None else level
         level_index = kernels._level_index(self.level)
         if not isinstance(frame_capacity, int) or frame_capacity < 1:
             raise ValueError(f"frame_capacity must be a positive int, got {frame_capacity!r}")
