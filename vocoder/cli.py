@@ -100,6 +100,11 @@ def main(argv=None) -> int:
     except RuntimeError as e:  # e.g. VOCODER_ISA naming a level this CPU lacks
         print(f"vocoder: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and closed: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":
