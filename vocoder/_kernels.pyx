@@ -55,7 +55,7 @@ def _aligned(n, dtype, align=64):
 cdef class PackedMatrix:
     """Kernel-side view of a validated block-sparse matrix (owns aligned copies)."""
 
-    def __init__(self, row_ptr, col_idx, blocks, row_sums):
+    def __init__(self, row_ptr, col_idx, blocks, row_sums, int cols_padded):
         self.row_ptr = np.ascontiguousarray(row_ptr, np.int32)
         self.col_idx = np.ascontiguousarray(col_idx, np.int32)
         nnz = self.col_idx.shape[0]
@@ -75,9 +75,6 @@ cdef class PackedMatrix:
         self.m.blocks = &bl[0]
         self.m.row_sums = &rs[0]
         self.rows_padded = self.m.row_blocks * 16
-        self.cols_padded = 0  # set by set_cols
-
-    def set_cols(self, int cols_padded):
         self.cols_padded = cols_padded
         self.m.col_blocks = cols_padded // 4
 

@@ -121,8 +121,8 @@ class BlockSparseMatrix:
         sums = np.zeros((packed.row_blocks, BLOCK_ROWS), np.int32)
         rb_of = np.repeat(np.arange(packed.row_blocks), np.diff(packed.row_ptr))
         np.add.at(sums, rb_of, row_sums)
-        self._m = _kernels.PackedMatrix(packed.row_ptr, packed.col_idx, packed.blocks, sums.reshape(-1))
-        self._m.set_cols(self.cols_padded)
+        self._m = _kernels.PackedMatrix(packed.row_ptr, packed.col_idx, packed.blocks, sums.reshape(-1),
+                                        self.cols_padded)
 
     def _row_vector(self, v, fill: float, what: str) -> np.ndarray:
         if v is None:

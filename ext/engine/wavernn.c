@@ -34,9 +34,8 @@ struct vk_engine {
     int64_t frames_fed;
     int finished;
 
-    /* conditioning per frame, ring of ccap; cond_tag says which frame a slot holds */
+    /* conditioning per frame, ring of ccap; frames below cond_next are computed */
     float *cond;
-    int64_t *cond_tag;
     int ccap;
     int64_t cond_next; /* next frame whose conditioning is computed */
     float *cond_in, *cond_hid;
@@ -229,7 +228,6 @@ static void compute_cond_upto(vk_engine *e, int64_t upto)
             memcpy(e->cond_in + k * e->nf, e->frames + (src % e->fcap) * e->nf, sizeof(float) * e->nf);
         }
         cond_from_window(e, e->cond + (f % e->ccap) * 3 * e->H);
-        e->cond_tag[f % e->ccap] = f;
     }
 }
 
@@ -346,7 +344,6 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
 
     e->frames = alloc(sizeof(float) * e->fcap * e->nf);
     e->cond = alloc(sizeof(float) * e->ccap * 3 * H);
-    e->cond_tag = alloc(sizeof(int64_t) * e->ccap);
     e->cond_in = alloc(sizeof(float) * e->K * e->nf);
     e->cond_hid = alloc(sizeof(float) * model->cond_hidden);
     e->h = alloc(sizeof(float) * B * e->shid);
@@ -364,7 +361,7 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     e->hist_audio = alloc(sizeof(float) * hcap);
     e->mulaw_table = alloc(sizeof(float) * e->Q);
     e->in_t = alloc(sizeof(float) * e->n_in * 3 * H);
-    if (!e->mulaw_table || !e->in_t ||!e->frames || !e->cond || !e->cond_tag || !e->cond_in || !e->cond_hid || !e->h || !e->hnew ||
+    if (!e->mulaw_table || !e->in_t ||!e->frames || !e->cond || !e->cond_in || !e->cond_hid || !e->h || !e->hnew ||
         !e->gh || !e->gx || !e->hid || !e->logits || !e->xin || !e->xu || !e->acc || !e->xscale ||
         !e->hist_a || !e->hist_b || !e->hist_audio) {
         vk_engine_destroy(e);
@@ -387,7 +384,7 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
 void vk_engine_destroy(vk_engine *e)
 {
     if (!e) return;
-    void *bufs[] = {e->frames, e->cond, e->cond_tag, e->cond_in, e->cond_hid, e->h, e->hnew,
+    void *bufs[] = {e->frames, e->cond, e->cond_in, e->cond_hid, e->h, e->hnew,
                     e->gh, e->gx, e->hid, e->logits, e->xin, e->xu, e->acc, e->xscale,
                     e->hist_a, e->hist_b, e->hist_audio, e->mulaw_table, e->in_t};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) free(bufs[i]);
@@ -410,7 +407,6 @@ void vk_engine_reset(vk_engine *e, uint64_t seed)
     e->frames_fed = 0;
     e->finished = 0;
     e->cond_next = 0;
-    for (int i = 0; i < e->ccap; i++) e->cond_tag[i] = -1;
     memset(e->h, 0, sizeof(float) * e->B * e->shid);
     e->step = 0;
     e->frontier = 0;
