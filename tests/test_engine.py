@@ -22,8 +22,13 @@ LEVELS = kernels.available_levels()
 def make_features(preset, frames, seed=0, scale=1.0):
     """Frames around the preset's feature statistics (normalised values ~ N(0, scale))."""
     t = preset.tensors
-    z = np.random.default_rng(seed).standard_normal((frames, preset.n_features)) * scale
-    return (t["feat_mean"] + z * t["feat_std"]).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((frames, preset.n_features)) * scale
+    f = t["feat_mean"] + z * t["feat_std"]
+    if preset.excitation:  # raw pitch (MIDI note) and voicing drive the excitation
+        f[:, 0] = 57 + 12 * rng.random(frames)
+        f[:, 1] = rng.random(frames) > 0.3
+    return f.astype(np.float32)
 
 
 def sha(a) -> str:
@@ -388,8 +393,12 @@ def test_bad_features_give_bounded_audio(small_preset, kind):
 
 
 def test_bad_features_normalise_as_documented(small_preset):
-    """docs/model.md: z = clip((f - mean) / std, -8, 8), NaN -> 0, +-inf -> +-8."""
-    p = small_preset
+    """docs/model.md: z = clip((f - mean) / std, -8, 8), NaN -> 0, +-inf -> +-8.
+
+    Without the excitation, which reads the raw f0 and voicing (tested below)."""
+    c = small_preset.config
+    p = random_preset(hidden=64, density=0.25, n_features=8, hop=40, seed=31, head=c["head"],
+                      subscale=c["subscale"], excitation=0)
     frames, nf = 20, p.n_features
     v = Vocoder(p, seed=0)
 
@@ -401,6 +410,45 @@ def test_bad_features_normalise_as_documented(small_preset):
     assert_same_bits(voc(np.inf), voc(mean + 100 * std), "+inf vs mean + 100 std")
     assert_same_bits(voc(-np.inf), voc(-1e30), "-inf vs -1e30")
     assert_same_bits(voc(np.nan), voc(mean), "nan vs mean")
+
+
+def test_bad_pitch_and_voicing_clamp_as_documented(small_preset):
+    """The excitation: f0 NaN -> 60, clamped to [12, 120]; voicing NaN -> 0, clamped to [0, 1]."""
+    p = small_preset
+    frames = 20
+    base = make_features(p, frames, seed=4)
+
+    def voc(f0, vuv):
+        f = base.copy()
+        f[:, 0], f[:, 1] = f0, vuv
+        return Vocoder(p, seed=0).vocode(f)
+
+    for f0, vuv in ((np.nan, 1.0), (1e30, 1.0), (-1e30, 1.0), (60.0, np.nan), (60.0, 1e30), (60.0, -5.0)):
+        out = voc(f0, vuv)
+        assert out.shape == (frames * p.hop,)
+        assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= 1.0)
+    from vocoder.reference import excitation
+    f = base.copy()
+    for (a0, a1), (b0, b1) in (((np.nan, 1.0), (60.0, 1.0)), ((1e30, 1.0), (120.0, 1.0)), ((-7.0, 1.0), (12.0, 1.0)),
+                               ((60.0, np.nan), (60.0, 0.0)), ((60.0, 9.0), (60.0, 1.0)), ((60.0, -1.0), (60.0, 0.0))):
+        fa, fb = f.copy(), f.copy()
+        fa[:, 0], fa[:, 1], fb[:, 0], fb[:, 1] = a0, a1, b0, b1
+        ea, eb = excitation(fa, p.hop, p.sample_rate), excitation(fb, p.hop, p.sample_rate)
+        np.testing.assert_array_equal(ea, eb)
+
+
+def test_excitation_engine_matches_reference(small_preset):
+    """The engine's own exp2/sin polynomials give the numpy excitation to ~1e-6, seen through
+    teacher forcing: logits agree as closely with the excitation as without."""
+    from vocoder.reference import excitation
+    p = small_preset
+    f = make_features(p, 12, seed=9)
+    f[:, 0] = np.linspace(40, 80, 12)  # sweep the pitch: many K values and phases
+    f[:, 1] = np.linspace(0, 1, 12)
+    e = excitation(f, p.hop, p.sample_rate)
+    assert e.shape == (12 * p.hop, 2) and np.all(np.abs(e) <= 1.0 + 1e-6)
+    assert np.abs(e[f.shape[0] // 2 * p.hop:]).max() > 0.5  # voiced part is not silent
+    assert np.all(e[: p.hop] == 0)  # voicing 0 in frame 0
 
 
 # --------------------------------------------------------------------------- 7. bad arguments

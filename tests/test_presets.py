@@ -83,7 +83,8 @@ def test_round_trip_and_shapes(tmp_path, kw):
     assert B == kw.get("subscale", 1) and F == kw.get("horizon", 1 if B > 1 else 0)
     K = p.ctx_before + 1 + p.lookahead
     t = q.tensors
-    assert t["in_w"].shape == (3 * H, 3 + F) and t["sub_bias"].shape == (B, 3 * H)
+    assert t["in_w"].shape == (3 * H, 3 + F + p.excitation) and t["sub_bias"].shape == (B, 3 * H)
+    assert t["exc_out_w"].shape == (H, p.excitation)
     assert t["cond1_w"].shape == (p.cond_hidden, K * 5) and t["cond2_w"].shape == (3 * H, p.cond_hidden)
     Q = 256 if p.head == "dual" else 2 ** kw["mulaw_bits"]
     assert q.n_classes == Q
@@ -93,7 +94,7 @@ def test_round_trip_and_shapes(tmp_path, kw):
     for m, l in q.layers.items():
         assert l.dense_float().shape == want[m] and l.dense_float().dtype == np.float32
     assert q.latency_samples == p.lookahead * 32 + B * (B - 1) * F
-    assert q.meta["name"] == p.config["name"] and q.meta["format_version"] == 1
+    assert q.meta["name"] == p.config["name"] and q.meta["format_version"] == 2
     if p.head == "dual":
         assert np.all(t["in_w"].reshape(3, H, -1)[:, : H // 2, 2] == 0)
 
@@ -261,8 +262,16 @@ def _mutate_blocks_count(cfg, flat):
     flat["O3.blocks"] = flat["O3.blocks"][:-1].copy()
 
 
+def _mutate_excitation(cfg, flat):
+    cfg["excitation"] = 3
+
+
+def _mutate_excitation_names(cfg, flat):
+    cfg["feature_names"] = ["pitch"] + cfg["feature_names"][1:]
+
+
 def _mutate_version(cfg, flat):
-    cfg["format_version"] = 2
+    cfg["format_version"] = 3
 
 
 def _mutate_config_missing(cfg, flat):
@@ -318,7 +327,9 @@ REJECTIONS = [
     (_mutate_index_dtype, ["R.col_idx", "int32", "int64"]),
     (_mutate_shape, ["cond1_b", "expected shape [8]", "[9]"]),
     (_mutate_blocks_count, ["O3.blocks"]),
-    (_mutate_version, ["config.format_version", "2", "reads version(s) 1"]),
+    (_mutate_version, ["config.format_version", "3", "reads version(s) 1, 2"]),
+    (_mutate_excitation, ["config.excitation", "(0, 2)"]),
+    (_mutate_excitation_names, ["config.feature_names", "'f0' and 'voicing'"]),
     (_mutate_config_missing, ["config", "missing key(s): hop"]),
     (_mutate_config_unknown, ["config", "hidden_size"]),
     (_mutate_config_type, ["config.sample_rate", "'16000'"]),
@@ -448,3 +459,17 @@ def test_load_error_is_a_value_error(tmp_path):
     path.write_bytes(save({"a": np.zeros(2, np.float32)}))
     with pytest.raises(ValueError):
         load_preset(path)
+
+
+def test_version_1_files_load_without_excitation(tmp_path):
+    """Files written before the excitation existed (format 1: no key, no tensor) still load."""
+    p = random_preset(hidden=16, density=0.5, n_features=4, hop=16, cond_hidden=8, seed=3, excitation=0)
+    cfg, flat = raw_parts(p)
+    cfg["format_version"] = 1
+    del cfg["excitation"]
+    del flat["exc_out_w"]
+    q = load_preset(write_raw(tmp_path / "old.safetensors", flat, cfg))
+    assert q.excitation == 0 and q.n_in == 3 and q.tensors["exc_out_w"].shape == (16, 0)
+    v1 = __import__("vocoder").Vocoder(q, seed=0).vocode(np.zeros((3, 4), np.float32))
+    v2 = __import__("vocoder").Vocoder(p, seed=0).vocode(np.zeros((3, 4), np.float32))
+    assert v1.tobytes() == v2.tobytes()

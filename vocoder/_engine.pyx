@@ -17,6 +17,7 @@ cdef extern from "engine/wavernn.h":
     ctypedef struct vk_model:
         int hidden, head, n_classes, subscale, horizon
         int n_features, hop, ctx_before, lookahead, cond_hidden
+        int excitation, sample_rate
         float temperature
         const float *feat_mean
         const float *feat_std
@@ -26,6 +27,7 @@ cdef extern from "engine/wavernn.h":
         const float *cond2_b
         const float *in_w
         const float *sub_bias
+        const float *exc_out_w
         vk_layer R, O1, O2, O3, O4
     ctypedef struct vk_engine:
         pass
@@ -94,6 +96,9 @@ cdef class Engine:
         m.cond2_b = fptr(dense["cond2_b"])
         m.in_w = fptr(dense["in_w"])
         m.sub_bias = fptr(dense["sub_bias"])
+        m.excitation = cfg["excitation"]
+        m.sample_rate = cfg["sample_rate"]
+        m.exc_out_w = fptr(dense["exc_out_w"]) if m.excitation else NULL
         cdef vk_layer *slots[5]
         slots[0] = &m.R; slots[1] = &m.O1; slots[2] = &m.O2; slots[3] = &m.O3; slots[4] = &m.O4
         for i, name in enumerate(("R", "O1", "O2", "O3", "O4")):

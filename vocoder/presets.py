@@ -4,7 +4,7 @@ A preset ``<name>.safetensors`` holds
 
 * the network of ``docs/model.md`` as tensors: dense float32 tensors (``feat_mean``,
   ``feat_std``, ``cond1_w``, ``cond1_b``, ``cond2_w``, ``cond2_b``, ``in_w``,
-  ``sub_bias``) and block-sparse int8 matrices (``R``, ``O1`` .. ``O4``) already in the
+  ``sub_bias``, ``exc_out_w``) and block-sparse int8 matrices (``R``, ``O1`` .. ``O4``) already in the
   kernels' packed format (:mod:`vocoder.blocksparse`), each as five tensors
   ``<M>.row_ptr``, ``<M>.col_idx``, ``<M>.blocks``, ``<M>.scales``, ``<M>.bias``;
 * a JSON config under the safetensors metadata key ``"vocoder"``: the hyperparameters
@@ -14,7 +14,7 @@ The config keys (all required; :func:`load_preset` rejects missing, unknown, mis
 and out-of-range ones):
 
 =================  =========================================================
-format_version     int, 1
+format_version     int, 2 (version 1 files, made before the excitation, still load)
 name               non-empty str; ``license``, ``version``, ``description``: str
 sample_rate        int 8000..48000 (Hz)
 hop                int 1..4096, samples per feature frame
@@ -25,6 +25,9 @@ mulaw_bits         int 8..10 (required for both heads; used by ``mulaw``)
 subscale           B, int 1..16; ``horizon``: F, 0 if B == 1 else 1..64
 ctx_before         int 0..8, ``lookahead`` int 0..8: frames the conditioning sees
 cond_hidden        int 1..4096, units of the conditioning network
+excitation         E, int 0 or 2: per-sample pulse and sine at the pitch of feature
+                   ``f0`` (then features 0, 1 must be named ``f0``, ``voicing``);
+                   absent in version 1 files (read as 0)
 temperature        float >= 0, default sampling temperature
 training, singer   JSON objects, free-form (provenance; front-end data)
 =================  =========================================================
@@ -62,8 +65,8 @@ import numpy as np
 from . import blocksparse
 from .blocksparse import PackedBlocks
 
-FORMAT_VERSION = 1
-SUPPORTED_FORMAT_VERSIONS = (1,)
+FORMAT_VERSION = 2
+SUPPORTED_FORMAT_VERSIONS = (1, 2)
 METADATA_KEY = "vocoder"
 SUFFIX = ".safetensors"
 #: Largest preset file we read. The largest network the config limits allow is about
@@ -71,7 +74,7 @@ SUFFIX = ".safetensors"
 MAX_PRESET_BYTES = 1 << 30
 ENV_PATH = "VOCODER_PRESET_PATH"
 
-DENSE_NAMES = ("feat_mean", "feat_std", "cond1_w", "cond1_b", "cond2_w", "cond2_b", "in_w", "sub_bias")
+DENSE_NAMES = ("feat_mean", "feat_std", "cond1_w", "cond1_b", "cond2_w", "cond2_b", "in_w", "sub_bias", "exc_out_w")
 PACKED_FIELDS = ("row_ptr", "col_idx", "blocks", "scales", "bias")
 
 # Every config key; _check_config holds the rules (summarised in the module docstring).
@@ -79,9 +82,11 @@ CONFIG_KEYS = (
     "format_version", "name", "license", "version", "description",
     "sample_rate", "hop", "n_features", "feature_names",
     "hidden", "head", "mulaw_bits", "subscale", "horizon",
-    "ctx_before", "lookahead", "cond_hidden", "temperature",
+    "ctx_before", "lookahead", "cond_hidden", "excitation", "temperature",
     "training", "singer",
 )
+#: Excitation channel counts the network supports (docs/model.md).
+EXCITATION_CHANNELS = (0, 2)
 META_KEYS = ("name", "license", "version", "description", "training", "format_version")
 
 
@@ -141,8 +146,9 @@ def expected_dense_shapes(config: dict) -> dict:
         "cond1_b": (ch,),
         "cond2_w": (3 * H, ch),
         "cond2_b": (3 * H,),
-        "in_w": (3 * H, 3 + config["horizon"]),
+        "in_w": (3 * H, 3 + config["horizon"] + config["excitation"]),
         "sub_bias": (B, 3 * H),
+        "exc_out_w": (H, config["excitation"]),
     }
 
 
@@ -181,6 +187,8 @@ def _check_config(config, where: str) -> dict:
             f"unsupported format version {fv!r}; this vocoder reads version(s) "
             f"{', '.join(map(str, SUPPORTED_FORMAT_VERSIONS))}. Upgrade vocoder or re-export the preset.",
         )
+    if int(fv) == 1 and "excitation" not in config:
+        config = {**config, "excitation": 0}  # version 1 predates the excitation
     missing = [k for k in CONFIG_KEYS if k not in config]
     if missing:
         raise _fail(where, "config", f"missing key(s): {', '.join(missing)}")
@@ -234,6 +242,13 @@ def _check_config(config, where: str) -> dict:
     get_int("ctx_before", 0, 8)
     get_int("lookahead", 0, 8)
     get_int("cond_hidden", 1, 4096)
+    E = config["excitation"]
+    if not _is_int(E) or int(E) not in EXCITATION_CHANNELS:
+        raise _fail(where, field("excitation"), f"must be one of {EXCITATION_CHANNELS}, got {E!r}")
+    out["excitation"] = int(E)
+    if out["excitation"] and names[:2] != ["f0", "voicing"]:
+        raise _fail(where, field("feature_names"), f"the excitation reads pitch and voicing from features 0 and 1, "
+                                                    f"which must be named 'f0' and 'voicing'; got {names[:2]!r}")
     t = config["temperature"]
     try:
         tf = float(t) if isinstance(t, (int, float, np.integer, np.floating)) and not isinstance(t, (bool, np.bool_)) \
@@ -306,6 +321,8 @@ def _validate(config, flat: dict, where: str):
     Returns ``(config, tensors, layers)`` with frozen copies of every array.
     """
     cfg = _check_config(config, where)
+    if cfg["format_version"] == 1 and "exc_out_w" not in flat:
+        flat = {**flat, "exc_out_w": np.zeros((cfg["hidden"], 0), np.float32)}  # predates the excitation
     dense_shapes = expected_dense_shapes(cfg)
     mat_shapes = expected_matrix_shapes(cfg)
     expected = set(dense_shapes) | {f"{m}.{f}" for m in mat_shapes for f in PACKED_FIELDS}
@@ -452,12 +469,13 @@ class Preset:
     lookahead = property(lambda self: self._config["lookahead"])
     ctx_before = property(lambda self: self._config["ctx_before"])
     cond_hidden = property(lambda self: self._config["cond_hidden"])
+    excitation = property(lambda self: self._config["excitation"])
     temperature = property(lambda self: self._config["temperature"])
 
     @property
     def n_in(self) -> int:
-        """GRU input size, ``3 + horizon``."""
-        return 3 + self.horizon
+        """GRU input size, ``3 + horizon + excitation``."""
+        return 3 + self.horizon + self.excitation
 
     @property
     def context_frames(self) -> int:
@@ -753,13 +771,13 @@ def _block_mask(rng, rows: int, cols: int, density: float) -> np.ndarray:
 
 def random_preset(hidden=384, density=0.1, head="dual", subscale=1, sample_rate=16000, seed=0, n_features=22,
                   hop=None, mulaw_bits=9, horizon=None, ctx_before=1, lookahead=1, cond_hidden=64,
-                  temperature=1.0, name=None) -> Preset:
+                  temperature=1.0, name=None, excitation=2) -> Preset:
     """A random, untrained but numerically sane preset (deterministic in ``seed``).
 
     ``density`` is the fraction of 16x4 blocks kept in ``R`` and the output matrices.
     Weights are Gaussian with std ~ 1/sqrt(effective fan-in), so activations neither
     vanish nor saturate and sampled audio varies. ``hop`` defaults to 5 ms, ``horizon``
-    to 1 with subscale and 0 without.
+    to 1 with subscale and 0 without. ``excitation`` (0 or 2) needs ``n_features >= 2``.
     """
     if not 0 < density <= 1:
         raise ValueError(f"density must be in (0, 1], got {density}")
@@ -776,10 +794,11 @@ def random_preset(hidden=384, density=0.1, head="dual", subscale=1, sample_rate=
         "feature_names": default_feature_names(n_features),
         "hidden": hidden, "head": head, "mulaw_bits": mulaw_bits, "subscale": subscale, "horizon": horizon,
         "ctx_before": ctx_before, "lookahead": lookahead, "cond_hidden": cond_hidden,
-        "temperature": temperature, "training": {"random": True, "seed": seed, "density": density}, "singer": {},
+        "excitation": excitation, "temperature": temperature, "training": {"random": True, "seed": seed, "density": density}, "singer": {},
     }
     cfg = _check_config(config, f"<preset {config['name']!r}>")  # bad arguments fail here, clearly
-    H, K, n_in = hidden, ctx_before + 1 + lookahead, 3 + cfg["horizon"]
+    H, K, E = hidden, ctx_before + 1 + lookahead, cfg["excitation"]
+    n_in = 3 + cfg["horizon"] + E
     nf, ch = n_features, cond_hidden
 
     def gauss(shape, std):
@@ -797,6 +816,7 @@ def random_preset(hidden=384, density=0.1, head="dual", subscale=1, sample_rate=
         "cond2_b": gauss(3 * H, 0.1),
         "in_w": in_w,
         "sub_bias": gauss((subscale, 3 * H), 0.1) if subscale > 1 else np.zeros((1, 3 * H)),
+        "exc_out_w": gauss((H, E), 1.0),
     }
     mats = {}
     for m, (rows, cols) in expected_matrix_shapes(cfg).items():

@@ -95,6 +95,46 @@ def normalise_features(features, feat_mean, feat_std) -> np.ndarray:
     return np.clip(z, -8.0, 8.0)
 
 
+# --------------------------------------------------------------------------- excitation
+
+
+def excitation(features, hop: int, sample_rate: int) -> np.ndarray:
+    """Per-sample excitation ``[frames * hop, 2]`` (pulse train, sine) of docs/model.md.
+
+    Reads the raw ``f0`` (MIDI note) and ``voicing`` features, columns 0 and 1. Training
+    uses this function, so the network learns exactly what the engine will feed it (the
+    engine computes the same formula with its own polynomials; they agree to ~1e-7).
+    """
+    f = np.asarray(features, np.float32)
+    if f.ndim != 2 or f.shape[1] < 2:
+        raise ValueError(f"features must be [frames, >= 2] with f0 and voicing first, got shape {f.shape}")
+    n = f.shape[0] * hop
+    if n == 0:
+        return np.zeros((0, 2), np.float32)
+    with np.errstate(invalid="ignore"):
+        m = np.clip(np.nan_to_num(f[:, 0].astype(np.float64), nan=60.0), 12.0, 120.0)
+        v = np.clip(np.nan_to_num(f[:, 1].astype(np.float64), nan=0.0), 0.0, 1.0)
+    inc = 440.0 * 2.0 ** ((m - 69.0) / 12.0) / sample_rate
+    K = np.floor(0.5 / inc)
+    v = np.where(K >= 1, v, 0.0)
+    # Phase at each frame start, wrapped once per frame; inside the frame
+    # phi = frac(p + k * inc). The engine does the same double operations.
+    p = np.empty(f.shape[0])
+    acc = 0.0
+    for t in range(f.shape[0]):
+        p[t] = acc
+        acc = acc + hop * inc[t]
+        acc = acc - np.floor(acc)
+    phi = p[:, None] + np.arange(hop)[None, :] * inc[:, None]
+    phi = (phi - np.floor(phi)).reshape(-1)
+    Ks = np.repeat(K, hop)
+    den = (2 * Ks + 1) * np.sin(np.pi * phi)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        pulse = np.where(np.abs(np.sin(np.pi * phi)) < 1e-9, 1.0, np.sin((2 * Ks + 1) * np.pi * phi) / den)
+    vs = np.repeat(v, hop)
+    return np.stack([vs * pulse, vs * np.sin(2 * np.pi * phi)], axis=1).astype(np.float32)
+
+
 # --------------------------------------------------------------------------- model
 
 
@@ -113,6 +153,8 @@ class ReferenceModel:
         self.B, self.F = c["subscale"], c["horizon"]
         self.hop, self.nf = c["hop"], c["n_features"]
         self.head = c["head"]
+        self.E = c["excitation"]
+        self.sr = c["sample_rate"]
         self.Q = preset.n_classes
         t = {k: np.asarray(v, self.dtype) for k, v in preset.tensors.items()}
         self.t = t
@@ -155,19 +197,25 @@ class ReferenceModel:
         n = np.tanh(gx[2] + r * gh[2])
         return (1.0 - u) * n + u * h
 
-    def _mlp(self, a, b, x):
-        """``Wb @ relu(Wa @ x + ba) + bb`` for x of shape [..., n] (row vectors)."""
-        hid = np.maximum(x @ self.W[a].T + self.b[a], 0.0)
+    def _mlp(self, a, b, x, extra=0.0):
+        """``Wb @ relu(Wa @ x + ba + extra) + bb`` for x of shape [..., n] (row vectors)."""
+        hid = np.maximum(x @ self.W[a].T + self.b[a] + extra, 0.0)
         return hid @ self.W[b].T + self.b[b]
 
-    def logits_coarse(self, h_coarse):
-        return self._mlp("O1", "O2", h_coarse)
+    def _exc_out(self, e, rows: slice):
+        """The excitation's term in the first output layer, ``X[rows] @ e``."""
+        if self.E == 0 or e is None:
+            return 0.0
+        return np.asarray(e, self.dtype) @ self.t["exc_out_w"][rows].T
 
-    def logits_fine(self, h_fine):
-        return self._mlp("O3", "O4", h_fine)
+    def logits_coarse(self, h_coarse, e=None):
+        return self._mlp("O1", "O2", h_coarse, self._exc_out(e, slice(0, self.Hc)))
 
-    def logits_mulaw(self, h):
-        return self._mlp("O1", "O2", h)
+    def logits_fine(self, h_fine, e=None):
+        return self._mlp("O3", "O4", h_fine, self._exc_out(e, slice(self.Hc, self.H)))
+
+    def logits_mulaw(self, h, e=None):
+        return self._mlp("O1", "O2", h, self._exc_out(e, slice(0, self.H)))
 
     def _start_input(self):
         """(in0, in1) of the 'previous sample' before the first: audio 0."""
@@ -192,7 +240,9 @@ class ReferenceModel:
         if audio.shape[0] != T:
             raise ValueError(f"audio must have frames * hop = {T} samples, got {audio.shape[0]}")
         cond = self.conditioning(f)
-        x = np.zeros((T, 3), self.dtype)
+        exc = excitation(f, self.hop, self.sr) if self.E else np.zeros((T, 0), np.float32)
+        x = np.zeros((T, 3 + self.E), self.dtype)
+        x[:, 3:] = exc
         s0, s1 = self._start_input()
         if self.head == "dual":
             c, fi = audio_to_dual(audio)
@@ -214,8 +264,9 @@ class ReferenceModel:
             h = self._gru(gx_all[i].reshape(3, self.H), gh, h)
             hs[i] = h
         if self.head == "dual":
-            return {"logits_c": self.logits_coarse(hs[:, : self.Hc]), "logits_f": self.logits_fine(hs[:, self.Hc:])}
-        return {"logits": self.logits_mulaw(hs)}
+            return {"logits_c": self.logits_coarse(hs[:, : self.Hc], exc),
+                    "logits_f": self.logits_fine(hs[:, self.Hc:], exc)}
+        return {"logits": self.logits_mulaw(hs, exc)}
 
     # ---- free running
 
@@ -237,6 +288,7 @@ class ReferenceModel:
         if N == 0:
             return audio
         cond = self.conditioning(f)
+        exc = excitation(f, self.hop, self.sr) if self.E else np.zeros((N, 0), np.float32)
         rng = np.random.default_rng(seed)
         B, F, H, Hc = self.B, self.F, self.H, self.Hc
         in_w, R, Rb = self.t["in_w"], self.W["R"], self.b["R"]
@@ -257,8 +309,10 @@ class ReferenceModel:
                 if not 0 <= j < lengths[b]:
                     continue
                 i = j * B + b
-                x = np.zeros(3 + F, self.dtype)
+                x = np.zeros(3 + F + self.E, self.dtype)
                 x[0], x[1] = prev[b]
+                e = exc[i]
+                x[3 + F:] = e
                 if b > 0:
                     for k in range(1, F + 1):
                         g = (j + k - 1) * B + b - 1
@@ -269,18 +323,18 @@ class ReferenceModel:
                     # Coarse half first; its rows do not see x[2] (c_cur), still 0 here.
                     gx = (in_w @ x + gx_base).reshape(3, H)
                     hc = self._gru(gx[:, :Hc], gh[:, :Hc], h[b, :Hc])
-                    c = sample(self.logits_coarse(hc))
+                    c = sample(self.logits_coarse(hc, e))
                     x[2] = byte_to_input(c)
                     gx = (in_w @ x + gx_base).reshape(3, H)
                     hf = self._gru(gx[:, Hc:], gh[:, Hc:], h[b, Hc:])
-                    fi = sample(self.logits_fine(hf))
+                    fi = sample(self.logits_fine(hf, e))
                     h[b] = np.concatenate([hc, hf])
                     audio[i] = dual_to_audio(c, fi)
                     prev[b] = (float(byte_to_input(c)), float(byte_to_input(fi)))
                 else:
                     gx = (in_w @ x + gx_base).reshape(3, H)
                     h[b] = self._gru(gx, gh, h[b])
-                    k = sample(self.logits_mulaw(h[b]))
+                    k = sample(self.logits_mulaw(h[b], e))
                     audio[i] = mulaw_decode(k, bits)
                     prev[b] = (float(class_to_input(k, self.Q)), 0.0)
         return audio

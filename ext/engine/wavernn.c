@@ -24,7 +24,7 @@ struct vk_engine {
     vk_model m;
     vk_gemv_fn gemv;
     vk_gemm_fn gemm;
-    int H, Hc, B, F, n_in, K, nf, Q, hop;
+    int H, Hc, B, F, n_in, K, nf, Q, hop, E;
     uint64_t rng;
     float temperature;
 
@@ -33,6 +33,13 @@ struct vk_engine {
     int fcap;
     int64_t frames_fed;
     int finished;
+
+    /* excitation parameters per queued frame (ring of fcap), computed at feed */
+    double *exc_inc, *exc_v;
+    int32_t *exc_k;
+    /* excitation per sample of each frame in the cond ring, [ccap][hop][E] */
+    float *exc;
+    double exc_phase; /* phase at the start of frame cond_next */
 
     /* conditioning per frame, ring of ccap; frames below cond_next are computed */
     float *cond;
@@ -108,6 +115,26 @@ static inline __m128 vk_sigmoid4(__m128 x)
 }
 #endif
 
+/* 2**x and sin(pi*y) in double from + - * / only, so the excitation does not depend
+ * on the C library (floor and ldexp are exact everywhere). */
+static double vk_exp2(double x)
+{
+    double n = floor(x), r = (x - n) * 0.69314718055994530942; /* r in [0, ln 2) */
+    double term = 1.0, sum = 1.0;
+    for (int k = 1; k <= 18; k++) { term = term * r / k; sum = sum + term; }
+    return ldexp(sum, (int)n);
+}
+
+static double vk_sinpi(double y)
+{
+    double n = floor(y + 0.5), r = y - n; /* r in [-0.5, 0.5] */
+    double x = 3.14159265358979323846 * r, x2 = x * x;
+    double p = 0.0;
+    for (int k = 23; k >= 3; k -= 2) p = (p + 1.0) * (-x2 / ((double)k * (k - 1))); /* Horner on Taylor */
+    double s = x * (1.0 + p);
+    return ((int64_t)n & 1) ? -s : s;
+}
+
 static inline uint64_t splitmix64(uint64_t *s)
 {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
@@ -182,6 +209,52 @@ static float mulaw_decode_exact(int k, int q)
     return (float)(y < 0.0 ? -x : x);
 }
 
+/* ---------- excitation (docs/model.md) ---------- */
+
+/* Per-frame parameters from the raw (not normalised) f0 and voicing features. */
+static void exc_params(const vk_engine *e, const float *raw, double *inc, int32_t *k, double *v)
+{
+    double m = raw[0], vv = raw[1];
+    if (!(m == m)) m = 60.0;
+    m = m < 12.0 ? 12.0 : (m > 120.0 ? 120.0 : m);
+    if (!(vv == vv)) vv = 0.0;
+    vv = vv < 0.0 ? 0.0 : (vv > 1.0 ? 1.0 : vv);
+    *inc = 440.0 * vk_exp2((m - 69.0) / 12.0) / (double)e->m.sample_rate;
+    *k = (int32_t)floor(0.5 / *inc);
+    *v = *k >= 1 ? vv : 0.0;
+}
+
+/* hop samples of excitation for one frame from phase p; returns the next frame's phase. */
+static double exc_frame(const vk_engine *e, double p, double inc, int32_t k, double v, float *out)
+{
+    const double n2 = 2.0 * k + 1.0;
+    for (int j = 0; j < e->hop; j++) {
+        double phi = p + (double)j * inc;
+        phi = phi - floor(phi);
+        double s = vk_sinpi(phi);
+        double pulse = fabs(s) < 1e-9 ? 1.0 : vk_sinpi(n2 * phi) / (n2 * s);
+        out[2 * j] = (float)(v * pulse);
+        out[2 * j + 1] = (float)(v * vk_sinpi(2.0 * phi));
+    }
+    double next = p + (double)e->hop * inc;
+    return next - floor(next);
+}
+
+/* y[r] += X[row0 + r] . ev for the excitation's term in a first output layer. */
+static void add_exc(const vk_engine *e, float *y, int row0, int rows, const float *ev)
+{
+    const float *X = e->m.exc_out_w;
+    for (int r = 0; r < rows; r++) {
+        const float *xr = X + (int64_t)(row0 + r) * 2;
+        y[r] = y[r] + (xr[0] * ev[0] + xr[1] * ev[1]);
+    }
+}
+
+static void relu(float *y, int n)
+{
+    for (int r = 0; r < n; r++) y[r] = y[r] > 0.0f ? y[r] : 0.0f;
+}
+
 /* ---------- conditioning ---------- */
 
 static void normalize_frame(const vk_engine *e, const float *raw, float *z)
@@ -217,7 +290,8 @@ static int64_t clamp_frame(int64_t f, int64_t last)
     return f < 0 ? 0 : (f > last ? last : f);
 }
 
-/* Conditioning of every frame up to `upto` (inclusive), from the frame ring. */
+/* Conditioning (and excitation) of every frame up to `upto` (inclusive), from the
+ * frame ring. */
 static void compute_cond_upto(vk_engine *e, int64_t upto)
 {
     const int64_t last = e->frames_fed - 1;
@@ -228,7 +302,19 @@ static void compute_cond_upto(vk_engine *e, int64_t upto)
             memcpy(e->cond_in + k * e->nf, e->frames + (src % e->fcap) * e->nf, sizeof(float) * e->nf);
         }
         cond_from_window(e, e->cond + (f % e->ccap) * 3 * e->H);
+        if (e->E) {
+            int64_t src = clamp_frame(f, last) % e->fcap;
+            e->exc_phase = exc_frame(e, e->exc_phase, e->exc_inc[src], e->exc_k[src], e->exc_v[src],
+                                     e->exc + (f % e->ccap) * e->hop * 2);
+        }
     }
+}
+
+/* Excitation of global sample i (its frame's conditioning is computed). */
+static inline const float *exc_of(const vk_engine *e, int64_t i)
+{
+    int64_t f = i / e->hop;
+    return e->exc + ((f % e->ccap) * e->hop + (i - f * e->hop)) * 2;
 }
 
 /* ---------- one matrix layer over a batch of vectors ---------- */
@@ -319,7 +405,8 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     e->Hc = model->hidden / 2;
     e->B = model->subscale;
     e->F = model->horizon;
-    e->n_in = 3 + model->horizon;
+    e->E = model->excitation;
+    e->n_in = 3 + model->horizon + e->E;
     e->K = model->ctx_before + 1 + model->lookahead;
     e->nf = model->n_features;
     e->Q = model->n_classes;
@@ -343,6 +430,10 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     e->sq = pad16(e->Q);
 
     e->frames = alloc(sizeof(float) * e->fcap * e->nf);
+    e->exc_inc = alloc(sizeof(double) * e->fcap);
+    e->exc_v = alloc(sizeof(double) * e->fcap);
+    e->exc_k = alloc(sizeof(int32_t) * e->fcap);
+    e->exc = alloc(sizeof(float) * e->ccap * e->hop * 2);
     e->cond = alloc(sizeof(float) * e->ccap * 3 * H);
     e->cond_in = alloc(sizeof(float) * e->K * e->nf);
     e->cond_hid = alloc(sizeof(float) * model->cond_hidden);
@@ -361,7 +452,9 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     e->hist_audio = alloc(sizeof(float) * hcap);
     e->mulaw_table = alloc(sizeof(float) * e->Q);
     e->in_t = alloc(sizeof(float) * e->n_in * 3 * H);
-    if (!e->mulaw_table || !e->in_t ||!e->frames || !e->cond || !e->cond_in || !e->cond_hid || !e->h || !e->hnew ||
+    if ((e->E && (e->E != 2 || !model->exc_out_w || e->nf < 2 || model->sample_rate < 1)) ||
+        !e->exc_inc || !e->exc_v || !e->exc_k || !e->exc ||
+        !e->mulaw_table || !e->in_t || !e->frames || !e->cond || !e->cond_in || !e->cond_hid || !e->h || !e->hnew ||
         !e->gh || !e->gx || !e->hid || !e->logits || !e->xin || !e->xu || !e->acc || !e->xscale ||
         !e->hist_a || !e->hist_b || !e->hist_audio) {
         vk_engine_destroy(e);
@@ -384,7 +477,7 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
 void vk_engine_destroy(vk_engine *e)
 {
     if (!e) return;
-    void *bufs[] = {e->frames, e->cond, e->cond_in, e->cond_hid, e->h, e->hnew,
+    void *bufs[] = {e->frames, e->exc_inc, e->exc_v, e->exc_k, e->exc, e->cond, e->cond_in, e->cond_hid, e->h, e->hnew,
                     e->gh, e->gx, e->hid, e->logits, e->xin, e->xu, e->acc, e->xscale,
                     e->hist_a, e->hist_b, e->hist_audio, e->mulaw_table, e->in_t};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) free(bufs[i]);
@@ -407,6 +500,7 @@ void vk_engine_reset(vk_engine *e, uint64_t seed)
     e->frames_fed = 0;
     e->finished = 0;
     e->cond_next = 0;
+    e->exc_phase = 0.0;
     memset(e->h, 0, sizeof(float) * e->B * e->shid);
     e->step = 0;
     e->frontier = 0;
@@ -433,6 +527,9 @@ int vk_engine_feed(vk_engine *e, const float *frames, int n)
     for (int i = 0; i < n; i++) {
         int64_t f = e->frames_fed + i;
         normalize_frame(e, frames + (int64_t)i * e->nf, e->frames + (f % e->fcap) * e->nf);
+        if (e->E)
+            exc_params(e, frames + (int64_t)i * e->nf, &e->exc_inc[f % e->fcap], &e->exc_k[f % e->fcap],
+                       &e->exc_v[f % e->fcap]);
     }
     e->frames_fed += n;
     return n;
@@ -486,6 +583,11 @@ static void run_step(vk_engine *e)
             int64_t ci = (j + k - 1) * B + b - 1;
             x[2 + k] = (b == 0 || ci < 0) ? 0.0f : e->hist_audio[ci & e->hmask];
         }
+        if (e->E) {
+            const float *ev = exc_of(e, i);
+            x[3 + F] = ev[0];
+            x[4 + F] = ev[1];
+        }
     }
 
     /* recurrent product for all active sub-tensors in one batched call */
@@ -502,7 +604,12 @@ static void run_step(vk_engine *e)
 
     int cls_a[VK_MAX_BATCH], cls_b[VK_MAX_BATCH];
     /* coarse (or the only) softmax */
-    layer(e, &e->m.O1, e->hnew, e->shid, nb, e->hid, e->shid, 1);
+    layer(e, &e->m.O1, e->hnew, e->shid, nb, e->hid, e->shid, !e->E);
+    if (e->E)
+        for (int b = 0; b < nb; b++) {
+            add_exc(e, e->hid + b * e->shid, 0, e->m.O1.rows, e->xin + b * (n_in + 1) + 3 + F);
+            relu(e->hid + b * e->shid, e->m.O1.rows);
+        }
     layer(e, &e->m.O2, e->hid, e->shid, nb, e->logits, e->sq, 0);
     for (int b = 0; b < nb; b++) cls_a[b] = sample_class(e, e->logits + b * e->sq, e->Q);
 
@@ -518,7 +625,12 @@ static void run_step(vk_engine *e)
                       e->hnew + b * e->shid, Hc, H);
         }
         /* the fine layers read the fine half of each state vector */
-        layer(e, &e->m.O3, e->hnew + Hc, e->shid, nb, e->hid, e->shid, 1);
+        layer(e, &e->m.O3, e->hnew + Hc, e->shid, nb, e->hid, e->shid, !e->E);
+        if (e->E)
+            for (int b = 0; b < nb; b++) {
+                add_exc(e, e->hid + b * e->shid, Hc, e->m.O3.rows, e->xin + b * (n_in + 1) + 3 + F);
+                relu(e->hid + b * e->shid, e->m.O3.rows);
+            }
         layer(e, &e->m.O4, e->hid, e->shid, nb, e->logits, e->sq, 0);
         for (int b = 0; b < nb; b++) cls_b[b] = sample_class(e, e->logits + b * e->sq, 256);
     } else {
@@ -584,6 +696,8 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
     const int H = e->H, Hc = e->Hc, n_in = e->n_in;
     const int dual = e->m.head == VK_HEAD_DUAL;
     float *cond = e->cond; /* slot 0 is enough: frames are visited in order */
+    float *exc = e->exc;
+    double phase = 0.0;
     int64_t cur_frame = -1;
     memset(e->h, 0, sizeof(float) * e->shid);
     for (int i = 0; i < n; i++) {
@@ -594,8 +708,15 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
                 normalize_frame(e, features + src * e->nf, e->cond_in + k * e->nf);
             }
             cond_from_window(e, cond);
+            if (e->E) {
+                double inc, v;
+                int32_t k;
+                exc_params(e, features + clamp_frame(f, n_frames - 1) * e->nf, &inc, &k, &v);
+                phase = exc_frame(e, phase, inc, k, v, exc);
+            }
             cur_frame = f;
         }
+        const float *ev = exc + (i - cur_frame * e->hop) * 2;
         float *x = e->xin;
         if (dual) {
             x[0] = byte_input(i ? cls_a[i - 1] : 128);
@@ -605,16 +726,19 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
             x[1] = 0.0f;
         }
         for (int k = 2; k < n_in; k++) x[k] = 0.0f;
+        if (e->E) { x[n_in - 2] = ev[0]; x[n_in - 1] = ev[1]; }
         layer(e, &e->m.R, e->h, e->shid, 1, e->gh, e->s3h, 0);
         input_gates(e, x, cond, 0, e->gx, 0, H);
         gru_units(e, e->gx, e->gh, e->h, e->hnew, 0, dual ? Hc : H);
-        layer(e, &e->m.O1, e->hnew, e->shid, 1, e->hid, e->shid, 1);
+        layer(e, &e->m.O1, e->hnew, e->shid, 1, e->hid, e->shid, !e->E);
+        if (e->E) { add_exc(e, e->hid, 0, e->m.O1.rows, ev); relu(e->hid, e->m.O1.rows); }
         layer(e, &e->m.O2, e->hid, e->shid, 1, logits_a + (int64_t)i * e->Q, e->Q, 0);
         if (dual) {
             x[2] = byte_input(cls_a[i]);
             input_gates(e, x, cond, 0, e->gx, Hc, H);
             gru_units(e, e->gx, e->gh, e->h, e->hnew, Hc, H);
-            layer(e, &e->m.O3, e->hnew + Hc, e->shid, 1, e->hid, e->shid, 1);
+            layer(e, &e->m.O3, e->hnew + Hc, e->shid, 1, e->hid, e->shid, !e->E);
+            if (e->E) { add_exc(e, e->hid, Hc, e->m.O3.rows, ev); relu(e->hid, e->m.O3.rows); }
             layer(e, &e->m.O4, e->hid, e->shid, 1, logits_b + (int64_t)i * 256, 256, 0);
         }
         memcpy(e->h, e->hnew, sizeof(float) * e->shid);

@@ -21,12 +21,14 @@ enum { VK_HEAD_DUAL = 0, VK_HEAD_MULAW = 1 };
 typedef struct {
     int hidden, head, n_classes, subscale, horizon;
     int n_features, hop, ctx_before, lookahead, cond_hidden;
+    int excitation, sample_rate;           /* E (0 or 2): features 0, 1 are f0 and voicing */
     float temperature;
     const float *feat_mean, *feat_std;     /* [nf] */
     const float *cond1_w, *cond1_b;        /* [cond_hidden, K*nf], [cond_hidden] */
     const float *cond2_w, *cond2_b;        /* [3H, cond_hidden], [3H] */
-    const float *in_w;                     /* [3H, 3+F] */
+    const float *in_w;                     /* [3H, 3+F+E] */
     const float *sub_bias;                 /* [B, 3H] */
+    const float *exc_out_w;                /* [H, E]; NULL when E = 0 */
     vk_layer R, O1, O2, O3, O4;            /* O3, O4 unused for the mulaw head */
 } vk_model;
 
