@@ -1,0 +1,665 @@
+"""The singer: timed events in, conditioning frames out (``docs/features.md``), streaming.
+
+::
+
+    from vocoder.singer import Singer
+    from vocoder.events import Event
+    s = Singer(preset, seed=0)                  # a Preset, or a preset config dict
+    s.set_lyrics("Twin-kle twin-kle lit-tle star")
+    s.push(Event.note_on(0.0, 60, 100))         # times in seconds on the singer's clock
+    s.push(Event.note_off(0.5, 60))
+    f = s.frames(200)                           # float32 [200, n_features]; advances time
+
+``frames(n)`` renders the next ``n`` frames (frame ``t`` covers samples
+``[t*hop, (t+1)*hop)`` and is evaluated at its centre). Events may be pushed ahead of
+time (a file: all at once) or as they happen (a keyboard: at :attr:`Singer.time`); an
+event in the past takes effect at once. The singer plans each note :attr:`LEAD` seconds
+before it sounds, so with events pushed ahead onset consonants start before the note
+and the vowel lands on the beat; live, the consonants start at the key press. The output
+only depends on the events and the seed, not on how the frames are requested.
+
+What it does:
+
+* **Lyrics**: a note_on's ``syllable`` (readers resolve them from the file), else the next
+  syllable of the lyric cursor (:meth:`set_lyrics`, ``lyric`` events), else the default
+  vowel. A legato note (played before the previous one is released, or within
+  ``legato_gap`` after it) that takes its syllable from the cursor glides on the current
+  vowel without re-articulating; so does a melisma note. Onset consonants end at the note
+  start, the vowel sustains (a diphthong moves to its second vowel at the end), the coda
+  closes the note; between legato notes the coda and the next onset share the gap.
+* **Pitch**: the note plus pitch bend (``bend_range`` semitones), portamento between legato
+  notes, vibrato (``vibrato_rate`` Hz, ``vibrato_depth`` semitones, fading in after
+  ``vibrato_delay``; the mod wheel CC1 adds up to ``mod_depth``), a slow seeded drift of
+  a few cents; linear across rests (as feature extraction interpolates unvoiced frames).
+* **Dynamics**: velocity (``velocity_db`` dB per decade around velocity 100) and
+  expression CC11 / breath CC2 (``cc_db`` dB per decade) add ``2 ln(gain)`` to every
+  envelope band.
+* **Spectrum**: per-phoneme envelopes and voicing from the preset's singer data
+  (``config["singer"]``), or a built-in table from published formant frequencies,
+  cross-faded over ``transition`` seconds.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+
+from . import lyrics as _lyrics
+from .events import (CC_ALL_NOTES_OFF, CC_BREATH, CC_EXPRESSION, CC_MODULATION, CONTROL, LYRIC, NOTE_OFF, NOTE_ON,
+                     PITCH_BEND, Event)
+from .lyrics import VOWELS, Syllable
+
+#: Seconds before a note's start at which the singer plans it (its consonants start then at the earliest).
+LEAD = 0.4
+ENV_FLOOR = math.log(1e-10)
+LN10_10 = math.log(10.0) / 10.0
+
+
+@dataclass(frozen=True)
+class SingerOptions:
+    """Performance settings (seconds, semitones, dB)."""
+
+    vibrato_rate: float = 5.5
+    vibrato_depth: float = 0.25      # peak deviation, semitones
+    vibrato_delay: float = 0.25      # after the vowel starts
+    vibrato_attack: float = 0.35     # fade-in time
+    mod_depth: float = 1.0           # extra peak depth at mod wheel 127
+    drift_cents: float = 5.0         # peak slow drift
+    portamento: float = 0.07         # glide between legato notes
+    bend_range: float = 2.0          # semitones at full pitch bend
+    transition: float = 0.035        # phoneme cross-fade
+    release: float = 0.06            # vowel to silence
+    legato_gap: float = 0.08         # a gap this short joins two notes
+    velocity_db: float = 30.0        # dB per decade of velocity around 100
+    cc_db: float = 40.0              # dB per decade of CC11 / CC2 below 127
+    consonant_scale: float = 1.0     # multiplies every consonant duration
+
+    def replace(self, **kw) -> "SingerOptions":
+        return replace(self, **kw)
+
+
+# --------------------------------------------------------------------------- fallback table
+
+# F1, F2, F3 (Hz) of American English vowels (Peterson & Barney 1952 / Hillenbrand et al.
+# 1995, adult male averages) and approximants.
+_FORMANTS = {
+    "AA": (730, 1090, 2440), "AE": (660, 1720, 2410), "AH": (520, 1190, 2390), "AO": (570, 840, 2410),
+    "EH": (530, 1840, 2480), "ER": (490, 1350, 1690), "IH": (390, 1990, 2550), "IY": (270, 2290, 3010),
+    "UH": (440, 1020, 2240), "UW": (300, 870, 2240), "OW": (450, 800, 2400), "AY": (660, 1400, 2450),
+    "AW": (640, 1100, 2400), "EY": (450, 2000, 2600), "OY": (500, 1000, 2400),
+    "L": (360, 1300, 2700), "R": (420, 1300, 1600), "W": (300, 700, 2200), "Y": (280, 2200, 3000),
+    "M": (250, 1100, 2200), "N": (250, 1500, 2500), "NG": (250, 2000, 2700),
+}
+_VOICED_CONS = {"B", "D", "G", "V", "DH", "Z", "ZH", "JH", "M", "N", "NG", "L", "R", "W", "Y"}
+_STOPS = {"P", "B", "T", "D", "K", "G"}
+_DURATIONS = {  # seconds, typical sung consonants
+    "P": 0.06, "B": 0.05, "T": 0.06, "D": 0.05, "K": 0.07, "G": 0.06, "CH": 0.09, "JH": 0.08,
+    "F": 0.09, "V": 0.07, "TH": 0.08, "DH": 0.05, "S": 0.11, "Z": 0.08, "SH": 0.11, "ZH": 0.08, "HH": 0.06,
+    "M": 0.07, "N": 0.07, "NG": 0.07, "L": 0.06, "R": 0.06, "W": 0.06, "Y": 0.05,
+}
+# (centre Hz, bandwidth Hz, level dB relative to the vowel peak) of noise consonants
+_NOISE = {
+    "S": (6000, 2500, -14), "Z": (6000, 2500, -18), "SH": (3000, 1500, -12), "ZH": (3000, 1500, -16),
+    "CH": (3200, 1800, -14), "JH": (3000, 1800, -18), "F": (4000, 6000, -30), "V": (4000, 6000, -30),
+    "TH": (5000, 6000, -32), "DH": (4000, 6000, -30), "T": (4000, 2500, -20), "D": (3500, 2500, -24),
+    "K": (2000, 900, -20), "G": (2000, 900, -24), "P": (1200, 4000, -26), "B": (1000, 4000, -28),
+}
+# Diphthongs sustain their first vowel and move to the second at the end.
+DIPHTHONGS = {"AY": ("AA", "IH"), "AW": ("AA", "UH"), "EY": ("EH", "IY"), "OY": ("AO", "IY"), "OW": ("OW", "UW")}
+
+
+def _mel(hz):
+    return 2595.0 * np.log10(1.0 + np.asarray(hz, np.float64) / 700.0)
+
+
+def _mel_inv(m):
+    return 700.0 * (10.0 ** (np.asarray(m, np.float64) / 2595.0) - 1.0)
+
+
+def _band_weights(n_env: int, sample_rate: int, n_bins: int = 513) -> np.ndarray:
+    freqs = np.linspace(0.0, sample_rate / 2.0, n_bins)
+    edges = _mel_inv(np.linspace(0.0, _mel(sample_rate / 2.0), n_env + 2))
+    w = np.zeros((n_env, n_bins))
+    for b in range(n_env):
+        lo, c, hi = edges[b], edges[b + 1], edges[b + 2]
+        w[b] = np.maximum(0.0, np.minimum((freqs - lo) / (c - lo), (hi - freqs) / (hi - c)))
+        if w[b].sum() <= 0:
+            w[b, int(np.argmin(np.abs(freqs - c)))] = 1.0
+    return w / w.sum(axis=1, keepdims=True)
+
+
+def _resonance_db(f, fc, bw):
+    return 10 * np.log10(fc ** 4 / ((fc ** 2 - f ** 2) ** 2 + (f * bw) ** 2 + 1e-12))
+
+
+def fallback_table(sample_rate: int, n_env: int) -> dict:
+    """Built-in singer data: phoneme -> (envelope [n_env] ln power, voicing, duration s),
+    from formant frequencies (vowels, approximants, nasals) and noise-band shapes
+    (fricatives, bursts). Vowels average about -8 (ln power), ``sil`` is near the floor."""
+    f = np.linspace(0.0, sample_rate / 2.0, 513)
+    w = _band_weights(n_env, sample_rate, 513)
+    tilt = -10 * np.log10(1 + (f / 250.0) ** 2)  # glottal source with lip radiation: -6 dB/oct
+
+    def vowel_db(fs, level=0.0):
+        db = tilt.copy()
+        for fc, bw in zip(tuple(fs) + (3500, 4500), (90, 110, 160, 250, 300)):
+            if fc < sample_rate / 2:
+                db += _resonance_db(f, fc, bw)
+        return db + level
+
+    raw = {}
+    for p, fs in _FORMANTS.items():
+        if p in VOWELS:
+            raw[p] = vowel_db(fs)
+        elif p in ("M", "N", "NG"):
+            anti = {"M": 1000, "N": 1800, "NG": 3000}[p]
+            raw[p] = vowel_db(fs, -8) - _resonance_db(f, anti, 200) - 12 * (f > 500)
+        else:
+            raw[p] = vowel_db(fs, -5)
+    peak = max(raw["AA"])
+    for p, (fc, bw, lvl) in _NOISE.items():
+        db = peak + lvl + 10 * np.log10(1.0 / (1.0 + ((f - fc) / bw) ** 2))
+        if p in _VOICED_CONS:  # a voice bar under the noise
+            db = np.maximum(db, vowel_db((250, 1500, 2500), -25))
+        raw[p] = db
+    raw["HH"] = vowel_db(_FORMANTS["AH"], -22) - tilt  # breath: flat source through the vocal tract
+    table = {}
+    ref = None
+    for p, db in raw.items():
+        env = np.log(np.maximum(w @ (10.0 ** (db / 10.0)), 1e-30))
+        table[p] = env
+    ref = float(table["AA"].mean())
+    out = {}
+    for p, env in table.items():
+        env = np.maximum(env - ref - 8.0, ENV_FLOOR + 2)
+        voiced = 1.0 if (p in VOWELS or p in _VOICED_CONS) else 0.0
+        out[p] = (env, voiced, _DURATIONS.get(p, 0.2))
+    out["sil"] = (np.full(n_env, -18.0), 0.0, 0.2)
+    return out
+
+
+def singer_table(config: dict, n_env: int, sample_rate: int) -> tuple:
+    """``(table, pitch_range, from_data)`` for a preset config: its singer data where
+    present and consistent, every missing phoneme from :func:`fallback_table` shifted to
+    the data's level."""
+    fb = fallback_table(sample_rate, n_env)
+    data = config.get("singer") or {}
+    try:
+        phon = list(data["phonemes"])
+        envs = np.asarray(data["envelopes"], np.float64)
+        if envs.shape != (len(phon), n_env) or not np.all(np.isfinite(envs)):
+            raise ValueError
+        voic = np.asarray(data.get("voicing", [1.0] * len(phon)), np.float64)
+        durs = np.asarray(data.get("durations", [0.1] * len(phon)), np.float64)
+        if voic.shape != (len(phon),) or durs.shape != (len(phon),):
+            raise ValueError
+    except (KeyError, TypeError, ValueError):
+        return fb, None, False
+    table = {}
+    for i, p in enumerate(phon):
+        p = str(p)
+        p = "sil" if p.lower() in ("sil", "sp", "pau", "") else p.upper().rstrip("012")
+        table[p] = (envs[i].copy(), float(np.clip(voic[i], 0, 1)), float(np.clip(durs[i], 0.02, 0.25)))
+    vow = [table[p][0].mean() for p in VOWELS if p in table]
+    shift = (float(np.mean(vow)) - float(np.mean([fb[p][0].mean() for p in VOWELS]))) if vow else 0.0
+    for p, (env, v, d) in fb.items():
+        if p not in table:
+            table[p] = (env + (shift if p != "sil" else 0.0), v, d)
+    pr = data.get("pitch_range")
+    try:
+        pr = (float(pr[0]), float(pr[1])) if pr is not None else None
+    except (TypeError, ValueError, IndexError):
+        pr = None
+    return table, pr, True
+
+
+# --------------------------------------------------------------------------- timelines
+
+
+class _Chain:
+    """A value over time: from ``base``, each point ``(t0, w, v)`` (in t0 order) moves the
+    value to ``v`` between ``t0`` and ``t0 + w`` (linear, or smoothstep)."""
+
+    def __init__(self, base):
+        self.base = np.asarray(base, np.float64)
+        self.pts = []     # (t0, seq, w, value, smooth)
+        self._seq = 0
+
+    def add(self, t0, w, value, smooth=False):
+        self._seq += 1
+        bisect.insort(self.pts, (float(t0), self._seq, max(0.0, float(w)), np.asarray(value, np.float64), smooth))
+
+    def last(self):
+        return self.pts[-1][3] if self.pts else self.base
+
+    def eval(self, t):
+        e = np.broadcast_to(self.base, t.shape + self.base.shape).astype(np.float64)
+        for t0, _, w, v, smooth in self.pts:
+            if t0 > t[-1]:
+                break
+            if w <= 0:
+                a = (t >= t0).astype(np.float64)
+            else:
+                a = np.clip((t - t0) / w, 0.0, 1.0)
+                if smooth:
+                    a = a * a * (3.0 - 2.0 * a)
+            if self.base.ndim:
+                a = a[:, None]
+            e = e + (v - e) * a
+        return e
+
+    def prune(self, t):
+        """Forget points that are complete before ``t`` (exact for times >= t)."""
+        j = -1
+        for k, (t0, _, w, v, _) in enumerate(self.pts):
+            if t0 + w <= t:
+                j = k
+        if j >= 0:
+            self.base = self.pts[j][3]
+            del self.pts[:j + 1]
+
+
+@dataclass
+class _Voice:
+    """The note the plan is on."""
+
+    note: int
+    pitch: float
+    syllable: Syllable
+    vowel_start: float
+    vib: list            # its vibrato interval [start, end, rate]
+    released: bool = False
+
+
+class Singer:
+    """Streaming front end: :meth:`push` events, take :meth:`frames`.
+
+    Args:
+        preset: a :class:`vocoder.Preset` or its config dict (needs ``sample_rate``,
+            ``hop``, ``feature_names`` = f0, voicing, env0..; ``singer`` data optional).
+        seed: seeds the pitch drift and vibrato rate variation (deterministic).
+        transpose: semitones added to every note.
+        lyrics: text for the lyric cursor (see :meth:`set_lyrics`).
+        options: :class:`SingerOptions`, or keyword overrides of its fields.
+    """
+
+    def __init__(self, preset, seed: int = 0, transpose: int = 0, lyrics: str | None = None,
+                 options: SingerOptions | None = None, **overrides):
+        cfg = preset.config if hasattr(preset, "config") else dict(preset)
+        try:
+            self.sample_rate = int(cfg["sample_rate"])
+            self.hop = int(cfg["hop"])
+            names = list(cfg["feature_names"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"Singer: the preset config lacks {e}") from None
+        n_env = len(names) - 2
+        if names[:2] != ["f0", "voicing"] or n_env < 1 or names[2:] != [f"env{i}" for i in range(n_env)]:
+            raise ValueError("Singer: the preset's features must be f0, voicing, env0..envN-1 "
+                             f"(docs/features.md), got {names[:4]}{'...' if len(names) > 4 else ''}")
+        self.n_env = n_env
+        self.n_features = len(names)
+        self.options = options or SingerOptions()
+        if overrides:
+            valid = {f.name for f in fields(SingerOptions)}
+            bad = sorted(set(overrides) - valid)
+            if bad:
+                raise TypeError(f"Singer: unknown option(s) {', '.join(bad)}")
+            self.options = replace(self.options, **overrides)
+        self.seed = int(seed)
+        self.transpose = int(transpose)
+        self.table, self.pitch_range, self.has_singer_data = singer_table(cfg, n_env, self.sample_rate)
+        self._vec = {p: np.concatenate([[v], env]) for p, (env, v, _) in self.table.items()}
+        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, 0x51_6E_67])
+        self._drift = (rng.uniform(0.06, 0.35, 3), rng.uniform(0, 2 * np.pi, 3), rng.uniform(0.5, 1.0, 3))
+        self._drift_norm = float(self._drift[2].sum())
+        self._rate_rng = np.random.default_rng([self.seed & 0xFFFFFFFF, 0x76_69_62])
+        self._initial_lyrics = lyrics
+        self.reset()
+
+    # ---- state -----------------------------------------------------------------------
+    def reset(self) -> None:
+        """Back to time 0 with no events, the lyric cursor refilled from ``lyrics``."""
+        self.frame = 0
+        self._pending = []          # sorted by (time, order, seq)
+        self._seq = 0
+        self._cursor = []
+        self._phones = _Chain(self._vec["sil"])
+        self._pitch = _Chain(60.0)
+        self._gain = _Chain(0.0)       # dB from velocity
+        self._cc = {CC_MODULATION: _Chain(0.0), CC_EXPRESSION: _Chain(127.0), CC_BREATH: _Chain(127.0)}
+        self._bend = _Chain(0.0)
+        self._vib = []                 # [start, end, rate]
+        self._voice = None
+        self._held = []
+        self._free_at = 0.0            # end of the last release (consonants start after it)
+        self._any_note = False
+        self._rate_rng = np.random.default_rng([self.seed & 0xFFFFFFFF, 0x76_69_62])
+        if self._initial_lyrics:
+            self.set_lyrics(self._initial_lyrics)
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.hop / self.sample_rate
+
+    @property
+    def time(self) -> float:
+        """Start time (s) of the next frame :meth:`frames` returns."""
+        return self.frame * self.hop / self.sample_rate
+
+    @property
+    def sounding(self) -> bool:
+        """A note is on (or planned to be) and not released."""
+        return self._voice is not None and not self._voice.released
+
+    @property
+    def pending_events(self) -> int:
+        return len(self._pending)
+
+    # ---- lyrics ----------------------------------------------------------------------
+    def set_lyrics(self, text: str) -> None:
+        """Replace the lyric cursor with the syllables of ``text`` (one per note; see
+        :func:`vocoder.lyrics.text_syllables`)."""
+        self._cursor = list(_lyrics.text_syllables(text or ""))
+
+    def add_lyrics(self, text: str) -> None:
+        """Append the syllables of ``text`` to the lyric cursor."""
+        self._cursor.extend(_lyrics.text_syllables(text or ""))
+
+    @property
+    def upcoming_syllables(self) -> list:
+        """The syllables the cursor will give, next first."""
+        return list(self._cursor)
+
+    def _next_syllable(self) -> Syllable:
+        while self._cursor:
+            s = self._cursor.pop(0)
+            if not s.melisma:
+                return s
+        return _lyrics.default_syllable()
+
+    # ---- events ----------------------------------------------------------------------
+    def push(self, event: Event) -> None:
+        """Queue an event (any time; past times take effect at the next frame)."""
+        if not isinstance(event, Event):
+            raise TypeError(f"Singer.push: expected an Event, got {type(event).__name__}")
+        self._seq += 1
+        bisect.insort(self._pending, (event.sort_key, self._seq, event))
+
+    def push_many(self, events) -> None:
+        for e in events:
+            self.push(e)
+
+    def pitch_warning(self, notes) -> str | None:
+        """A warning line when MIDI ``notes`` (after transposition) leave the preset's
+        trained pitch range, else ``None``."""
+        if self.pitch_range is None:
+            return None
+        lo, hi = self.pitch_range
+        ps = [int(n) + self.transpose for n in notes]
+        out = [p for p in ps if p < lo or p > hi]
+        if not out:
+            return None
+        mid_song = (min(ps) + max(ps)) / 2.0
+        k = int(round(((lo + hi) / 2.0 - mid_song) / 12.0)) * 12
+        hint = f"; try --transpose {k + self.transpose:+d}" if k else ""
+        return (f"{len(out)} of {len(ps)} notes ({note_name(min(ps))}..{note_name(max(ps))}) lie outside the "
+                f"voice's trained range {note_name(lo)}..{note_name(hi)}; they may sound poor{hint}")
+
+    # ---- frames ----------------------------------------------------------------------
+    def frames(self, n: int) -> np.ndarray:
+        """The next ``n`` frames, float32 ``[n, n_features]``; advances :attr:`time`."""
+        n = int(n)
+        if n < 0:
+            raise ValueError("frames: n must be >= 0")
+        out = np.empty((n, self.n_features), np.float32)
+        if n == 0:
+            return out
+        fs = self.frame_seconds
+        t_start = self.frame * fs
+        t_end = (self.frame + n) * fs
+        if not self._any_note and not self._pitch.pts:
+            first = next((e for _, _, e in self._pending if e.kind == NOTE_ON and e.velocity > 0), None)
+            if first is not None:
+                self._pitch.base = np.asarray(float(first.note + self.transpose))
+        while self._pending and self._pending[0][2].time - LEAD <= t_end:
+            _, _, ev = self._pending.pop(0)
+            self._plan(ev, max(ev.time - LEAD, t_start))
+        t = (self.frame + 0.5 + np.arange(n)) * fs
+        ph = self._phones.eval(t)
+        out[:, 1] = np.clip(ph[:, 0], 0.0, 1.0)
+        gain = self._gain.eval(t) + self._cc_db(t)
+        out[:, 2:] = np.maximum(ph[:, 1:] + gain[:, None] * LN10_10, ENV_FLOOR)
+        out[:, 0] = np.clip(self._f0(t), 12.0, 120.0)
+        self.frame += n
+        for c in (self._phones, self._pitch, self._gain, self._bend, *self._cc.values()):
+            c.prune(t_end)
+        self._vib = [v for v in self._vib if v[1] > t_end]
+        return out
+
+    def render_song(self, events, duration: float) -> np.ndarray:
+        """All frames of ``duration`` seconds for ``events`` (resets first)."""
+        self.reset()
+        self.push_many(events)
+        n = int(math.ceil(duration / self.frame_seconds - 1e-9))
+        return self.frames(n)
+
+    # ---- evaluation --------------------------------------------------------------------
+    def _cc_db(self, t):
+        db = np.zeros_like(t)
+        for c in (CC_EXPRESSION, CC_BREATH):
+            v = self._cc[c].eval(t)
+            db += self.options.cc_db * np.log10(np.maximum(v, 1.0) / 127.0)
+        return db
+
+    def _f0(self, t):
+        o = self.options
+        f0 = self._pitch.eval(t) + self._bend.eval(t) * o.bend_range
+        freqs, phases, amps = self._drift
+        drift = (amps[None, :] * np.sin(2 * np.pi * freqs[None, :] * t[:, None] + phases[None, :])).sum(1)
+        f0 = f0 + drift * (o.drift_cents / 100.0) / self._drift_norm
+        if self._vib:
+            mod = self._cc[CC_MODULATION].eval(t) / 127.0 * o.mod_depth
+            for start, end, rate in self._vib:
+                if start >= t[-1] or end <= t[0]:
+                    continue
+                dt = t - start
+                ramp = np.clip((dt - o.vibrato_delay) / max(o.vibrato_attack, 1e-6), 0.0, 1.0)
+                fade = np.clip((end - t) / 0.05, 0.0, 1.0) * np.clip(dt / 0.05, 0.0, 1.0)
+                depth = (o.vibrato_depth * ramp + mod) * fade
+                inside = (t >= start) & (t < end)
+                f0 = f0 + np.where(inside, depth * np.sin(2 * np.pi * rate * dt), 0.0)
+        return f0
+
+    # ---- planning ----------------------------------------------------------------------
+    def _dur(self, p: str) -> float:
+        return self.table.get(p, self.table["sil"])[2] * self.options.consonant_scale
+
+    def _phone(self, boundary: float, p: str, now: float, width: float) -> None:
+        """The spectrum moves to phoneme ``p``, centred on ``boundary``."""
+        if p not in self._vec:
+            p = "AH" if p in VOWELS else "sil"
+        w = max(width, 1e-3)
+        self._phones.add(max(boundary - w / 2, now), w, self._vec[p])
+
+    def _consonants(self, phones, start: float, scale: float, now: float) -> float:
+        """Lay consonants from ``start``; returns their end. Stops get a closure then a burst."""
+        t = start
+        tw = self.options.transition
+        for p in phones:
+            d = self._dur(p) * scale
+            if p in _STOPS:
+                self._phone(t, "sil" if p not in _VOICED_CONS else "M", now, min(tw, 0.4 * d))
+                self._phone(t + 0.6 * d, p, now, min(tw, 0.3 * d))
+            else:
+                self._phone(t, p, now, min(tw, 0.6 * d))
+            t += d
+        return t
+
+    def _sustain(self, nucleus: str, at: float, now: float) -> None:
+        """The vowel from ``at`` (a diphthong's first part; :meth:`_closing` adds the rest)."""
+        self._phone(at, DIPHTHONGS.get(nucleus, (nucleus,))[0], now, self.options.transition)
+
+    def _offglide(self, syl: Syllable) -> tuple:
+        d = DIPHTHONGS.get(syl.nucleus)
+        return (d[1],) if d else ()
+
+    def _closing(self, syl: Syllable) -> tuple:
+        """Phones that end a syllable: a diphthong's second vowel, then the coda."""
+        return self._offglide(syl) + tuple(syl.coda)
+
+    def _cluster_dur(self, phones) -> float:
+        return sum(0.08 if p in VOWELS else self._dur(p) for p in phones)
+
+    def _lay(self, phones, start, scale, now):
+        t = start
+        for p in phones:
+            if p in VOWELS:  # a diphthong's off-glide
+                d = 0.08 * scale
+                self._phone(t + 0.3 * d, p, now, d)
+                t += d
+            else:
+                t = self._consonants((p,), t, scale, now)
+        return t
+
+    def _plan(self, ev: Event, now: float) -> None:
+        k = ev.kind
+        if k == NOTE_ON and ev.velocity > 0:
+            self._note_on(ev, now)
+        elif k == NOTE_OFF or k == NOTE_ON:
+            self._note_off(ev, now)
+        elif k == PITCH_BEND:
+            self._bend.add(max(ev.time, now), 0.0, ev.value)
+        elif k == CONTROL:
+            if ev.control in self._cc:
+                self._cc[ev.control].add(max(ev.time, now), 0.01, min(max(ev.value, 0.0), 127.0))
+            elif ev.control == CC_ALL_NOTES_OFF or ev.control == 120:
+                self._held.clear()
+                if self.sounding:
+                    self._release(max(ev.time, now), now)
+        elif k == LYRIC:
+            self.add_lyrics(ev.text)
+
+    def _vel_db(self, velocity: int) -> float:
+        return self.options.velocity_db * math.log10(max(int(velocity), 1) / 100.0)
+
+    def _note_on(self, ev: Event, now: float) -> None:
+        o = self.options
+        T = max(ev.time, now)
+        pitch = float(ev.note + self.transpose)
+        self._held = [n for n in self._held if n != ev.note] + [ev.note]
+        v = self._voice
+        legato = v is not None and not v.released
+        syl = ev.syllable
+        if syl is None:
+            syl = v.syllable if legato else self._next_syllable()
+            if legato:
+                syl = Syllable(melisma=True)
+        elif syl.melisma and v is None:
+            syl = _lyrics.default_syllable()
+        vel_db = self._vel_db(ev.velocity)
+        self._any_note = True
+        if legato:
+            glide_t0 = max(T - o.portamento / 2, now)
+            if syl.melisma:
+                if abs(v.pitch - pitch) < 1e-9:  # a re-struck note on the same vowel: a small dip
+                    self._gain.add(max(T - 0.03, now), 0.03, self._gain.last() - 6.0)
+                self._gain.add(T, 0.04, vel_db)
+                self._pitch.add(glide_t0, o.portamento, pitch, smooth=True)
+                v.vib[1] = T
+                vib = [T, math.inf, self._vib_rate()]
+                self._vib.append(vib)
+                self._voice = _Voice(ev.note, pitch, v.syllable, T, vib)
+                return
+            # a new syllable on a legato note: the coda and the onset share the time before T
+            phones = self._closing(v.syllable) + tuple(syl.onset)
+            d = self._cluster_dur(phones)
+            room = T - max(now, v.vowel_start + 0.5 * max(T - v.vowel_start, 0.0))
+            scale = min(1.0, max(0.4, room / d)) if d > 0 else 1.0
+            start = max(T - d * scale, now)
+            end = self._lay(phones, start, scale, now)
+            vowel_at = max(end, T) if phones else T
+            self._sustain(syl.nucleus, vowel_at, now)
+            self._pitch.add(glide_t0, o.portamento, pitch, smooth=True)
+            self._gain.add(max(start, now), 0.04, vel_db)
+            v.vib[1] = start
+            vib = [vowel_at, math.inf, self._vib_rate()]
+            self._vib.append(vib)
+            self._voice = _Voice(ev.note, pitch, syl, vowel_at, vib)
+            return
+        # attack after silence
+        if syl.melisma:
+            syl = _lyrics.default_syllable()
+        d = self._cluster_dur(syl.onset)
+        room = T - max(now, self._free_at)
+        scale = min(1.0, max(0.5, room / d)) if d > 0 else 1.0
+        start = max(T - d * scale, now, self._free_at)
+        end = self._lay(syl.onset, start, scale, now)
+        vowel_at = max(end, T)
+        self._sustain(syl.nucleus, vowel_at, now)
+        if abs(float(self._pitch.last()) - pitch) > 1e-9:
+            if not self._pitch.pts and self._voice is None:
+                self._pitch.add(now, 0.0, pitch)
+            else:
+                t0 = max(now, min(start, vowel_at - 0.02))
+                self._pitch.add(t0, max(vowel_at - t0, 0.01), pitch)
+        self._gain.add(max(start - 0.01, now), 0.01, vel_db)
+        vib = [vowel_at, math.inf, self._vib_rate()]
+        self._vib.append(vib)
+        self._voice = _Voice(ev.note, pitch, syl, vowel_at, vib)
+
+    def _vib_rate(self) -> float:
+        return self.options.vibrato_rate * float(self._rate_rng.uniform(0.94, 1.06))
+
+    def _note_off(self, ev: Event, now: float) -> None:
+        self._held = [n for n in self._held if n != ev.note]
+        v = self._voice
+        if v is None or v.released or ev.note != v.note:
+            return
+        T = max(ev.time, now)
+        if self._held:  # live: back to a key still held, without re-articulating
+            back = self._held[-1]
+            self._held.pop()
+            self._note_on(Event.note_on(T, back, 100, Syllable(melisma=True)), now)
+            self._held.append(back)
+            return
+        nxt = self._next_note_on()
+        if nxt is not None and nxt.time <= T + self.options.legato_gap:
+            return  # the next note joins this one (planned when it comes)
+        self._release(T, now, nxt)
+
+    def _next_note_on(self):
+        for _, _, e in self._pending:
+            if e.kind == NOTE_ON and e.velocity > 0:
+                return e
+        return None
+
+    def _release(self, T: float, now: float, nxt=None) -> None:
+        o = self.options
+        v = self._voice
+        phones = self._closing(v.syllable)
+        d = self._cluster_dur(phones)
+        room = T - max(now, v.vowel_start + 0.5 * max(T - v.vowel_start, 0.0))
+        scale = min(1.0, max(0.4, room / d)) if d > 0 else 1.0
+        start = max(T - d * scale, now)
+        end = self._lay(phones, start, scale, now)
+        self._phone(end + o.release / 2, "sil", now, o.release)
+        v.vib[1] = start
+        v.released = True
+        self._free_at = end + o.release
+        self._held = []
+        if nxt is not None:  # f0 runs straight to the next note across the rest
+            target = float(nxt.note + self.transpose)
+            if nxt.time > start:
+                self._pitch.add(start, nxt.time - start, target)
+
+
+def note_name(midi) -> str:
+    """``60`` -> ``"C4"``."""
+    m = int(round(float(midi)))
+    return ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"][m % 12] + str(m // 12 - 1)
+
+
+__all__ = ["Singer", "SingerOptions", "fallback_table", "singer_table", "note_name", "LEAD"]
