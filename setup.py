@@ -58,14 +58,15 @@ def extension(name, pyx, c_sources):
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
         + ([] if X86 else [("VK_NO_X86", "1")]),
         depends=[os.path.join(KERNEL_DIR, f) for f in os.listdir(KERNEL_DIR)]
-        + ["ext/cpu_detect.h", "ext/engine/quantize.h", "ext/engine/wavernn.h", "vocoder/_kernels.pxd"],
+        + ["ext/cpu_detect.h", "ext/engine/quantize.h", "ext/engine/wavernn.h",
+           "ext/engine/voice.h", "ext/engine/resample.h", "ext/engine/detmath.h", "vocoder/_kernels.pxd"],
     )
     KERNEL_USERS.add(name)
     return ext
 
 
 SHARED_C = ["ext/cpu_detect.c", "ext/engine/quantize.c", f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
-ENGINE_C = ["ext/engine/wavernn.c", "ext/engine/quantize.c", f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
+ENGINE_C = ["ext/engine/wavernn.c", "ext/engine/voice.c", "ext/engine/resample.c", "ext/engine/quantize.c", f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
 
 setup(
     ext_modules=cythonize(

@@ -18,6 +18,7 @@ _LAZY = {
     "Preset": ("vocoder.presets", "Preset"),
     "PresetError": ("vocoder.presets", "PresetError"),
     "Vocoder": ("vocoder.engine", "Vocoder"),
+    "Voice": ("vocoder.voice", "Voice"),
 }
 
 
@@ -34,4 +35,4 @@ def __getattr__(name):
     raise AttributeError(f"module 'vocoder' has no attribute {name!r}")
 
 
-__all__ = ["load_preset", "save_preset", "Preset", "PresetError", "Vocoder", "__version__"]
+__all__ = ["load_preset", "save_preset", "Preset", "PresetError", "Vocoder", "Voice", "__version__"]

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Cython layer over ext/engine/wavernn.c. vocoder/engine.py is the public face."""
 
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint64_t
 import numpy as np
 cimport numpy as cnp
 from vocoder._kernels cimport PackedMatrix, vk_bsmat
@@ -48,6 +48,45 @@ cdef extern from "engine/wavernn.h":
                                  float *logits_a, float *logits_b) nogil
 
 
+cdef extern from "engine/voice.h":
+    enum:
+        VK_MAX_ONSET
+        VK_MAX_CODA
+        VK_EV_NOTE
+        VK_EV_GLIDE
+        VK_EV_RELEASE
+        VK_EV_BEND
+        VK_EV_CC
+        VK_EV_PANIC
+    ctypedef struct vk_voice_event:
+        int32_t type, offset
+        float note, value
+        int32_t cc
+        int16_t nucleus, n_onset, n_coda
+        int16_t onset[6]
+        int16_t coda[6]
+        int64_t time
+    ctypedef struct vk_phoneset:
+        int n_phonemes, n_env, sil
+        const float *envelopes
+        const float *voicing
+        const int32_t *frames
+    ctypedef struct vk_voice:
+        pass
+    vk_voice *vk_voice_create(const vk_model *model, const vk_phoneset *ph, int level, uint64_t seed,
+                              int device_rate) nogil
+    void vk_voice_destroy(vk_voice *v) nogil
+    void vk_voice_reset(vk_voice *v, uint64_t seed) nogil
+    void vk_voice_set_level(vk_voice *v, int level) nogil
+    int vk_voice_push(vk_voice *v, const vk_voice_event *ev) nogil
+    void vk_voice_render(vk_voice *v, float *out, int n) nogil
+    int64_t vk_voice_latency(const vk_voice *v) nogil
+    int64_t vk_voice_dropped(const vk_voice *v) nogil
+    int64_t vk_voice_underrun(const vk_voice *v) nogil
+    int64_t vk_voice_position(const vk_voice *v) nogil
+    const float *vk_voice_last_frame(const vk_voice *v) nogil
+
+
 cdef const float *fptr(const float[::1] a):
     return &a[0]
 
@@ -60,6 +99,39 @@ cdef void set_layer(vk_layer *L, PackedMatrix pm, const float[::1] scales, const
     L.rows = rows
     L.cols = cols
     L.cols_padded = pm.cols_padded
+
+
+cdef void fill_model(vk_model *m, dict dense, dict layers, dict cfg) except *:
+    """Point a vk_model at the preset's arrays (the caller keeps them alive)."""
+    m.hidden = cfg["hidden"]
+    m.head = 0 if cfg["head"] == "dual" else 1
+    m.n_classes = cfg["n_classes"]
+    m.subscale = cfg["subscale"]
+    m.horizon = cfg["horizon"]
+    m.n_features = cfg["n_features"]
+    m.hop = cfg["hop"]
+    m.ctx_before = cfg["ctx_before"]
+    m.lookahead = cfg["lookahead"]
+    m.cond_hidden = cfg["cond_hidden"]
+    m.temperature = cfg["temperature"]
+    m.feat_mean = fptr(dense["feat_mean"])
+    m.feat_std = fptr(dense["feat_std"])
+    m.cond1_w = fptr(dense["cond1_w"])
+    m.cond1_b = fptr(dense["cond1_b"])
+    m.cond2_w = fptr(dense["cond2_w"])
+    m.cond2_b = fptr(dense["cond2_b"])
+    m.in_w = fptr(dense["in_w"])
+    m.sub_bias = fptr(dense["sub_bias"])
+    m.excitation = cfg["excitation"]
+    m.sample_rate = cfg["sample_rate"]
+    m.exc_out_w = fptr(dense["exc_out_w"]) if m.excitation else NULL
+    cdef vk_layer *slots[5]
+    slots[0] = &m.R; slots[1] = &m.O1; slots[2] = &m.O2; slots[3] = &m.O3; slots[4] = &m.O4
+    for i, name in enumerate(("R", "O1", "O2", "O3", "O4")):
+        mat = layers.get(name)
+        if mat is None:
+            mat = layers["O1"] if i == 3 else layers["O2"]  # unused by the mulaw head
+        set_layer(slots[i], mat._m, mat.scales, mat.bias, mat.rows, mat.cols)
 
 
 cdef class Engine:
@@ -76,36 +148,8 @@ cdef class Engine:
     def __init__(self, dict dense, dict layers, dict cfg, int level, uint64_t seed, int frame_capacity):
         # dense: name -> float32 C-contiguous array; layers: name -> (BlockSparseMatrix, scales, bias)
         self.keep = (dense, layers)
+        fill_model(&self.model, dense, layers, cfg)
         cdef vk_model *m = &self.model
-        m.hidden = cfg["hidden"]
-        m.head = 0 if cfg["head"] == "dual" else 1
-        m.n_classes = cfg["n_classes"]
-        m.subscale = cfg["subscale"]
-        m.horizon = cfg["horizon"]
-        m.n_features = cfg["n_features"]
-        m.hop = cfg["hop"]
-        m.ctx_before = cfg["ctx_before"]
-        m.lookahead = cfg["lookahead"]
-        m.cond_hidden = cfg["cond_hidden"]
-        m.temperature = cfg["temperature"]
-        m.feat_mean = fptr(dense["feat_mean"])
-        m.feat_std = fptr(dense["feat_std"])
-        m.cond1_w = fptr(dense["cond1_w"])
-        m.cond1_b = fptr(dense["cond1_b"])
-        m.cond2_w = fptr(dense["cond2_w"])
-        m.cond2_b = fptr(dense["cond2_b"])
-        m.in_w = fptr(dense["in_w"])
-        m.sub_bias = fptr(dense["sub_bias"])
-        m.excitation = cfg["excitation"]
-        m.sample_rate = cfg["sample_rate"]
-        m.exc_out_w = fptr(dense["exc_out_w"]) if m.excitation else NULL
-        cdef vk_layer *slots[5]
-        slots[0] = &m.R; slots[1] = &m.O1; slots[2] = &m.O2; slots[3] = &m.O3; slots[4] = &m.O4
-        for i, name in enumerate(("R", "O1", "O2", "O3", "O4")):
-            mat = layers.get(name)
-            if mat is None:
-                mat = layers["O1"] if i == 3 else layers["O2"]  # unused by the mulaw head
-            set_layer(slots[i], mat._m, mat.scales, mat.bias, mat.rows, mat.cols)
         self.n_features = m.n_features
         self.n_classes = m.n_classes
         self.head = m.head
@@ -166,3 +210,113 @@ cdef class Engine:
         with nogil:
             vk_engine_teacher_force(self.e, &features[0, 0], features.shape[0], &cls_a[0],
                                     &cls_b[0], n, &logits_a[0, 0], &logits_b[0, 0])
+
+
+cdef class VoiceCore:
+    """Owns a vk_voice (engine + live singer + resampler); vocoder/voice.py is the face.
+
+    push_* are the producer side (one thread at a time: the GIL serialises Python
+    callers); render is the consumer and releases the GIL."""
+
+    cdef vk_voice *v
+    cdef vk_model model
+    cdef vk_phoneset ph
+    cdef object keep
+    cdef readonly int n_env
+
+    def __cinit__(self):
+        self.v = NULL
+
+    def __init__(self, dict dense, dict layers, dict cfg, envelopes, voicing, frames, int sil,
+                 int level, uint64_t seed, int device_rate):
+        cdef const float[:, ::1] env = envelopes
+        cdef const float[::1] voi = voicing
+        cdef const int32_t[::1] fr = frames
+        self.keep = (dense, layers, envelopes, voicing, frames)
+        fill_model(&self.model, dense, layers, cfg)
+        self.ph.n_phonemes = env.shape[0]
+        self.ph.n_env = env.shape[1]
+        self.ph.sil = sil
+        self.ph.envelopes = &env[0, 0]
+        self.ph.voicing = &voi[0]
+        self.ph.frames = &fr[0]
+        self.n_env = env.shape[1]
+        self.v = vk_voice_create(&self.model, &self.ph, level, seed, device_rate)
+        if self.v == NULL:
+            raise MemoryError("could not create the voice (out of memory, or features are not f0, voicing, "
+                              "envelope bands matching the phone set)")
+
+    def __dealloc__(self):
+        if self.v != NULL:
+            vk_voice_destroy(self.v)
+            self.v = NULL
+
+    def reset(self, uint64_t seed):
+        vk_voice_reset(self.v, seed)
+
+    def set_level(self, int level):
+        vk_voice_set_level(self.v, level)
+
+    cdef int _push(self, int type, int offset, float note, float value, int cc, int nucleus,
+                   onset, coda) except -1:
+        cdef vk_voice_event ev
+        ev.type = type
+        ev.offset = offset
+        ev.note = note
+        ev.value = value
+        ev.cc = cc
+        ev.nucleus = nucleus
+        ev.n_onset = min(len(onset), VK_MAX_ONSET)
+        ev.n_coda = min(len(coda), VK_MAX_CODA)
+        ev.time = 0
+        cdef int i
+        for i in range(VK_MAX_ONSET):
+            ev.onset[i] = onset[i] if i < ev.n_onset else 0
+        for i in range(VK_MAX_CODA):
+            ev.coda[i] = coda[i] if i < ev.n_coda else 0
+        return vk_voice_push(self.v, &ev)
+
+    def push_note(self, int offset, float note, float velocity, onset, int nucleus):
+        return self._push(VK_EV_NOTE, offset, note, velocity, 0, nucleus, onset, ())
+
+    def push_glide(self, int offset, float note):
+        return self._push(VK_EV_GLIDE, offset, note, 0, 0, 0, (), ())
+
+    def push_release(self, int offset, coda):
+        return self._push(VK_EV_RELEASE, offset, 0, 0, 0, 0, (), coda)
+
+    def push_bend(self, int offset, float value):
+        return self._push(VK_EV_BEND, offset, 0, value, 0, 0, (), ())
+
+    def push_cc(self, int offset, int cc, float value):
+        return self._push(VK_EV_CC, offset, 0, value, cc, 0, (), ())
+
+    def push_panic(self, int offset):
+        return self._push(VK_EV_PANIC, offset, 0, 0, 0, 0, (), ())
+
+    def render(self, float[::1] out):
+        cdef int n = out.shape[0]
+        if n == 0:
+            return
+        with nogil:
+            vk_voice_render(self.v, &out[0], n)
+
+    @property
+    def latency(self):
+        return vk_voice_latency(self.v)
+
+    @property
+    def dropped(self):
+        return vk_voice_dropped(self.v)
+
+    @property
+    def underrun(self):
+        return vk_voice_underrun(self.v)
+
+    @property
+    def position(self):
+        return vk_voice_position(self.v)
+
+    def last_frame(self):
+        cdef const float *f = vk_voice_last_frame(self.v)
+        return np.array([f[i] for i in range(2 + self.n_env)], np.float32)

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "detmath.h"
 #include "quantize.h"
 
 #ifdef __SSE2__
@@ -114,26 +115,6 @@ static inline __m128 vk_sigmoid4(__m128 x)
     return _mm_add_ps(half, _mm_mul_ps(half, vk_tanh4(_mm_mul_ps(half, x))));
 }
 #endif
-
-/* 2**x and sin(pi*y) in double from + - * / only, so the excitation does not depend
- * on the C library (floor and ldexp are exact everywhere). */
-static double vk_exp2(double x)
-{
-    double n = floor(x), r = (x - n) * 0.69314718055994530942; /* r in [0, ln 2) */
-    double term = 1.0, sum = 1.0;
-    for (int k = 1; k <= 18; k++) { term = term * r / k; sum = sum + term; }
-    return ldexp(sum, (int)n);
-}
-
-static double vk_sinpi(double y)
-{
-    double n = floor(y + 0.5), r = y - n; /* r in [-0.5, 0.5] */
-    double x = 3.14159265358979323846 * r, x2 = x * x;
-    double p = 0.0;
-    for (int k = 23; k >= 3; k -= 2) p = (p + 1.0) * (-x2 / ((double)k * (k - 1))); /* Horner on Taylor */
-    double s = x * (1.0 + p);
-    return ((int64_t)n & 1) ? -s : s;
-}
 
 static inline uint64_t splitmix64(uint64_t *s)
 {

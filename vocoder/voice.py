@@ -1,0 +1,251 @@
+"""A live singing voice for your own audio callback: events in, audio out.
+
+::
+
+    import vocoder
+    voice = vocoder.Voice(vocoder.load_preset("default"), sample_rate=48000, seed=0)
+    voice.lyrics("twin kle twin kle lit tle star")
+    voice.note_on(60, 100, offset=0)       # offset: samples into the next render() block
+    voice.note_off(60, offset=37)
+    out = numpy.zeros(128, numpy.float32)
+    voice.render(out)                      # in the audio callback: fills out in place
+
+Everything sample-by-sample runs in compiled code (``ext/engine/voice.c``): the live
+singer turns the events into feature frames (pitch with legato glide, bend and vibrato;
+dynamics; the phonemes of the current syllable moving from one envelope to the next),
+the engine turns frames into samples at the preset's rate, and a polyphase resampler
+brings them to ``sample_rate``. :meth:`Voice.render` releases the GIL, allocates
+nothing, takes no lock and never raises on the audio path.
+
+Threads: call the event methods (``note_on`` ... ``panic``) from one thread at a time,
+for example your MIDI thread, while :meth:`render` runs in the audio thread. They meet
+in a bounded lock-free queue; when it is full an event is dropped and counted in
+:attr:`dropped_events` rather than blocking anyone.
+
+Timing: an event takes effect at ``offset`` samples into the next :meth:`render` call,
+and is heard :attr:`latency_samples` later at most (one singer frame, the resampler's
+delay and the engine's subscale lag; the engine's feature lookahead costs nothing here,
+because the singer produces frames exactly as they are needed). The same events at the
+same offsets give the same samples whatever the block sizes.
+
+Lyrics: each new note sings the next syllable of the loaded lyrics (with no lyrics, the
+vowel "ah"); a note pressed while another is held is legato: it glides there without a
+new syllable. Releasing it returns to the held note. :meth:`lyric_step` moves the cursor,
+:meth:`lyric_restart` goes back to the first syllable.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import kernels
+from .kernels import BlockSparseMatrix
+
+__all__ = ["Voice"]
+
+
+def _check_offset(offset) -> int:
+    if isinstance(offset, bool) or not isinstance(offset, (int, np.integer)) or offset < 0:
+        raise ValueError(f"offset must be a sample count >= 0 into the next render block, got {offset!r}")
+    return int(min(offset, 2**31 - 1))
+
+
+def _check_number(name, x, lo, hi) -> float:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a number, got {x!r}") from None
+    if not math.isfinite(v) or not lo <= v <= hi:
+        raise ValueError(f"{name} must be in {lo}..{hi}, got {x!r}")
+    return v
+
+
+class Voice:
+    """One monophonic singing voice driven by note events; see the module docstring.
+
+    Args:
+        preset: a :class:`vocoder.Preset` whose features are ``f0``, ``voicing`` and the
+            envelope bands of ``docs/features.md``.
+        sample_rate: the rate :meth:`render` produces (your device's rate).
+        seed: seeds the engine's sampling; same seed, same events, same samples.
+        level: kernel level (default: the best this CPU has); the samples do not depend on it.
+    """
+
+    def __init__(self, preset, sample_rate: int = 48000, seed: int = 0, level=None):
+        from . import _engine
+        from .lyrics import DEFAULT_VOWEL
+        from .singer import singer_table
+
+        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
+                or not 8000 <= sample_rate <= 384000:
+            raise ValueError(f"sample_rate must be an integer in 8000..384000 Hz, got {sample_rate!r}")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
+            raise ValueError(f"seed must be an integer in 0..2**64-1, got {seed!r}")
+        cfg = preset.config
+        names = cfg["feature_names"]
+        n_env = cfg["n_features"] - 2
+        if names[:2] != ["f0", "voicing"] or n_env < 1 or n_env > 64:
+            raise ValueError(f"preset {cfg['name']!r} cannot sing live: its features must be f0, voicing and "
+                             f"1..64 envelope bands (docs/features.md), got {names[:4]}...")
+        table, self.pitch_range, _ = singer_table(cfg, n_env, cfg["sample_rate"])
+        self._phonemes = list(table)
+        self._index = {p: i for i, p in enumerate(self._phonemes)}
+        hop_s = cfg["hop"] / cfg["sample_rate"]
+        envelopes = np.ascontiguousarray([table[p][0] for p in self._phonemes], np.float32)
+        voicing = np.ascontiguousarray([table[p][1] for p in self._phonemes], np.float32)
+        frames = np.ascontiguousarray([max(1, round(table[p][2] / hop_s)) for p in self._phonemes], np.int32)
+        self._default_vowel = self._index.get(DEFAULT_VOWEL, 0)
+
+        self.preset = preset
+        self.sample_rate = int(sample_rate)
+        self.seed = int(seed)
+        self.level = kernels.active_level() if level is None else level
+        level_index = kernels._level_index(self.level)
+        cfg["n_classes"] = preset.n_classes
+        dense = {k: np.ascontiguousarray(v, np.float32).reshape(-1) for k, v in preset.tensors.items()}
+        layers = {name: BlockSparseMatrix(layer.packed, layer.scales, layer.bias)
+                  for name, layer in preset.layers.items()}
+        self._core = _engine.VoiceCore(dense, layers, cfg, envelopes, voicing, frames, self._index["sil"],
+                                       level_index, self.seed, self.sample_rate)
+        self._syllables = []
+        self._cursor = 0
+        self._held = []         # notes held, oldest first (producer-side view)
+        self._sounding = None   # the syllable being sung
+        self.syllable = ""
+
+    # ---- properties -------------------------------------------------------------
+    @property
+    def latency_samples(self) -> int:
+        """Device samples from an event's time to its sound, at most."""
+        return int(self._core.latency)
+
+    @property
+    def dropped_events(self) -> int:
+        """Events dropped because the queue to the audio thread was full."""
+        return int(self._core.dropped)
+
+    @property
+    def underrun_samples(self) -> int:
+        """Model-rate samples the engine could not produce (0 in normal operation)."""
+        return int(self._core.underrun)
+
+    @property
+    def position(self) -> int:
+        """Device samples rendered since creation or :meth:`reset`."""
+        return int(self._core.position)
+
+    def last_frame(self) -> np.ndarray:
+        """The last feature frame sent to the engine: ``[f0, voicing, env...]``."""
+        return self._core.last_frame()
+
+    # ---- lyrics -----------------------------------------------------------------
+    def lyrics(self, text: str) -> None:
+        """Load lyrics; the next new note sings their first syllable."""
+        from .lyrics import text_syllables
+
+        if not isinstance(text, str):
+            raise TypeError(f"lyrics must be a str, got {type(text).__name__}")
+        self._syllables = [s for s in text_syllables(text) if not s.melisma]
+        self._cursor = 0
+
+    def lyric_step(self, n: int = 1) -> None:
+        """Move the lyric cursor by ``n`` syllables (negative: back), clamped."""
+        self._cursor = max(0, min(len(self._syllables), self._cursor + int(n)))
+
+    def lyric_restart(self) -> None:
+        self._cursor = 0
+
+    @property
+    def upcoming(self) -> str:
+        """The syllable the next new note will sing ('' when there are no lyrics)."""
+        if not self._syllables:
+            return ""
+        return self._syllables[self._cursor % len(self._syllables)].text
+
+    def _ids(self, phones) -> list:
+        return [self._index.get(p, self._index["sil"]) for p in phones]
+
+    # ---- events -----------------------------------------------------------------
+    def note_on(self, note: int, velocity: int = 100, offset: int = 0) -> bool:
+        """Start ``note`` (MIDI number) at ``offset`` samples into the next block.
+
+        Velocity 0 is a note-off, as in MIDI. Returns False if the event was dropped."""
+        note = _check_number("note", note, 0, 127)
+        velocity = _check_number("velocity", velocity, 0, 127)
+        offset = _check_offset(offset)
+        if velocity == 0:
+            return self.note_off(note, offset)
+        if self._held:  # legato: glide, no new syllable
+            self._held = [n for n in self._held if n != note] + [note]
+            return bool(self._core.push_glide(offset, note))
+        self._held = [note]
+        if self._syllables:
+            syl = self._syllables[self._cursor % len(self._syllables)]
+            self._cursor = (self._cursor + 1) % len(self._syllables)
+            onset, nucleus = self._ids(syl.onset), self._index.get(syl.nucleus, self._default_vowel)
+            self.syllable = syl.text or " ".join(syl.phones)
+        else:
+            syl, onset, nucleus = None, [], self._default_vowel
+            self.syllable = "ah"
+        self._sounding = syl
+        return bool(self._core.push_note(offset, note, velocity, onset, nucleus))
+
+    def note_off(self, note: int, offset: int = 0) -> bool:
+        """Release ``note``. Back to a still-held note (legato) or sing the coda and stop."""
+        note = _check_number("note", note, 0, 127)
+        offset = _check_offset(offset)
+        if note not in self._held:
+            return True
+        was_top = self._held[-1] == note
+        self._held.remove(note)
+        if self._held:
+            return bool(self._core.push_glide(offset, self._held[-1])) if was_top else True
+        coda = self._ids(self._sounding.coda) if self._sounding is not None else []
+        self._sounding = None
+        self.syllable = ""
+        return bool(self._core.push_release(offset, coda))
+
+    def pitch_bend(self, value: float, offset: int = 0) -> bool:
+        """Bend by ``value`` in -1..1 (+-2 semitones)."""
+        return bool(self._core.push_bend(_check_offset(offset), _check_number("pitch bend", value, -1, 1)))
+
+    def control(self, cc: int, value: float, offset: int = 0) -> bool:
+        """A MIDI controller: 1 mod wheel (vibrato depth), 2 breath and 11 expression
+        (dynamics), 120 / 123 all sound / notes off (panic). Others are ignored."""
+        cc = int(_check_number("controller", cc, 0, 127))
+        value = _check_number("controller value", value, 0, 127)
+        offset = _check_offset(offset)
+        if cc in (120, 123):
+            return self.panic(offset)
+        return bool(self._core.push_cc(offset, cc, value))
+
+    def panic(self, offset: int = 0) -> bool:
+        """Silence now: every note released without its coda, bend reset."""
+        self._held = []
+        self._sounding = None
+        self.syllable = ""
+        return bool(self._core.push_panic(_check_offset(offset)))
+
+    def reset(self, seed: int | None = None) -> None:
+        """Back to the start (not while another thread renders)."""
+        if seed is not None:
+            self.seed = int(seed)
+        self._core.reset(self.seed)
+        self._held = []
+        self._sounding = None
+        self.syllable = ""
+        self._cursor = 0
+
+    # ---- audio --------------------------------------------------------------------
+    def render(self, out) -> None:
+        """Fill ``out`` (float32, 1-D, C-contiguous, any length) with the next samples.
+
+        Releases the GIL and allocates nothing. A wrong buffer is the only error (raised
+        before any audio work, so check it once when you set up your callback)."""
+        self._core.render(out)
+
+    def __repr__(self) -> str:
+        return (f"Voice({self.preset.config['name']!r}, sample_rate={self.sample_rate}, seed={self.seed}, "
+                f"latency_samples={self.latency_samples})")
