@@ -20,11 +20,11 @@ def preset():
 SCRIPT = [  # (device sample, method, args)
     (500, "note_on", (60, 100)),
     (9000, "pitch_bend", (0.5,)),
-    (12000, "control", (1, 90)),
     (20000, "note_on", (64, 80)),   # legato: glide, no new syllable
     (26000, "note_off", (64,)),     # back to 60
     (30000, "note_off", (60,)),
     (30001, "note_on", (67, 127)),
+    (34000, "control", (1, 127)),
     (40000, "control", (11, 40)),
     (44000, "note_off", (67,)),
 ]
@@ -92,6 +92,9 @@ def test_singer_follows_the_events(preset):
     assert max(f0s) > 64.0 and f0s[0] < 63 and f0s[2] < 63.5    # legato glide towards E4 (+1 bend), not a jump
     f0s = [frame_at(t)[0] for t in range(26000, 30000, 240)]
     assert f0s[0] > 63 and min(f0s) < 62                       # gliding back down to the held C4
+    f0s = np.array([frame_at(t)[0] for t in range(36000, 44000, 240)])
+    assert np.ptp(f0s) > 1.0 and abs(np.median(f0s) - 68) < 0.5  # full mod wheel: wide vibrato around G4 + bend
+    assert frame_at(39000)[2:].mean() - frame_at(43000)[2:].mean() > 1.0  # expression 40: quieter
     assert frame_at(47900)[1] < 0.1                            # released: unvoiced
 
 
