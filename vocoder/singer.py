@@ -482,7 +482,10 @@ class Singer:
         if p not in self._vec:
             p = "AH" if p in VOWELS else "sil"
         w = max(width, 1e-3)
-        self._phones.add(max(boundary - w / 2, now), w, self._vec[p])
+        t0 = max(boundary - w / 2, now)
+        if self._phones.pts:  # never before the phoneme planned last (a short burst must not hide the vowel)
+            t0 = max(t0, self._phones.pts[-1][0])
+        self._phones.add(t0, w, self._vec[p])
 
     def _consonants(self, phones, start: float, scale: float, now: float) -> float:
         """Lay consonants from ``start``; returns their end. Stops get a closure then a burst."""

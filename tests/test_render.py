@@ -1,0 +1,212 @@
+"""`vocoder render`: real files in, real WAV/FLAC out, atomically and deterministically."""
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from test_events import write_midi, write_musicxml
+from vocoder import cli, render
+from vocoder.events import Note, Song, read_song
+from vocoder.presets import list_presets, random_preset, save_preset
+
+
+@pytest.fixture(scope="module")
+def preset_path(tmp_path_factory):
+    p = random_preset(hidden=64, density=0.25, n_features=26, hop=80, seed=11)
+    return str(save_preset(p, tmp_path_factory.mktemp("presets") / "small.safetensors"))
+
+
+@pytest.fixture()
+def song_mid(tmp_path):
+    return write_midi(tmp_path / "song.mid", [[(0, 1, 60, "Twin-"), (1, 1, 60, "kle "), (2, 1, 67, "twin-"),
+                                               (3, 1, 67, "kle "), (4, 2, 69, "star")]], tempo=500000)
+
+
+def run(capsys, *args):
+    rc = cli.main(["render", *map(str, args)])
+    cap = capsys.readouterr()
+    return rc, cap.err
+
+
+def leftovers(d):
+    return sorted(f for f in os.listdir(d) if f.startswith(".") or f.endswith(".part"))
+
+
+def test_render_midi_to_wav(tmp_path, song_mid, preset_path, capsys):
+    out = tmp_path / "out.wav"
+    rc, err = run(capsys, song_mid, "-o", out, "--preset", preset_path, "--plot", tmp_path / "out.png")
+    assert rc == 0, err
+    assert "100%" in err and "wrote" in err               # progress bar and summary on stderr
+    info = sf.info(str(out))
+    assert info.samplerate == 16000 and info.subtype == "PCM_16" and info.channels == 1
+    assert info.frames == int(round((3.0 + render.TAIL) * 16000))   # 6 beats at 120 BPM + the tail
+    a, _ = sf.read(str(out))
+    assert np.abs(a).max() > 0.01
+    assert (tmp_path / "out.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert leftovers(tmp_path) == []
+    assert oct(out.stat().st_mode & 0o777) != oct(0o600)   # normal permissions, not the temp file's
+
+
+def test_same_seed_same_bytes_any_jobs(tmp_path, preset_path, capsys):
+    # two phrases with a long rest: two chunks, rendered in one or two processes
+    notes = [(0, 4, 60, "la"), (4, 4, 62, "la"), (12, 4, 64, "la"), (16, 4, 65, "la")]
+    mid = write_midi(tmp_path / "two.mid", [notes], tempo=500000)
+    song = read_song(mid)
+    voice = render.load_voice(preset_path)
+    feats, singer = render.song_features(song, voice)
+    assert len(render.split_chunks(render.silent_frames(feats, singer), singer.frame_seconds)) == 2
+    outs = {}
+    for name, extra in [("a", ["--jobs", "1"]), ("b", ["--jobs", "2"]), ("c", ["--seed", "1"])]:
+        rc, err = run(capsys, mid, "-o", tmp_path / f"{name}.wav", "--preset", preset_path, "-q", *extra)
+        assert rc == 0, err
+        outs[name] = (tmp_path / f"{name}.wav").read_bytes()
+    assert outs["a"] == outs["b"]
+    assert outs["a"] != outs["c"]
+
+
+def test_rate_flac_and_formats(tmp_path, song_mid, preset_path, capsys):
+    rc, err = run(capsys, song_mid, "-o", tmp_path / "hi.flac", "--preset", preset_path, "--rate", 48000, "-q",
+                  "--format", "24")
+    assert rc == 0, err
+    info = sf.info(str(tmp_path / "hi.flac"))
+    assert info.format == "FLAC" and info.subtype == "PCM_24" and info.samplerate == 48000
+    assert info.frames == int(round((3.0 + render.TAIL) * 48000))
+    rc, err = run(capsys, song_mid, "-o", tmp_path / "f.wav", "--preset", preset_path, "--format", "float", "-q")
+    assert rc == 0 and sf.info(str(tmp_path / "f.wav")).subtype == "FLOAT"
+    rc, err = run(capsys, song_mid, "-o", tmp_path / "f.flac", "--preset", preset_path, "--format", "float", "-q")
+    assert rc == 1 and "FLAC holds 16 or 24-bit" in err and not (tmp_path / "f.flac").exists()
+    rc, err = run(capsys, song_mid, "-o", tmp_path / "x.mp3", "--preset", preset_path, "-q")
+    assert rc == 1 and "x.mp3: unsupported output type '.mp3'" in err
+
+
+@pytest.mark.parametrize("content,message", [
+    (None, "no such file"),
+    (b"", "empty file"),
+    ("trunc", "truncated MIDI file"),
+    (b"RIFFxxxxWAVEfmt ", "not a MIDI file"),
+])
+def test_bad_input_one_clear_line(tmp_path, preset_path, capsys, content, message):
+    src = tmp_path / "bad.mid"
+    if content == "trunc":
+        good = write_midi(tmp_path / "g.mid", [[(0, 1, 60, "la"), (1, 1, 62, "la")]]).read_bytes()
+        src.write_bytes(good[:-7])
+    elif content is not None:
+        src.write_bytes(content)
+    out = tmp_path / "o.wav"
+    rc, err = run(capsys, src, "-o", out, "--preset", preset_path)
+    assert rc != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and str(src) in lines[0] and message in lines[0], err
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_missing_default_preset(tmp_path, song_mid, capsys, monkeypatch):
+    if any(name == "default" for name, _, _ in list_presets()):
+        pytest.skip("a preset named default is installed")
+    rc, err = run(capsys, song_mid, "-o", tmp_path / "o.wav")
+    assert rc == 1 and "no preset named 'default'" in err and "--preset" in err
+    assert not (tmp_path / "o.wav").exists()
+
+
+def test_atomic_on_failure_and_interrupt(tmp_path, song_mid, preset_path, capsys, monkeypatch):
+    out = tmp_path / "keep.wav"
+    out.write_bytes(b"old contents")
+    real = render._write_sf
+
+    def half_then_fail(tmp, *a):
+        real(tmp, *a)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(render, "_write_sf", half_then_fail)
+    with pytest.raises(OSError):
+        render.render_file(song_mid, out, preset=preset_path, progress=False)
+    assert out.read_bytes() == b"old contents" and leftovers(tmp_path) == []
+    monkeypatch.setattr(render, "_write_sf", real)
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(render, "synthesize", interrupted)
+    fresh = tmp_path / "new.wav"
+    rc, err = run(capsys, song_mid, "-o", fresh, "--preset", preset_path)
+    assert rc == 130 and "interrupted" in err and not fresh.exists() and leftovers(tmp_path) == []
+
+
+def test_lyrics_option_and_transpose(tmp_path, preset_path, capsys):
+    mid = write_midi(tmp_path / "plain.mid", [[(0, 1, 60, None), (1, 1, 62, None), (2, 2, 64, None)]])
+    song = read_song(mid)
+    assert not song.has_lyrics
+    text = tmp_path / "words.txt"
+    text.write_text("sun-ny day\n")
+    assert render.read_lyrics(str(text)) == "sun-ny day\n"
+    sung = song.with_lyrics(render.read_lyrics(str(text)))
+    assert [n.syllable.phones for n in sung.notes] == [("S", "AH"), ("N", "IY"), ("D", "EY")]
+    for lyr in (str(text), "sun-ny day"):
+        rc, err = run(capsys, mid, "-o", tmp_path / "l.wav", "--preset", preset_path, "--lyrics", lyr, "-q")
+        assert rc == 0, err
+    voice = render.load_voice(preset_path)
+    f0, _ = render.song_features(song, voice, transpose=0)
+    f7, _ = render.song_features(song, voice, transpose=7)
+    mid_note = int(0.5 * 200)
+    assert f7[mid_note, 0] - f0[mid_note, 0] == pytest.approx(7.0, abs=1e-6)
+    rc, err = run(capsys, mid, "-o", tmp_path / "t.wav", "--preset", preset_path, "--transpose", 7, "-q")
+    assert rc == 0, err
+
+
+def test_out_of_range_warning(tmp_path, preset_path, capsys):
+    from vocoder.presets import Preset, load_preset
+
+    p = load_preset(preset_path)
+    cfg = p.config
+    cfg["singer"] = {"phonemes": ["AA"], "envelopes": [[-8.0] * 24], "voicing": [1.0], "durations": [0.2],
+                     "pitch_range": [48, 66]}
+    ranged = save_preset(Preset(cfg, p.tensors, p.layers), tmp_path / "ranged.safetensors")
+    mid = write_midi(tmp_path / "low.mid", [[(0, 1, 30, None), (1, 1, 33, None)]])
+    rc, err = run(capsys, mid, "-o", tmp_path / "low.wav", "--preset", ranged, "-q")
+    assert rc == 0 and "warning: 2 of 2 notes (F#1..A1)" in err and "--transpose +24" in err
+    rc, err = run(capsys, mid, "-o", tmp_path / "low.wav", "--preset", ranged, "-q", "--transpose", 24)
+    assert rc == 0 and "warning" not in err
+
+
+def test_musicxml_render_follows_the_notes(tmp_path, preset_path, capsys):
+    xml = write_musicxml(tmp_path / "amen.musicxml", bpm=120)
+    out = tmp_path / "amen.wav"
+    rc, err = run(capsys, xml, "-o", out, "--preset", preset_path, "-q")
+    assert rc == 0, err
+    song = read_song(xml)
+    assert sf.info(str(out)).frames == int(round((song.duration + render.TAIL) * 16000))
+    feats, _ = render.song_features(song, render.load_voice(preset_path))
+    for n in song.notes:  # voiced regions follow the notes, f0 within a few cents (vibrato is symmetric)
+        seg = feats[int((n.start + 0.1) * 200):int((n.end - 0.05) * 200)]
+        assert np.all(seg[:, 1] > 0.9)
+        assert abs(np.median(100 * (seg[:, 0] - n.pitch))) < 10
+    rest = feats[int(1.65 * 200):int(1.9 * 200)]          # the quarter rest after "men"
+    assert np.all(rest[:, 1] < 0.01)
+
+
+def test_default_preset_sings_the_notes(tmp_path, capsys):
+    """With the trained voice: the f0 tracked in the audio follows the score."""
+    if not any(name == "default" for name, _, _ in list_presets()):
+        pytest.skip("no trained preset named default installed (presets/default.safetensors); the audio "
+                    "of a random preset is not a voice, so its pitch is not checked")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pyworld
+    notes = [(0, 2, 57, "ah"), (2, 2, 60, "la"), (4, 2, 64, "la"), (6, 2, 62, "oh")]
+    mid = write_midi(tmp_path / "sing.mid", [notes], tempo=500000)
+    out = tmp_path / "sing.wav"
+    rc, err = run(capsys, mid, "-o", out, "-q")
+    assert rc == 0, err
+    a, sr = sf.read(str(out))
+    f0, t = pyworld.dio(a, sr, f0_floor=60.0, f0_ceil=1100.0, frame_period=5.0)
+    f0 = pyworld.stonemask(a, f0, t, sr)
+    errs = []
+    for start, beats, pitch, _ in notes:
+        s0, s1 = start * 0.5 + 0.15, (start + beats) * 0.5 - 0.1
+        sel = (t >= s0) & (t < s1) & (f0 > 0)
+        assert sel.mean() if sel.any() else 0, f"no voiced frames in note {pitch}"
+        errs.extend(1200 * np.log2(f0[sel] / (440 * 2 ** ((pitch - 69) / 12))))
+    assert abs(np.median(errs)) < 50, f"median f0 error {np.median(errs):.0f} cents"

@@ -1,0 +1,195 @@
+"""The singer: events to feature frames (docs/features.md), offline and streaming."""
+
+import numpy as np
+import pytest
+
+from vocoder.events import Event, Note, Song
+from vocoder.lyrics import Syllable, text_syllables
+from vocoder.presets import Preset, random_preset
+from vocoder.singer import Singer, fallback_table
+
+FPS = 200  # 16 kHz, hop 80
+
+
+@pytest.fixture(scope="module")
+def preset():
+    return random_preset(hidden=32, density=0.5, n_features=26, hop=80, cond_hidden=16, seed=4)
+
+
+def frames_at(t):
+    return int(t * FPS)
+
+
+def steady(preset, **kw):
+    return Singer(preset, vibrato_depth=0.0, drift_cents=0.0, **kw)
+
+
+def song_frames(singer, song, extra=0.5):
+    return singer.render_song(song.events(), song.duration + extra)
+
+
+def cents(a, b):
+    return 100.0 * (np.asarray(a, float) - np.asarray(b, float))
+
+
+def test_shape_and_contract(preset):
+    s = Singer(preset)
+    f = s.frames(10)
+    assert f.shape == (10, 26) and f.dtype == np.float32
+    assert s.time == pytest.approx(10 / FPS)
+    assert np.all(f[:, 1] == 0)                      # nothing sung: unvoiced
+    assert np.all(np.isfinite(f))
+    assert np.all(f[:, 2:] >= np.log(1e-10) - 1e-4)
+    bad = random_preset(hidden=16, density=0.5, n_features=4, hop=16, cond_hidden=8, seed=3).config
+    bad["feature_names"] = ["a", "b", "c", "d"]
+    with pytest.raises(ValueError, match="f0, voicing, env0"):
+        Singer(bad)
+    with pytest.raises(TypeError, match="unknown option"):
+        Singer(preset, vibrato=3)
+
+
+def test_f0_follows_notes_and_rests(preset):
+    notes = [Note(0.2, 0.8, 60, 100), Note(0.8, 1.4, 64, 100), Note(2.0, 2.6, 57, 100)]
+    f = song_frames(steady(preset), Song(notes))
+    for n in notes:  # the middle of every note: exactly on pitch, voiced
+        mid = f[frames_at(n.start + 0.1):frames_at(n.end - 0.1)]
+        assert np.abs(cents(mid[:, 0], n.pitch)).max() < 1.0
+        assert np.all(mid[:, 1] > 0.9)
+    rest = f[frames_at(1.6):frames_at(1.9)]
+    assert np.all(rest[:, 1] < 0.01)
+    # across the rest f0 runs straight from one note to the next (as feature extraction interpolates)
+    assert np.all(np.diff(rest[:, 0]) < 0) and 57 < rest[:, 0].min() < rest[:, 0].max() < 64
+    assert f[0, 0] == pytest.approx(60, abs=0.01)    # flat before the first note
+    assert f[-1, 0] == pytest.approx(57, abs=0.01)   # and after the last
+
+
+def test_default_expression_stays_near_the_notes(preset):
+    notes = [Note(0.0, 1.5, 62, 100), Note(1.5, 3.0, 65, 100)]
+    f = song_frames(Singer(preset, seed=3), Song(notes))
+    for n in notes:
+        mid = f[frames_at(n.start + 0.15):frames_at(n.end - 0.1), 0]
+        assert abs(np.median(cents(mid, n.pitch))) < 10       # vibrato is symmetric, drift small
+        assert 10 < np.abs(cents(mid, n.pitch)).max() < 60    # but it is there
+    g = song_frames(Singer(preset, seed=3), Song(notes))
+    h = song_frames(Singer(preset, seed=4), Song(notes))
+    assert np.array_equal(f, g) and not np.array_equal(f, h)
+
+
+def test_portamento_between_legato_notes(preset):
+    f = song_frames(steady(preset), Song([Note(0.0, 0.5, 60), Note(0.5, 1.0, 67)]))
+    glide = f[frames_at(0.4):frames_at(0.6), 0]
+    assert np.all(np.diff(glide) >= -1e-6)
+    inside = glide[(glide > 60.1) & (glide < 66.9)]
+    assert 4 <= len(inside) <= 20                      # 20..100 ms of glide at 5 ms frames
+    assert np.all(f[frames_at(0.1):frames_at(0.9), 1] > 0.9)   # legato: no unvoiced gap
+
+
+def test_onset_consonants_precede_the_beat(preset):
+    sa = Syllable(("S",), "AA", (), "sa")
+    f = song_frames(steady(preset), Song([Note(1.0, 2.0, 60, 100, sa)]))
+    table = fallback_table(16000, 24)
+    s_env = table["S"][0]
+    before = f[frames_at(0.93):frames_at(0.98)]
+    assert np.all(before[:, 1] < 0.2)                  # unvoiced S before the note
+    assert np.abs(before[:, 2:] - s_env).mean() < 1.5  # with the S spectrum (level ~ velocity 100)
+    vowel = f[frames_at(1.05):frames_at(1.9)]
+    assert np.all(vowel[:, 1] > 0.9)
+    assert np.abs(vowel[:, 2:] - table["AA"][0]).max() < 0.01
+    # coda closes the note: "star" ends on R inside the note, then silence after it
+    star = Syllable(("S", "T"), "AA", ("R",), "star")
+    g = song_frames(steady(preset), Song([Note(1.0, 2.0, 60, 100, star)]))
+    r_env = table["R"][0]
+    end = g[frames_at(1.95):frames_at(1.99)]
+    assert np.abs(end[:, 2:] - r_env).mean() < np.abs(end[:, 2:] - table["AA"][0]).mean()
+    assert np.all(g[frames_at(2.2):, 1] < 0.01)
+
+
+def test_melisma_keeps_the_vowel(preset):
+    sylls = [Syllable(("L",), "AA", (), "la"), Syllable(melisma=True), Syllable(melisma=True)]
+    notes = [Note(0.5 * i, 0.5 * (i + 1), 60 + 2 * i, 100, s) for i, s in enumerate(sylls)]
+    f = song_frames(steady(preset), Song(notes))
+    aa = fallback_table(16000, 24)["AA"][0]
+    span = f[frames_at(0.2):frames_at(1.4), 2:]
+    assert np.abs(span - aa).max() < 0.01             # one vowel across the three notes
+
+
+def test_bend_modwheel_dynamics_transpose(preset):
+    base = [Event.note_on(0.0, 60, 100), Event.note_off(2.0, 60)]
+
+    def run(extra, **kw):
+        s = steady(preset, **kw)
+        return s.render_song(sorted(base + extra, key=lambda e: e.sort_key), 2.0)
+
+    plain = run([])
+    bent = run([Event.pitch_bend(1.0, 1.0)])
+    assert bent[frames_at(1.2), 0] == pytest.approx(62.0, abs=1e-3)   # +2 semitones at full bend
+    assert bent[frames_at(0.5), 0] == pytest.approx(60.0, abs=1e-3)
+    wob = run([Event.control_change(0.5, 1, 127)])
+    assert np.ptp(wob[frames_at(0.6):frames_at(1.9), 0]) > 1.5        # mod wheel: deep vibrato
+    assert np.ptp(plain[frames_at(0.6):frames_at(1.9), 0]) < 1e-3
+    soft = run([Event.control_change(1.0, 11, 40)])
+    above = plain[frames_at(1.5), 2:] > np.log(1e-10) + 8                # bands clear of the floor
+    drop = (plain[frames_at(1.5), 2:] - soft[frames_at(1.5), 2:])[above]
+    assert above.sum() > 12 and np.allclose(drop, drop[0], atol=1e-4) and drop[0] > 2.0  # same in every band
+    quiet = steady(preset).render_song([Event.note_on(0.0, 60, 30), Event.note_off(2.0, 60)], 2.0)
+    assert (plain[frames_at(1.0), 2:] - quiet[frames_at(1.0), 2:]).mean() > 2.0
+    up = steady(preset, transpose=-5).render_song(base, 2.0)
+    assert up[frames_at(1.0), 0] == pytest.approx(55.0, abs=1e-3)
+
+
+def test_blocks_do_not_change_the_frames(preset):
+    song = Song([Note(0.1, 0.6, 60), Note(0.6, 1.2, 62), Note(1.5, 2.5, 65)]).with_lyrics("Hel-lo dear world")
+    s = Singer(preset, seed=7)
+    whole = song_frames(s, song)
+    s.reset()
+    s.push_many(song.events())
+    parts, n, rng = [], whole.shape[0], np.random.default_rng(0)
+    while sum(map(len, parts)) < n:
+        parts.append(s.frames(min(int(rng.integers(1, 40)), n - sum(map(len, parts)))))
+    assert np.array_equal(np.concatenate(parts), whole)
+
+
+def test_live_cursor_and_legato(preset):
+    """What a keyboard does: events at the singer's clock, lyrics from the cursor."""
+    s = steady(preset, lyrics="one two three")
+    table = fallback_table(16000, 24)
+    s.push(Event.note_on(s.time, 60))
+    a = s.frames(60)                                  # 0.3 s of "one" (W AH N)
+    assert [x.phones for x in s.upcoming_syllables] == [("T", "UW"), ("TH", "R", "IY")]
+    assert a[-1, 1] > 0.9 and np.abs(a[-1, 2:] - table["AH"][0]).max() < 0.01
+    s.push(Event.note_on(s.time, 64))                 # legato: a glide, no new syllable
+    b = s.frames(60)
+    assert len(s.upcoming_syllables) == 2
+    assert b[-1, 0] == pytest.approx(64, abs=1e-3) and np.all(b[:, 1] > 0.9)
+    s.push(Event.note_off(s.time, 64))                # back to the key still held
+    c = s.frames(40)
+    assert c[-1, 0] == pytest.approx(60, abs=1e-3) and s.sounding
+    s.push(Event.note_off(s.time, 60))
+    d = s.frames(60)
+    assert not s.sounding and d[-1, 1] < 0.01
+    s.push(Event.note_on(s.time, 67))                 # a new note: the next syllable, T UW
+    e = s.frames(80)
+    assert [x.phones for x in s.upcoming_syllables] == [("TH", "R", "IY")]
+    assert e[-1, 0] == pytest.approx(67, abs=1e-3)
+    assert np.abs(e[-1, 2:] - table["UW"][0]).max() < 0.01
+
+
+def test_singer_data_and_pitch_range(preset):
+    cfg = preset.config
+    table = fallback_table(16000, 24)
+    phon = ["AA", "S", "sil"]
+    cfg["singer"] = {"version": 1, "n_env": 24, "phonemes": phon,
+                     "envelopes": [(table[p][0] + 1.0).tolist() for p in phon],
+                     "voicing": [0.97, 0.1, 0.0], "durations": [0.2, 0.15, 0.3],
+                     "pitch_range": [55, 67], "level": -7.0}
+    voiced = Preset(cfg, preset.tensors, preset.layers)
+    s = steady(voiced)
+    assert s.has_singer_data and s.pitch_range == (55, 67)
+    f = s.render_song([Event.note_on(0.5, 60, 100), Event.note_off(1.5, 60)], 2.0)
+    assert f[frames_at(1.0), 1] == pytest.approx(0.97, abs=1e-4)
+    assert np.abs(f[frames_at(1.0), 2:] - (table["AA"][0] + 1.0)).max() < 1e-3
+    assert s.pitch_warning([60, 62, 64]) is None
+    w = s.pitch_warning([40, 45, 60])
+    assert "2 of 3 notes (E2..C4)" in w and "G3..G4" in w and "--transpose +12" in w
+    assert Singer(preset).pitch_warning([10, 120]) is None      # no data, no range to check
+    assert text_syllables("sa")[0].phones == ("S", "AA")
