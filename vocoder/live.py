@@ -187,20 +187,19 @@ def open_midi_in(api: str = "jack", port=None, virtual: bool = False, name: str 
 
 
 def find_port(ports, want):
-    """Index of ``want`` in ``ports``: exact name, else a unique substring, else an index.
+    """Index of ``want`` in ``ports``: exact name, else an index (digits), else the first
+    name that contains it.
     ``None`` for no port, or the first port when ``want`` is None."""
     if want is None:
         return 0 if ports else None
     want = str(want)
     if want in ports:
         return ports.index(want)
+    if want.isdigit():
+        return int(want) if int(want) < len(ports) else None
     # rtmidi's JACK API lists 'client:port'; ALSA lists 'client:port cl:po'.
     hits = [i for i, p in enumerate(ports) if want in p]
-    if hits:
-        return hits[0]
-    if want.isdigit() and int(want) < len(ports):
-        return int(want)
-    return None
+    return hits[0] if hits else None
 
 
 # ---------------------------------------------------------------------------------------
@@ -269,9 +268,12 @@ class LiveHost:
         midi_in: an open python-rtmidi MidiIn (or any object with ``get_message()``
             returning ``(bytes, delta_seconds)`` or None), or None.
         channels: output channels; the mono voice mix is copied to each.
+        event_log: keep the first ``event_log`` MIDI messages delivered to a voice, as
+            rows ``[sample position, status, data1, data2]`` (tests replay them offline;
+            :meth:`logged_events`). The position counts device samples since the start.
     """
 
-    def __init__(self, voices, routing, sample_rate: int, midi_in=None, channels: int = 1):
+    def __init__(self, voices, routing, sample_rate: int, midi_in=None, channels: int = 1, event_log: int = 0):
         if len(routing) != 16:
             raise ValueError("routing: 16 entries, one per MIDI channel")
         self.sample_rate = int(sample_rate)
@@ -281,9 +283,13 @@ class LiveHost:
         self.routing = list(routing)
         self._mono = np.zeros(MAX_BLOCK, np.float32)
         self._scratch = np.zeros(MAX_BLOCK, np.float32)
+        self._batch = []                       # MIDI drained in one callback (reused)
         self._commands = collections.deque()   # (voice index or None, method name, args)
         self.stats = CallbackStats()
         self.midi_events = 0
+        self.position = 0                      # device samples rendered so far
+        self._log = np.zeros((max(0, int(event_log)), 4), np.int64)
+        self._log_n = 0
         self.set_midi(midi_in)
 
     # ---- called from other threads -------------------------------------------------
@@ -338,6 +344,7 @@ class LiveHost:
         except Exception:
             self.stats.errors += 1
             outdata.fill(0)
+        self.position += frames
         t1 = time.perf_counter()
         self.stats.add(t0, (t1 - t0) * self.sample_rate / frames if frames else 0.0)
 
@@ -389,47 +396,95 @@ class LiveHost:
             self._clock += (t0 - self._clock_at) * 5e-5
         self._clock_at = t0
         last = frames - 1
+        # Drain first, so the clock estimate includes the newest message before placing any.
+        batch = self._batch
         while True:
             m = get()
             if m is None:
                 break
-            msg, delta = m
-            self._rt += delta
-            c = t0 - self._rt
-            if c < self._clock:
-                self._clock = c
-            off = int((self._rt + self._clock - t0) * sr) + frames
-            if off < 0:
-                off = 0
-            elif off > last:
-                off = last
-            self.midi_events += 1
-            if not msg:
-                continue
-            st = msg[0]
-            v = routes[st & 0x0F]
-            if v is None or st >= 0xF0:
-                continue
-            kind = st & 0xF0
-            if kind == 0x90 and len(msg) >= 3:
-                if msg[2]:
-                    v.note_on(msg[1], msg[2], off)
-                else:
-                    v.note_off(msg[1], off)
-            elif kind == 0x80 and len(msg) >= 2:
-                v.note_off(msg[1], off)
-            elif kind == 0xE0 and len(msg) >= 3:
-                b = ((msg[2] << 7) | msg[1]) - 8192
-                v.pitch_bend(b / 8192.0 if b < 0 else b / 8191.0, off)
-            elif kind == 0xB0 and len(msg) >= 3:
-                v.control(msg[1], msg[2], off)
+            self._rt += m[1]
+            batch.append((m[0], self._rt))
+        if not batch:
+            return
+        c = t0 - self._rt
+        if c < self._clock:
+            self._clock = c
+        base = self._clock - t0
+        try:
+            for msg, t in batch:
+                off = int((t + base) * sr) + frames
+                if off < 0:
+                    off = 0
+                elif off > last:
+                    off = last
+                self.midi_events += 1
+                if not msg or msg[0] >= 0xF0:
+                    continue
+                v = routes[msg[0] & 0x0F]
+                if v is None:
+                    continue
+                if dispatch(v, msg, off) and self._log_n < self._log.shape[0]:
+                    row = self._log[self._log_n]
+                    row[0] = self.position + off
+                    row[1] = msg[0]
+                    row[2] = msg[1] if len(msg) > 1 else 0
+                    row[3] = msg[2] if len(msg) > 2 else 0
+                    self._log_n += 1
+        finally:
+            batch.clear()
 
     # ---- helpers ---------------------------------------------------------------------
+    def logged_events(self) -> np.ndarray:
+        """The event log (a copy): int64 rows ``[sample position, status, data1, data2]``."""
+        return self._log[:self._log_n].copy()
+
     def status_line(self) -> str:
         med, mx = self.stats.recent(1.0)
         return (f"load {100 * med:5.1f}% med {100 * mx:5.1f}% max | engine underruns "
                 f"{self.stats.engine_underruns} (xruns {self.stats.xruns}) | dropped {self.dropped_events} "
                 f"| midi {self.midi_events} | {self.syllable}")
+
+
+def dispatch(voice, msg, offset: int) -> bool:
+    """Apply one channel MIDI message (a sequence of ints) to ``voice`` at ``offset``:
+    note on/off, pitch bend (14 bits to -1..1, centre 8192), control change (the voice
+    handles CC 1, 2, 11, 120, 123). Returns whether it was a message a voice takes.
+    :func:`replay` uses the same function, so live and offline agree."""
+    kind = msg[0] & 0xF0
+    n = len(msg)
+    if kind == 0x90 and n >= 3:
+        if msg[2]:
+            voice.note_on(msg[1], msg[2], offset)
+        else:
+            voice.note_off(msg[1], offset)
+    elif kind == 0x80 and n >= 2:
+        voice.note_off(msg[1], offset)
+    elif kind == 0xE0 and n >= 3:
+        b = ((msg[2] << 7) | msg[1]) - 8192
+        voice.pitch_bend(b / 8192.0 if b < 0 else b / 8191.0, offset)
+    elif kind == 0xB0 and n >= 3:
+        voice.control(msg[1], msg[2], offset)
+    else:
+        return False
+    return True
+
+
+def replay(voice, events, n_samples: int, block: int = 4096) -> np.ndarray:
+    """Render ``n_samples`` offline with ``events`` (rows ``[position, status, d1, d2]``
+    sorted by position, as :meth:`LiveHost.logged_events` gives) applied at their sample
+    positions. Same voice settings and seed as live give the same samples as live."""
+    out = np.zeros(int(n_samples), np.float32)
+    pos = 0
+    ev = np.asarray(events, np.int64).reshape(-1, 4)
+    i = 0
+    while pos < out.shape[0]:
+        end = min(out.shape[0], pos + block)
+        while i < ev.shape[0] and ev[i, 0] < end:
+            dispatch(voice, [int(x) for x in ev[i, 1:]], max(0, int(ev[i, 0]) - pos))
+            i += 1
+        voice.render(out[pos:end])
+        pos = end
+    return out
 
 
 # ---------------------------------------------------------------------------------------
@@ -616,7 +671,8 @@ def run_live(args, out=sys.stderr) -> int:
     midi_port_name = None if args.virtual else midi_desc.split("'")[1]
     probe = _PortProbe(args.api) if midi_port_name else None
     total = 0
-    host = LiveHost(voices, routing, rate, midi, channels=channels)
+    host = LiveHost(voices, routing, rate, midi, channels=channels,
+                    event_log=args.event_log_size if args.event_log else 0)
 
     stop = threading.Event()
     reason = ["stopped"]
@@ -714,7 +770,8 @@ def run_live(args, out=sys.stderr) -> int:
             except Exception:
                 pass
     summary = host.stats.summary()
-    summary.update(dropped_events=host.dropped_events, midi_events=host.midi_events,
+    summary.update(dropped_events=host.dropped_events, midi_events=host.midi_events, samples=host.position,
+                   voice_latency_samples=max(v.latency_samples for v in voices),
                    voice_underrun_samples=host.voice_underrun_samples, period_frames=int(args.blocksize),
                    sample_rate=rate, latency_samples=int(total), reason=reason[0])
     say(f"vocoder live: {reason[0]}; {summary['callbacks']} callbacks, load median "
@@ -724,6 +781,8 @@ def run_live(args, out=sys.stderr) -> int:
     if args.stats_json:
         with open(args.stats_json, "w") as f:
             json.dump(summary, f, indent=1)
+    if args.event_log:
+        np.save(args.event_log, host.logged_events())
     if vanished:
         code = 3
         # PortAudio's JACK client asserts at exit once its server is gone: skip its
