@@ -209,7 +209,18 @@ def word_syllables(word: str) -> list:
     s = syllabify(word_phones(word), word)
     if len(s) == 1:
         return [Syllable(s[0].onset, s[0].nucleus, s[0].coda, word)]
-    return s
+    # spell each syllable with a share of the letters in proportion to its phonemes
+    letters = word.strip()
+    counts = [len(x.phones) for x in s]
+    total = sum(counts)
+    cuts, acc = [0], 0
+    for c in counts[:-1]:
+        acc += c
+        cuts.append(max(cuts[-1] + 1, min(len(letters) - 1, round(acc * len(letters) / total))))
+    cuts.append(len(letters))
+    return [Syllable(x.onset, x.nucleus, x.coda,
+                     ("-" if k else "") + letters[cuts[k]:cuts[k + 1]] + ("-" if k < len(s) - 1 else ""))
+            for k, x in enumerate(s)]
 
 
 def fragments_to_syllables(fragments) -> list:
