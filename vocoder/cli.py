@@ -4,6 +4,9 @@
     vocoder bench kernels [--json]    kernel speed per level against numpy and scipy
     vocoder bench engine [--json]     real-time factor of the WaveRNN engine
     vocoder presets                   the voice presets found, with their metadata
+    vocoder devices                   MIDI ports (jack, alsa) and audio devices
+    vocoder live [--api jack|alsa] [--midi-in PORT | --virtual] ...   sing from MIDI input (docs/live.md)
+    vocoder bench live [--json]       callback time of live singing against the period
     vocoder render SONG -o OUT.wav    sing a MIDI / MusicXML song with its lyrics (docs/render.md)
 """
 
@@ -51,6 +54,10 @@ def cmd_bench(args) -> int:
         if args.plot:
             bench.plot_kernels(records, args.plot)
         return 0
+    if args.what == "live":
+        from vocoder import bench_live
+
+        return bench_live.main(args)
     if args.what == "engine":
         records = bench.bench_engine(quick=args.quick)
         print(json.dumps(records, indent=1) if args.json else bench.format_engine_table(records))
@@ -98,6 +105,27 @@ def cmd_render(args) -> int:
     return 0
 
 
+def cmd_devices(args) -> int:
+    from vocoder import live
+
+    print(live.format_devices())
+    return 0
+
+
+def cmd_live(args) -> int:
+    from vocoder import live
+    from vocoder.presets import PresetError
+
+    if args.blocksize < 1 or args.rate < 8000:
+        print("vocoder live: --blocksize must be >= 1 and --rate >= 8000", file=sys.stderr)
+        return 2
+    try:
+        return live.run_live(args)
+    except (live.LiveError, PresetError) as e:
+        print(f"vocoder live: {e}", file=sys.stderr)
+        return 2
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vocoder", description="Real-time neural singing vocoder host for the CPU.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -105,14 +133,46 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="version, CPU flags, kernel levels").set_defaults(func=cmd_info)
 
     b = sub.add_parser("bench", help="benchmarks that print tables")
-    b.add_argument("what", choices=["kernels", "engine"], help="what to benchmark")
+    b.add_argument("what", choices=["kernels", "engine", "live"], help="what to benchmark")
     b.add_argument("--json", action="store_true", help="print one JSON list of records")
     b.add_argument("--level", help="time only this kernel level")
     b.add_argument("--plot", metavar="PNG", help="also write a bar chart (needs matplotlib)")
     b.add_argument("--quick", action="store_true", help="few repeats (smoke test, noisy numbers)")
+    b.add_argument("--preset", help="live: preset name or path (default: 'default' if installed, else a "
+                   "random preset of the shipped size)")
+    b.add_argument("--seconds", type=float, default=None, help="live: seconds per case (default 5, quick 1)")
+    b.add_argument("--unpaced", action="store_true",
+                   help="live: call back to back instead of once per period (default: paced like a device)")
+    b.add_argument("--no-load", action="store_true", help="live: leave the other core idle")
     b.set_defaults(func=cmd_bench)
 
     sub.add_parser("presets", help="list voice presets and their metadata").set_defaults(func=cmd_presets)
+
+    sub.add_parser("devices", help="list MIDI ports (jack and alsa APIs) and audio devices").set_defaults(
+        func=cmd_devices)
+
+    lv = sub.add_parser("live", help="sing live from MIDI input (docs/live.md)")
+    lv.add_argument("--preset", default=None, help="preset name or path (default: 'default')")
+    lv.add_argument("--midi-in", metavar="PORT", help="MIDI input port: name, part of a name, or index")
+    lv.add_argument("--virtual", action="store_true", help="open a virtual MIDI input port instead")
+    lv.add_argument("--api", choices=["jack", "alsa"], default="alsa", help="MIDI API (default alsa)")
+    lv.add_argument("--device", help="audio output device: index or name (default: JACK's with --api jack, "
+                    "else the system default)")
+    lv.add_argument("--blocksize", type=int, default=128, help="frames per audio callback (default 128)")
+    lv.add_argument("--rate", type=int, default=48000, help="device sample rate (default 48000)")
+    lv.add_argument("--lyrics", metavar="TEXT|FILE", help="lyrics: each new note sings the next syllable")
+    lv.add_argument("--channel", action="append", metavar="CH=PRESET",
+                    help="route MIDI channel CH (1-16) to its own voice with PRESET; repeatable")
+    lv.add_argument("--osc-port", type=int, metavar="N", help="OSC control on 127.0.0.1:N (0: any free port)")
+    lv.add_argument("--seed", type=int, default=0, help="sampling seed of the first voice (others +1, +2, ...)")
+    lv.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
+    lv.add_argument("--stats-json", metavar="PATH", help="write callback-time statistics here at exit")
+    lv.add_argument("--event-log", metavar="NPY", help="save the MIDI events given to the voices, with their "
+                    "sample positions, as int64 [position, status, d1, d2] rows (for replay and tests)")
+    lv.add_argument("--event-log-size", type=int, default=100000, help=argparse.SUPPRESS)
+    lv.add_argument("--no-status", dest="status", action="store_false", help="no status line")
+    lv.add_argument("--client-name", default="vocoder", help="MIDI client name (default vocoder)")
+    lv.set_defaults(func=cmd_live)
 
     r = sub.add_parser("render", help="sing a MIDI or MusicXML song to a WAV/FLAC file",
                        description="Sing a MIDI (.mid, karaoke .kar) or MusicXML (.musicxml, .xml, .mxl) song "
