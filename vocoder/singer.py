@@ -444,7 +444,10 @@ class Singer:
         self.reset()
         self.push_many(events)
         n = int(math.ceil(duration / self.frame_seconds - 1e-9))
-        return self.frames(n)
+        out = np.empty((n, self.n_features), np.float32)
+        for a in range(0, n, 256):  # blocks keep the timelines short (same frames as one call)
+            out[a:a + 256] = self.frames(min(256, n - a))
+        return out
 
     # ---- evaluation --------------------------------------------------------------------
     def _cc_db(self, t):
