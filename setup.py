@@ -30,6 +30,11 @@ if X86:
     })
 
 
+# Engine files compiled per ISA (no FMA: the float results must match across levels).
+ENGINE_ISA_FILES = {"ext/engine/gru_f32_avx2.c": ["-mavx2"],
+                    "ext/engine/gru_f32_avx512.c": ["-mavx512f"]} if X86 else {}
+ENGINE_NAME = "vocoder._engine"
+
 KERNEL_USERS = set()  # extensions that link the per-ISA kernel objects (cythonize copies Extensions, so track names)
 
 
@@ -45,6 +50,11 @@ class BuildWithIsaFlags(build_ext):
                 objects += self.compiler.compile(
                     [src], output_dir=self.build_temp, include_dirs=["ext", KERNEL_DIR],
                     extra_postargs=COMMON_FLAGS + flags, depends=ext.depends)
+            if ext.name == ENGINE_NAME:
+                for src, flags in ENGINE_ISA_FILES.items():
+                    objects += self.compiler.compile(
+                        [src], output_dir=self.build_temp, include_dirs=["ext", KERNEL_DIR],
+                        extra_postargs=COMMON_FLAGS + flags, depends=ext.depends)
             ext.extra_objects = list(ext.extra_objects or []) + objects
         super().build_extension(ext)
 
@@ -59,19 +69,23 @@ def extension(name, pyx, c_sources):
         + ([] if X86 else [("VK_NO_X86", "1")]),
         depends=[os.path.join(KERNEL_DIR, f) for f in os.listdir(KERNEL_DIR)]
         + ["ext/cpu_detect.h", "ext/engine/quantize.h", "ext/engine/wavernn.h",
-           "ext/engine/voice.h", "ext/engine/resample.h", "ext/engine/detmath.h", "vocoder/_kernels.pxd"],
+           "ext/engine/voice.h", "ext/engine/resample.h", "ext/engine/detmath.h",
+           "ext/engine/gru_f32.h", "ext/engine/gru_f32_body.h", "vocoder/_kernels.pxd"],
     )
     KERNEL_USERS.add(name)
     return ext
 
 
 SHARED_C = ["ext/cpu_detect.c", "ext/engine/quantize.c", f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
-ENGINE_C = ["ext/engine/wavernn.c", "ext/engine/voice.c", "ext/engine/resample.c", "ext/engine/quantize.c", f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
+ENGINE_C = ["ext/engine/wavernn.c", "ext/engine/voice.c", "ext/engine/resample.c", "ext/engine/quantize.c",
+            "ext/engine/gru_f32_scalar.c", "ext/engine/gru_f32_dispatch.c", f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
+if X86:
+    ENGINE_C.append("ext/engine/gru_f32_sse2.c")
 
 setup(
     ext_modules=cythonize(
         [extension("vocoder._kernels", "vocoder/_kernels.pyx", SHARED_C),
-         extension("vocoder._engine", "vocoder/_engine.pyx", ENGINE_C)],
+         extension(ENGINE_NAME, "vocoder/_engine.pyx", ENGINE_C)],
         compiler_directives={"language_level": "3"},
     ),
     cmdclass={"build_ext": BuildWithIsaFlags},

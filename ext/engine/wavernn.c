@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "detmath.h"
+#include "gru_f32.h"
 #include "quantize.h"
 
 #ifdef __SSE2__
@@ -25,6 +26,8 @@ struct vk_engine {
     vk_model m;
     vk_gemv_fn gemv;
     vk_gemm_fn gemm;
+    vk_gru_fn gru;
+    vk_gru_shape gshape;
     int H, Hc, B, F, n_in, K, nf, Q, hop, E;
     uint64_t rng;
     float temperature;
@@ -91,30 +94,6 @@ static inline float vk_tanh(float x)
 
 static inline float vk_sigmoid(float x) { return 0.5f + 0.5f * vk_tanh(0.5f * x); }
 
-#ifdef __SSE2__
-/* vk_tanh on four lanes: the same IEEE operations in the same order. */
-static inline __m128 vk_tanh4(__m128 x)
-{
-    x = _mm_and_ps(x, _mm_cmpeq_ps(x, x)); /* NaN -> 0 */
-    x = _mm_max_ps(_mm_min_ps(x, _mm_set1_ps(4.97f)), _mm_set1_ps(-4.97f));
-    __m128 x2 = _mm_mul_ps(x, x);
-    __m128 num = _mm_add_ps(_mm_set1_ps(378.0f), x2);
-    num = _mm_add_ps(_mm_set1_ps(17325.0f), _mm_mul_ps(x2, num));
-    num = _mm_add_ps(_mm_set1_ps(135135.0f), _mm_mul_ps(x2, num));
-    num = _mm_mul_ps(x, num);
-    __m128 den = _mm_add_ps(_mm_set1_ps(3150.0f), _mm_mul_ps(x2, _mm_set1_ps(28.0f)));
-    den = _mm_add_ps(_mm_set1_ps(62370.0f), _mm_mul_ps(x2, den));
-    den = _mm_add_ps(_mm_set1_ps(135135.0f), _mm_mul_ps(x2, den));
-    __m128 r = _mm_div_ps(num, den);
-    return _mm_max_ps(_mm_min_ps(r, _mm_set1_ps(1.0f)), _mm_set1_ps(-1.0f));
-}
-
-static inline __m128 vk_sigmoid4(__m128 x)
-{
-    const __m128 half = _mm_set1_ps(0.5f);
-    return _mm_add_ps(half, _mm_mul_ps(half, vk_tanh4(_mm_mul_ps(half, x))));
-}
-#endif
 
 static inline uint64_t splitmix64(uint64_t *s)
 {
@@ -160,14 +139,32 @@ static int sample_class(vk_engine *e, const float *logits, int n)
     float best_v = -INFINITY;
     uint64_t bits = 0;
     int left = 0;
-    for (int k = 0; k < n; k++) {
-        if (!(logits[k] >= threshold)) continue;
-        if (left == 0) { bits = rng_next(&e->rng); left = 64 / GUMBEL_BITS; }
-        float v = logits[k] + t * e->gumbel[bits & (GUMBEL_SIZE - 1)];
-        bits >>= GUMBEL_BITS;
-        left--;
-        if (v > best_v) { best_v = v; best = k; }
+#define VK_GUMBEL_CANDIDATE(k)                                                       \
+    do {                                                                             \
+        if (left == 0) { bits = rng_next(&e->rng); left = 64 / GUMBEL_BITS; }        \
+        float v = logits[k] + t * e->gumbel[bits & (GUMBEL_SIZE - 1)];               \
+        bits >>= GUMBEL_BITS;                                                        \
+        left--;                                                                      \
+        if (v > best_v) { best_v = v; best = (k); }                                  \
+    } while (0)
+    int k = 0;
+#ifdef __SSE2__
+    /* candidates four at a time, in ascending order (the RNG is drawn in class order) */
+    const __m128 vthr = _mm_set1_ps(threshold);
+    for (; k + 4 <= n; k += 4) {
+        int mask = _mm_movemask_ps(_mm_cmpge_ps(_mm_loadu_ps(logits + k), vthr));
+        while (mask) {
+            int bit = __builtin_ctz((unsigned)mask);
+            mask &= mask - 1;
+            VK_GUMBEL_CANDIDATE(k + bit);
+        }
     }
+#endif
+    for (; k < n; k++) {
+        if (!(logits[k] >= threshold)) continue;
+        VK_GUMBEL_CANDIDATE(k);
+    }
+#undef VK_GUMBEL_CANDIDATE
     return best;
 }
 
@@ -247,12 +244,32 @@ static void normalize_frame(const vk_engine *e, const float *raw, float *z)
     }
 }
 
+/* y = w @ x + b. Each row sums in four interleaved partial sums (columns c = 4i + lane),
+ * combined as (s0 + s1) + (s2 + s3), then the leftover columns: one fixed order, SIMD
+ * or not, so the result is the same bits everywhere. */
 static void dense(const float *w, const float *b, const float *x, int rows, int cols, float *y)
 {
+    const int c4 = cols & ~3;
     for (int r = 0; r < rows; r++) {
         const float *wr = w + (int64_t)r * cols;
-        float s = 0.0f;
-        for (int c = 0; c < cols; c++) s += wr[c] * x[c];
+        float s;
+#ifdef __SSE2__
+        __m128 acc = _mm_setzero_ps();
+        for (int c = 0; c < c4; c += 4) acc = _mm_add_ps(acc, _mm_mul_ps(_mm_loadu_ps(wr + c), _mm_loadu_ps(x + c)));
+        float lane[4];
+        _mm_storeu_ps(lane, acc);
+        s = (lane[0] + lane[1]) + (lane[2] + lane[3]);
+#else
+        float l0 = 0.0f, l1 = 0.0f, l2 = 0.0f, l3 = 0.0f;
+        for (int c = 0; c < c4; c += 4) {
+            l0 = l0 + wr[c] * x[c];
+            l1 = l1 + wr[c + 1] * x[c + 1];
+            l2 = l2 + wr[c + 2] * x[c + 2];
+            l3 = l3 + wr[c + 3] * x[c + 3];
+        }
+        s = (l0 + l1) + (l2 + l3);
+#endif
+        for (int c = c4; c < cols; c++) s = s + wr[c] * x[c];
         y[r] = s + b[r];
     }
 }
@@ -315,52 +332,6 @@ static void layer(vk_engine *e, const vk_layer *L, const float *x, int x_stride,
         vk_dequantize(e->acc + (int64_t)b * e->sacc, L->scales, e->xscale[b], L->bias, yb, L->rows);
         if (relu)
             for (int r = 0; r < L->rows; r++) yb[r] = yb[r] > 0.0f ? yb[r] : 0.0f;
-    }
-}
-
-/* GRU update of units [u0, u1) of one sub-tensor, PyTorch gate order r, z, n. */
-static void gru_units(const vk_engine *e, const float *gx, const float *gh, const float *h,
-                      float *hnew, int u0, int u1)
-{
-    const int H = e->H;
-    int j = u0;
-#ifdef __SSE2__
-    for (; j + 4 <= u1; j += 4) {
-        __m128 r = vk_sigmoid4(_mm_add_ps(_mm_loadu_ps(gx + j), _mm_loadu_ps(gh + j)));
-        __m128 u = vk_sigmoid4(_mm_add_ps(_mm_loadu_ps(gx + H + j), _mm_loadu_ps(gh + H + j)));
-        __m128 n = vk_tanh4(_mm_add_ps(_mm_loadu_ps(gx + 2 * H + j),
-                                       _mm_mul_ps(r, _mm_loadu_ps(gh + 2 * H + j))));
-        __m128 keep = _mm_mul_ps(u, _mm_loadu_ps(h + j));
-        _mm_storeu_ps(hnew + j, _mm_add_ps(_mm_mul_ps(_mm_sub_ps(_mm_set1_ps(1.0f), u), n), keep));
-    }
-#endif
-    for (; j < u1; j++) {
-        float r = vk_sigmoid(gx[j] + gh[j]);
-        float u = vk_sigmoid(gx[H + j] + gh[H + j]);
-        float n = vk_tanh(gx[2 * H + j] + r * gh[2 * H + j]);
-        hnew[j] = (1.0f - u) * n + u * h[j];
-    }
-}
-
-/* gx = in_w @ x + cond + sub_bias over rows of units [u0, u1) of each gate. in_t is
- * in_w transposed ([n_in][3H]) so each input adds one contiguous, vectorisable row. */
-static void input_gates(const vk_engine *e, const float *x, const float *cond, int b,
-                        float *restrict gx, int u0, int u1)
-{
-    const int H = e->H, n_in = e->n_in;
-    const float *restrict sb = e->m.sub_bias + (int64_t)b * 3 * H;
-    const float *restrict cd = cond;
-    for (int g = 0; g < 3; g++) {
-        const int r0 = g * H + u0, r1 = g * H + u1;
-        const float *restrict w0 = e->in_t;
-        const float x0 = x[0];
-        for (int r = r0; r < r1; r++) gx[r] = w0[r] * x0;
-        for (int i = 1; i < n_in; i++) {
-            const float *restrict wi = e->in_t + (int64_t)i * 3 * H;
-            const float xi = x[i];
-            for (int r = r0; r < r1; r++) gx[r] = gx[r] + wi[r] * xi;
-        }
-        for (int r = r0; r < r1; r++) gx[r] = (gx[r] + cd[r]) + sb[r];
     }
 }
 
@@ -444,6 +415,9 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     for (int k = 0; k < e->Q; k++) e->mulaw_table[k] = mulaw_decode_exact(k, e->Q);
     for (int r = 0; r < 3 * H; r++)
         for (int i = 0; i < e->n_in; i++) e->in_t[(int64_t)i * 3 * H + r] = model->in_w[(int64_t)r * e->n_in + i];
+    e->gshape.in_t = e->in_t;
+    e->gshape.n_in = e->n_in;
+    e->gshape.H = H;
     for (int i = 0; i < GUMBEL_SIZE; i++) {
         double u = (i + 0.5) / GUMBEL_SIZE;
         e->gumbel[i] = (float)(-log(-log(u)));
@@ -469,6 +443,7 @@ void vk_engine_set_level(vk_engine *e, int level)
 {
     e->gemv = vk_kernel_tables[level].gemv;
     e->gemm = vk_kernel_tables[level].gemm;
+    e->gru = vk_gru_for_level(level);
 }
 
 void vk_engine_set_temperature(vk_engine *e, float t) { e->temperature = t > 0.0f ? t : 0.0f; }
@@ -578,9 +553,8 @@ static void run_step(vk_engine *e)
     for (int b = 0; b < nb; b++) {
         const int64_t i = (t - (int64_t)b * F) * B + b;
         const float *cond = e->cond + (((i / e->hop)) % e->ccap) * 3 * H;
-        input_gates(e, e->xin + b * (n_in + 1), cond, b, e->gx + b * e->s3h, 0, H);
-        gru_units(e, e->gx + b * e->s3h, e->gh + b * e->s3h, e->h + b * e->shid,
-                  e->hnew + b * e->shid, 0, first_units);
+        e->gru(&e->gshape, e->xin + b * (n_in + 1), cond, e->m.sub_bias + (int64_t)b * 3 * H, e->gh + b * e->s3h,
+               e->h + b * e->shid, e->hnew + b * e->shid, 0, first_units);
     }
 
     int cls_a[VK_MAX_BATCH], cls_b[VK_MAX_BATCH];
@@ -601,9 +575,8 @@ static void run_step(vk_engine *e)
             const float *cond = e->cond + ((i / e->hop) % e->ccap) * 3 * H;
             float *x = e->xin + b * (n_in + 1);
             x[2] = byte_input(cls_a[b]);
-            input_gates(e, x, cond, b, e->gx + b * e->s3h, Hc, H);
-            gru_units(e, e->gx + b * e->s3h, e->gh + b * e->s3h, e->h + b * e->shid,
-                      e->hnew + b * e->shid, Hc, H);
+            e->gru(&e->gshape, x, cond, e->m.sub_bias + (int64_t)b * 3 * H, e->gh + b * e->s3h,
+                   e->h + b * e->shid, e->hnew + b * e->shid, Hc, H);
         }
         /* the fine layers read the fine half of each state vector */
         layer(e, &e->m.O3, e->hnew + Hc, e->shid, nb, e->hid, e->shid, !e->E);
@@ -709,15 +682,13 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
         for (int k = 2; k < n_in; k++) x[k] = 0.0f;
         if (e->E) { x[n_in - 2] = ev[0]; x[n_in - 1] = ev[1]; }
         layer(e, &e->m.R, e->h, e->shid, 1, e->gh, e->s3h, 0);
-        input_gates(e, x, cond, 0, e->gx, 0, H);
-        gru_units(e, e->gx, e->gh, e->h, e->hnew, 0, dual ? Hc : H);
+        e->gru(&e->gshape, x, cond, e->m.sub_bias, e->gh, e->h, e->hnew, 0, dual ? Hc : H);
         layer(e, &e->m.O1, e->hnew, e->shid, 1, e->hid, e->shid, !e->E);
         if (e->E) { add_exc(e, e->hid, 0, e->m.O1.rows, ev); relu(e->hid, e->m.O1.rows); }
         layer(e, &e->m.O2, e->hid, e->shid, 1, logits_a + (int64_t)i * e->Q, e->Q, 0);
         if (dual) {
             x[2] = byte_input(cls_a[i]);
-            input_gates(e, x, cond, 0, e->gx, Hc, H);
-            gru_units(e, e->gx, e->gh, e->h, e->hnew, Hc, H);
+            e->gru(&e->gshape, x, cond, e->m.sub_bias, e->gh, e->h, e->hnew, Hc, H);
             layer(e, &e->m.O3, e->hnew + Hc, e->shid, 1, e->hid, e->shid, !e->E);
             if (e->E) { add_exc(e, e->hid, Hc, e->m.O3.rows, ev); relu(e->hid, e->m.O3.rows); }
             layer(e, &e->m.O4, e->hid, e->shid, 1, logits_b + (int64_t)i * 256, 256, 0);

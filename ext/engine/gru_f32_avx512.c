@@ -1,0 +1,16 @@
+/* GRU update, 16 lanes (AVX-512F; compiled without FMA). */
+#include <immintrin.h>
+#define VK_GRU_NAME vk_gru_f32_avx512
+#define VK_V __m512
+#define VK_W 16
+#define VK_LOAD _mm512_loadu_ps
+#define VK_STORE _mm512_storeu_ps
+#define VK_SET1 _mm512_set1_ps
+#define VK_ADD _mm512_add_ps
+#define VK_SUB _mm512_sub_ps
+#define VK_MUL _mm512_mul_ps
+#define VK_DIV _mm512_div_ps
+#define VK_MIN _mm512_min_ps
+#define VK_MAX _mm512_max_ps
+#define VK_NAN_TO_ZERO(x) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), (x), _CMP_EQ_OQ), (x))
+#include "gru_f32_body.h"
