@@ -210,3 +210,54 @@ def test_default_preset_sings_the_notes(tmp_path, capsys):
         assert sel.mean() if sel.any() else 0, f"no voiced frames in note {pitch}"
         errs.extend(1200 * np.log2(f0[sel] / (440 * 2 ** ((pitch - 69) / 12))))
     assert abs(np.median(errs)) < 50, f"median f0 error {np.median(errs):.0f} cents"
+
+
+def test_ctrl_c_leaves_nothing(tmp_path, preset_path):
+    """A real SIGINT to `vocoder render` while the engine runs: exit 130, no output, no temp file."""
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    notes = [(4 * i, 3, 60 + (i % 5), "la") for i in range(150)]     # 300 s of song
+    mid = write_midi(tmp_path / "long.mid", [notes], tempo=500000)
+    out = tmp_path / "long.wav"
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen([sys.executable, "-m", "vocoder", "render", str(mid), "-o", str(out), "--preset",
+                             preset_path, "--jobs", "2"], stderr=subprocess.PIPE, env=env)
+    err = bytearray()
+
+    def read():
+        for chunk in iter(lambda: proc.stderr.read1(256), b""):
+            err.extend(chunk)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 60
+    while b"%" not in err and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)  # the progress bar shows: the engine is running
+    proc.send_signal(signal.SIGINT)
+    proc.wait(timeout=30)
+    reader.join(timeout=5)
+    text = err.decode(errors="replace")
+    assert proc.returncode == 130, text
+    assert "interrupted" in text and "Traceback" not in text
+    assert not out.exists() and leftovers(tmp_path) == []
+
+
+def test_split_chunks():
+    fs = 0.005
+    sil = np.zeros(4000, bool)                     # 20 s: rests of 0.5 s every 2 s
+    for k in range(1, 10):
+        sil[k * 400 - 50:k * 400 + 50] = True
+    chunks = render.split_chunks(sil, fs)
+    assert chunks[0][0] == 0 and chunks[-1][1] == 4000
+    assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
+    assert all(sil[a] for a, _ in chunks[1:])      # every cut lies in a rest
+    assert all((b - a) * fs >= render.MIN_CHUNK for a, b in chunks)
+    assert 4 <= len(chunks) <= 6
+    assert render.split_chunks(np.zeros(500, bool), fs) == [(0, 500)]
+    short = np.zeros(100, bool)
+    short[40:80] = True
+    assert render.split_chunks(short, fs) == [(0, 100)]

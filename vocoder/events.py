@@ -422,6 +422,8 @@ def read_midi(path, track=None, channel=None) -> Song:
     controls += [Event.tempo(sec(tk), 60e6 / tp) for tk, tp in tempo_map]
     controls.sort(key=lambda e: e.sort_key)
     line = top_line(notes)
+    if not line:
+        raise SongError(f"{where}: every note has zero length")
     has = _syllables_for(line, _assign_lyrics(line, lyric_events))
     return Song(line, controls, where, has, title)
 

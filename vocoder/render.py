@@ -89,7 +89,7 @@ def split_chunks(silent: np.ndarray, frame_seconds: float, min_rest: float = MIN
     min_frames = int(round(min_chunk / frame_seconds))
     merged = []
     for a, b in chunks:
-        if merged and (merged[-1][1] - merged[-1][0] < min_frames or b - a < min_frames):
+        if merged and merged[-1][1] - merged[-1][0] < min_frames:
             merged[-1] = (merged[-1][0], b)
         else:
             merged.append((a, b))
@@ -109,7 +109,7 @@ def chunk_seed(seed: int, index: int) -> int:
 _WORKER = {}   # set before forking: preset, progress counter
 
 
-def _vocode(preset, features: np.ndarray, seed: int, counter=None, block: int = 8192) -> np.ndarray:
+def _vocode(preset, features: np.ndarray, seed: int, counter=None, block: int = 8192, on_block=None) -> np.ndarray:
     """``Vocoder.vocode`` in blocks, adding rendered samples to ``counter`` as it goes."""
     from .engine import Vocoder
 
@@ -129,6 +129,8 @@ def _vocode(preset, features: np.ndarray, seed: int, counter=None, block: int = 
             if counter is not None:
                 with counter.get_lock():
                     counter.value += m
+            if on_block is not None:
+                on_block()
 
     while fed < f.shape[0]:
         fed += v.feed(f[fed:])
@@ -140,9 +142,15 @@ def _vocode(preset, features: np.ndarray, seed: int, counter=None, block: int = 
     return out[lat:]
 
 
+def _ignore_sigint():
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+
 def _worker(job):
     i, feats, seed = job
-    return i, _vocode(_WORKER["preset"], feats, seed, _WORKER.get("counter"))
+    return i, _vocode(_WORKER["preset"], feats, seed, _WORKER.get("counter"), on_block=_WORKER.get("on_block"))
 
 
 def vocode_chunks(preset, features: np.ndarray, chunks: list, seed: int, jobs: int | None = None,
@@ -155,22 +163,21 @@ def vocode_chunks(preset, features: np.ndarray, chunks: list, seed: int, jobs: i
     total = features.shape[0] * hop
     jobs = max(1, min(int(jobs or os.cpu_count() or 1), len(chunks)))
     work = [(i, features[a:b], chunk_seed(seed, i)) for i, (a, b) in enumerate(chunks)]
-    counter = mp.Value("q", 0) if True else None
+    counter = mp.Value("q", 0)
     parts = [None] * len(chunks)
     if jobs == 1 or "fork" not in mp.get_all_start_methods():
-        _WORKER.update(preset=preset, counter=counter)
+        _WORKER.update(preset=preset, counter=counter,
+                       on_block=(lambda: progress(counter.value, total)) if progress else None)
         try:
             for job in work:
                 i, audio = _worker(job)
                 parts[i] = audio
-                if progress:
-                    progress(counter.value, total)
         finally:
             _WORKER.clear()
     else:
         ctx = mp.get_context("fork")
         _WORKER.update(preset=preset, counter=counter)
-        pool = ctx.Pool(jobs)
+        pool = ctx.Pool(jobs, initializer=_ignore_sigint)
         try:
             res = pool.map_async(_worker, work, chunksize=1)
             while not res.ready():
