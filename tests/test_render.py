@@ -261,3 +261,21 @@ def test_split_chunks():
     short = np.zeros(100, bool)
     short[40:80] = True
     assert render.split_chunks(short, fs) == [(0, 100)]
+
+
+def test_preset_that_cannot_sing_and_disk_errors(tmp_path, song_mid, capsys, monkeypatch):
+    bad = save_preset(random_preset(hidden=16, density=0.5, n_features=1, hop=80, cond_hidden=8, excitation=0),
+                      tmp_path / "nof0.safetensors")
+    rc, err = run(capsys, song_mid, "-o", tmp_path / "o.wav", "--preset", bad)
+    assert rc == 1 and "nof0.safetensors: this preset cannot sing" in err and "f0, voicing" in err
+    assert len(err.strip().splitlines()) == 1
+
+    def full(*a):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(render, "_write_sf", full)
+    good = save_preset(random_preset(hidden=16, density=0.5, n_features=26, hop=80, cond_hidden=8),
+                       tmp_path / "g.safetensors")
+    rc, err = run(capsys, song_mid, "-o", tmp_path / "o.wav", "--preset", good, "-q")
+    assert rc == 1 and err.strip() == f"vocoder render: {tmp_path / 'o.wav'}: No space left on device"
+    assert not (tmp_path / "o.wav").exists() and leftovers(tmp_path) == []

@@ -99,6 +99,10 @@ def cmd_render(args) -> int:
     except KeyboardInterrupt:
         print("\nvocoder render: interrupted; no output written", file=sys.stderr)
         return 130
+    except OSError as e:  # e.g. the disk filled up while writing; nothing was left behind
+        where = f"{e.filename}: " if e.filename else f"{args.output}: "
+        print(f"vocoder render: {where}{e.strerror or e}", file=sys.stderr)
+        return 1
     if not args.quiet:
         print(f"wrote {info['output']}: {info['seconds']:.1f} s at {info['sample_rate']} Hz, {info['notes']} notes"
               f"{' with lyrics' if info['lyrics'] else ''}, {info['speed']:.1f}x real time", file=sys.stderr)

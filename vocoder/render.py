@@ -441,7 +441,10 @@ def render_file(input_path, output_path, preset="default", seed: int = 0, rate: 
     voice = load_voice(preset)
     t0 = time.monotonic()
     bar = _Bar(f"{Path(input_path).name}", voice.sample_rate, enabled=progress)
-    sing = Singer(voice, seed=seed, transpose=transpose)
+    try:
+        sing = Singer(voice, seed=seed, transpose=transpose)
+    except ValueError as e:
+        raise RenderError(f"{voice.path or preset}: this preset cannot sing: {e}") from None
     w = sing.pitch_warning([n.pitch for n in song.notes])
     if w:
         warn(w)
