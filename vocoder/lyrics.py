@@ -101,8 +101,12 @@ def _strip(p: str) -> str:
 
 
 def normalize_word(word: str) -> str:
-    """Lower case, letters and apostrophes only (``"Star,"`` -> ``"star"``)."""
-    return re.sub(r"[^a-z']", "", word.lower().replace("\u2019", "'")).strip("'")
+    """Lower case, letters and apostrophes only, accents dropped (``"Star,"`` -> ``"star"``,
+    ``"Café"`` -> ``"cafe"``)."""
+    import unicodedata
+
+    w = unicodedata.normalize("NFKD", word.lower().replace("\u2019", "'"))
+    return re.sub(r"[^a-z']", "", w.encode("ascii", "ignore").decode()).strip("'")
 
 
 def word_phones(word: str) -> list:
