@@ -124,6 +124,9 @@ def test_bend_modwheel_dynamics_transpose(preset):
     bent = run([Event.pitch_bend(1.0, 1.0)])
     assert bent[frames_at(1.2), 0] == pytest.approx(62.0, abs=1e-3)   # +2 semitones at full bend
     assert bent[frames_at(0.5), 0] == pytest.approx(60.0, abs=1e-3)
+    rpn = [Event.control_change(0.1, 101, 0), Event.control_change(0.1, 100, 0), Event.control_change(0.1, 6, 12)]
+    wide = run(rpn + [Event.pitch_bend(1.0, -0.5)])                     # RPN 0: a 12-semitone range
+    assert wide[frames_at(1.2), 0] == pytest.approx(54.0, abs=1e-3)
     wob = run([Event.control_change(0.5, 1, 127)])
     assert np.ptp(wob[frames_at(0.6):frames_at(1.9), 0]) > 1.5        # mod wheel: deep vibrato
     assert np.ptp(plain[frames_at(0.6):frames_at(1.9), 0]) < 1e-3

@@ -27,7 +27,7 @@ What it does:
   vowel without re-articulating; so does a melisma note. Onset consonants end at the note
   start, the vowel sustains (a diphthong moves to its second vowel at the end), the coda
   closes the note; between legato notes the coda and the next onset share the gap.
-* **Pitch**: the note plus pitch bend (``bend_range`` semitones), portamento between legato
+* **Pitch**: the note plus pitch bend (``bend_range`` semitones, or what RPN 0 sets), portamento between legato
   notes, vibrato (``vibrato_rate`` Hz, ``vibrato_depth`` semitones, fading in after
   ``vibrato_delay``; the mod wheel CC1 adds up to ``mod_depth``), a slow seeded drift of
   a few cents; linear across rests (as feature extraction interpolates unvoiced frames).
@@ -351,6 +351,8 @@ class Singer:
         self._gain = _Chain(0.0)       # dB from velocity
         self._cc = {CC_MODULATION: _Chain(0.0), CC_EXPRESSION: _Chain(127.0), CC_BREATH: _Chain(127.0)}
         self._bend = _Chain(0.0)
+        self._bend_range = _Chain(self.options.bend_range)   # RPN 0 sets it
+        self._rpn = [127, 127]
         self._vib = []                 # [start, end, rate]
         self._voice = None
         self._held = []
@@ -454,7 +456,7 @@ class Singer:
         out[:, 2:] = np.maximum(ph[:, 1:] + gain[:, None] * LN10_10, ENV_FLOOR)
         out[:, 0] = np.clip(self._f0(t), 12.0, 120.0)
         self.frame += n
-        for c in (self._phones, self._pitch, self._gain, self._bend, *self._cc.values()):
+        for c in (self._phones, self._pitch, self._gain, self._bend, self._bend_range, *self._cc.values()):
             c.prune(t_end)
         self._vib = [v for v in self._vib if v[1] > t_end]
         return out
@@ -479,7 +481,7 @@ class Singer:
 
     def _f0(self, t):
         o = self.options
-        f0 = self._pitch.eval(t) + self._bend.eval(t) * o.bend_range
+        f0 = self._pitch.eval(t) + self._bend.eval(t) * self._bend_range.eval(t)
         freqs, phases, amps = self._drift
         drift = (amps[None, :] * np.sin(2 * np.pi * freqs[None, :] * t[:, None] + phases[None, :])).sum(1)
         f0 = f0 + drift * (o.drift_cents / 100.0) / self._drift_norm
@@ -557,6 +559,10 @@ class Singer:
         elif k == CONTROL:
             if ev.control in self._cc:
                 self._cc[ev.control].add(max(ev.time, now), 0.01, min(max(ev.value, 0.0), 127.0))
+            elif ev.control in (101, 100):  # registered parameter number, MSB / LSB
+                self._rpn[ev.control == 100] = int(ev.value)
+            elif ev.control == 6 and self._rpn == [0, 0]:  # data entry for RPN 0: bend range
+                self._bend_range.add(max(ev.time, now), 0.0, min(max(ev.value, 0.0), 48.0))
             elif ev.control == CC_ALL_NOTES_OFF or ev.control == 120:
                 self._held.clear()
                 if self.sounding:
