@@ -416,7 +416,14 @@ def read_midi(path, track=None, channel=None) -> Song:
     if not notes:
         what = f"track {track}" if track is not None else "the file"
         what += f", channel {channel}" if channel is not None else ""
-        raise SongError(f"{where}: no notes in {what}")
+        have = []
+        for i, (ns, _, _, _) in enumerate(per_track):
+            if ns:
+                chans = sorted({n.channel + 1 for n in ns})
+                have.append(f"{i} ({len(ns)} on channel{'s' if len(chans) > 1 else ''} "
+                            f"{','.join(map(str, chans))})")
+        hint = f"; tracks with notes: {'; '.join(have)}" if have else ""
+        raise SongError(f"{where}: no notes in {what}{hint}")
     chans = {n.channel for n in notes}
     controls = [e for i in chosen for e in per_track[i][1] if e.channel in chans]
     controls += [Event.tempo(sec(tk), 60e6 / tp) for tk, tp in tempo_map]
