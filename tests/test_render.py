@@ -279,3 +279,16 @@ def test_preset_that_cannot_sing_and_disk_errors(tmp_path, song_mid, capsys, mon
     rc, err = run(capsys, song_mid, "-o", tmp_path / "o.wav", "--preset", good, "-q")
     assert rc == 1 and err.strip() == f"vocoder render: {tmp_path / 'o.wav'}: No space left on device"
     assert not (tmp_path / "o.wav").exists() and leftovers(tmp_path) == []
+
+
+def test_track_and_channel_options(tmp_path, preset_path, capsys):
+    mid = write_midi(tmp_path / "two.mid", [[(0, 2, 72, None, 1)], [(0, 1, 60, "one", 0), (1, 1, 62, "two", 0)]])
+    for extra, ok in ((["--track", 1], True), (["--channel", 2], True), (["--track", 5], False),
+                      (["--track", 0, "--channel", 1], False)):
+        out = tmp_path / "o.wav"
+        rc, err = run(capsys, mid, "-o", out, "--preset", preset_path, "-q", *extra)
+        assert (rc == 0) == ok, err
+        if not ok:
+            assert len(err.strip().splitlines()) == 1 and str(mid) in err and not out.exists()
+    assert "no track 5; the file has tracks 0..1" in run(capsys, mid, "-o", tmp_path / "o.wav", "--preset",
+                                                         preset_path, "--track", 5)[1]
