@@ -283,9 +283,9 @@ def test_preset_that_cannot_sing_and_disk_errors(tmp_path, song_mid, capsys, mon
 
 def test_track_and_channel_options(tmp_path, preset_path, capsys):
     mid = write_midi(tmp_path / "two.mid", [[(0, 2, 72, None, 1)], [(0, 1, 60, "one", 0), (1, 1, 62, "two", 0)]])
-    for extra, ok in ((["--track", 1], True), (["--channel", 2], True), (["--track", 5], False),
-                      (["--track", 0, "--channel", 1], False)):
-        out = tmp_path / "o.wav"
+    for k, (extra, ok) in enumerate(((["--track", 1], True), (["--channel", 2], True), (["--track", 5], False),
+                                     (["--track", 0, "--channel", 1], False))):
+        out = tmp_path / f"o{k}.wav"
         rc, err = run(capsys, mid, "-o", out, "--preset", preset_path, "-q", *extra)
         assert (rc == 0) == ok, err
         if not ok:
