@@ -196,3 +196,24 @@ def test_singer_data_and_pitch_range(preset):
     assert "2 of 3 notes (E2..C4)" in w and "G3..G4" in w and "--transpose +12" in w
     assert Singer(preset).pitch_warning([10, 120]) is None      # no data, no range to check
     assert text_syllables("sa")[0].phones == ("S", "AA")
+
+
+def test_build_singer_data_round_trip(preset):
+    from vocoder.singer import build_singer_data, singer_table
+
+    rng = np.random.default_rng(0)
+    f = np.zeros((200, 26))
+    f[:, 0] = 60 + rng.normal(0, 1, 200)
+    f[:, 2:] = -23.0                                         # silence outside the phones
+    f[20:40, 2:], f[20:40, 1] = -9.0, 0.0                    # S, 0.1 s
+    f[40:140, 2:], f[40:140, 1] = -5.0, 1.0                  # AA, 0.5 s
+    phones = [["S", 0.1, 0.2], ["AA1", 0.2, 0.7]]
+    data = build_singer_data([(f, phones)], 0.005, pitch_range=[55, 65])
+    assert data["phonemes"] == ["AA", "S", "sil"] and data["n_env"] == 24
+    assert data["envelopes"][0] == [-5.0] * 24 and data["voicing"][:2] == [1.0, 0.0]
+    assert data["durations"][:2] == [0.5, 0.1] and data["level"] == -5.0
+    cfg = preset.config
+    cfg["singer"] = data
+    table, pr, from_data = singer_table(cfg, 24, 16000)
+    assert from_data and pr == (55, 65) and np.allclose(table["sil"][0], -23.0)
+    assert set(table) >= set(fallback_table(16000, 24))      # the rest filled in from the built-in table

@@ -236,6 +236,68 @@ def singer_table(config: dict, n_env: int, sample_rate: int) -> tuple:
     return table, pr, True
 
 
+def build_singer_data(items, hop_seconds: float, pitch_range=None) -> dict:
+    """Singer data (``docs/features.md``) from a corpus: ``items`` are ``(features,
+    phones)`` pairs, ``features`` float ``[frames, 2 + n_env]`` from
+    :func:`vocoder.features.extract` and ``phones`` ``[[ARPAbet, start_s, end_s], ...]``.
+
+    Per phoneme: the median envelope and the voiced fraction over the middle half of
+    each occurrence, the median duration. Frames no phone covers (or labelled ``sil``,
+    ``sp``, ``pau``) are silence. ``pitch_range`` defaults to the 5th..95th percentile of
+    the voiced f0, rounded outwards; ``level`` is the median band mean of voiced frames.
+    """
+    envs, voic, durs = {}, {}, {}
+    voiced_f0, voiced_lvl = [], []
+    n_env = None
+    for feats, phones in items:
+        f = np.asarray(feats, np.float64)
+        if f.ndim != 2 or f.shape[1] < 3:
+            raise ValueError(f"features: expected [frames, 2 + n_env], got {f.shape}")
+        if n_env is None:
+            n_env = f.shape[1] - 2
+        elif f.shape[1] - 2 != n_env:
+            raise ValueError("features: every item must have the same number of envelope bands")
+        covered = np.zeros(len(f), bool)
+        for p, s, e in phones:
+            p = str(p).strip()
+            p = "sil" if p.lower() in ("sil", "sp", "pau", "") else p.upper().rstrip("012")
+            a, b = int(round(s / hop_seconds)), int(round(e / hop_seconds))
+            a, b = max(0, a), min(len(f), b)
+            if b <= a:
+                continue
+            if p != "sil":
+                covered[a:b] = True
+            q = (b - a) // 4
+            mid = f[a + q:b - q] if b - a >= 4 else f[a:b]
+            envs.setdefault(p, []).append(mid[:, 2:])
+            voic.setdefault(p, []).append(mid[:, 1])
+            durs.setdefault(p, []).append(e - s)
+        rest = f[~covered]
+        if len(rest):
+            envs.setdefault("sil", []).append(rest[:, 2:])
+            voic.setdefault("sil", []).append(rest[:, 1])
+        v = f[:, 1] > 0.5
+        voiced_f0.append(f[v, 0])
+        voiced_lvl.append(f[v, 2:].mean(axis=1))
+    if n_env is None:
+        raise ValueError("no items")
+    names = sorted(envs, key=lambda p: (p == "sil", p))
+    f0 = np.concatenate(voiced_f0) if voiced_f0 else np.zeros(0)
+    if pitch_range is None:
+        pitch_range = [int(np.floor(np.percentile(f0, 5))), int(np.ceil(np.percentile(f0, 95)))] if len(f0) else None
+    lvl = np.concatenate(voiced_lvl) if voiced_lvl else np.zeros(0)
+    return {
+        "version": 1,
+        "n_env": int(n_env),
+        "phonemes": names,
+        "envelopes": [np.median(np.concatenate(envs[p]), axis=0).round(4).tolist() for p in names],
+        "voicing": [round(float(np.mean(np.concatenate(voic[p]))), 4) for p in names],
+        "durations": [round(float(np.median(durs[p])), 4) if p in durs else 0.2 for p in names],
+        "pitch_range": list(pitch_range) if pitch_range is not None else None,
+        "level": round(float(np.median(lvl)), 4) if len(lvl) else None,
+    }
+
+
 # --------------------------------------------------------------------------- timelines
 
 
@@ -690,4 +752,4 @@ def note_name(midi) -> str:
     return ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"][m % 12] + str(m // 12 - 1)
 
 
-__all__ = ["Singer", "SingerOptions", "fallback_table", "singer_table", "note_name", "LEAD"]
+__all__ = ["Singer", "SingerOptions", "fallback_table", "singer_table", "build_singer_data", "note_name", "LEAD"]
