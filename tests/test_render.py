@@ -142,6 +142,8 @@ def test_lyrics_option_and_transpose(tmp_path, preset_path, capsys):
     text = tmp_path / "words.txt"
     text.write_text("sun-ny day\n")
     assert render.read_lyrics(str(text)) == "sun-ny day\n"
+    rc, err = run(capsys, mid, "-o", tmp_path / "x.wav", "--preset", preset_path, "--lyrics", tmp_path / "nope.txt")
+    assert rc == 1 and "nope.txt: no such lyrics file" in err and not (tmp_path / "x.wav").exists()
     sung = song.with_lyrics(render.read_lyrics(str(text)))
     assert [n.syllable.phones for n in sung.notes] == [("S", "AH"), ("N", "IY"), ("D", "EY")]
     for lyr in (str(text), "sun-ny day"):

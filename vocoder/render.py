@@ -378,6 +378,8 @@ def read_lyrics(arg) -> str:
                 raise SongError(f"{p}: the lyrics file is not UTF-8 text") from None
     except OSError:
         pass
+    if p.suffix.lower() in (".txt", ".lrc", ".text") and " " not in arg:
+        raise SongError(f"{p}: no such lyrics file")
     return arg
 
 
