@@ -34,6 +34,7 @@ Other pieces: :func:`list_midi_ports` / :func:`list_audio_devices` (``vocoder de
 from __future__ import annotations
 
 import collections
+import gc
 import json
 import math
 import os
@@ -54,6 +55,9 @@ HIST_SCALE = 400.0
 RING = 4096
 #: Largest block rendered in one engine call; longer callbacks are split.
 MAX_BLOCK = 8192
+
+
+_thread_time = getattr(time, "thread_time", time.perf_counter)
 
 
 class LiveError(Exception):
@@ -211,24 +215,52 @@ class CallbackStats:
 
     def __init__(self):
         self.hist = np.zeros(HIST_BINS, np.int64)
+        self.engine_hist = np.zeros(HIST_BINS, np.int64)   # the voices' render calls alone
+        self.engine_max = 0.0
         self.ring_t = np.zeros(RING)       # callback start (perf_counter seconds)
         self.ring_load = np.zeros(RING)    # callback time / period
         self.n = 0
         self.max_load = 0.0
-        self.engine_underruns = 0          # callbacks whose own time exceeded the period
+        self.engine_underruns = 0          # callbacks whose own CPU time exceeded the period
+        self.slow_callbacks = 0            # callbacks whose wall time exceeded it (any cause)
+        self.cpu_max = 0.0                 # the largest CPU time / period
+        # The 8 slowest callbacks: [index, wall / period, render / period, cpu / period, events]
+        self.worst = np.zeros((8, 5))
+        self.events_now = 0                # set by the host before add()
         self.xruns = 0                     # PortAudio's output_underflow flags (any cause)
         self.errors = 0                    # exceptions caught in the callback
 
-    def add(self, t0: float, load: float) -> None:
+    def add(self, t0: float, load: float, engine: float = 0.0, cpu: float = None) -> None:
+        """One callback: its start, its wall time / period, the render calls' wall time /
+        period, and its CPU time / period (None: take the wall time).
+
+        An engine-caused underrun is a callback whose CPU time exceeds the period: the
+        work itself did not fit. Wall time beyond that is the thread not running (the OS
+        or the VM preempting it, or the GIL held elsewhere); those count in
+        ``slow_callbacks`` along with the real ones."""
+        if cpu is None:
+            cpu = load
+        if cpu > self.cpu_max:
+            self.cpu_max = cpu
+        if cpu > 1.0:
+            self.engine_underruns += 1
+        b = int(engine * HIST_SCALE)
+        self.engine_hist[b if b < HIST_BINS else HIST_BINS - 1] += 1
+        if engine > self.engine_max:
+            self.engine_max = engine
         i = self.n % RING
         self.ring_t[i] = t0
         self.ring_load[i] = load
         b = int(load * HIST_SCALE)
         self.hist[b if b < HIST_BINS else HIST_BINS - 1] += 1
+        w = self.worst
+        j = int(w[:, 1].argmin())
+        if load > w[j, 1]:
+            w[j, 0], w[j, 1], w[j, 2], w[j, 3], w[j, 4] = self.n, load, engine, cpu, self.events_now
         if load > self.max_load:
             self.max_load = load
         if load > 1.0:
-            self.engine_underruns += 1
+            self.slow_callbacks += 1
         self.n += 1
 
     def recent(self, seconds: float = 1.0):
@@ -242,20 +274,29 @@ class CallbackStats:
             return 0.0, 0.0
         return float(np.median(sel)), float(sel.max())
 
-    def quantile(self, q: float) -> float:
-        """The load at quantile ``q`` (upper edge of its 0.25 % bin; the max for q = 1)."""
-        total = int(self.hist.sum())
+    def quantile(self, q: float, engine: bool = False) -> float:
+        """The load at quantile ``q`` (upper edge of its 0.25 % bin; the max for q = 1);
+        ``engine``: of the render calls alone."""
+        hist, mx = (self.engine_hist, self.engine_max) if engine else (self.hist, self.max_load)
+        total = int(hist.sum())
         if total == 0:
             return 0.0
         if q >= 1.0:
-            return self.max_load
-        k = int(np.searchsorted(np.cumsum(self.hist), math.ceil(q * total)))
-        return min((k + 1) / HIST_SCALE, self.max_load)
+            return mx
+        k = int(np.searchsorted(np.cumsum(hist), math.ceil(q * total)))
+        return min((k + 1) / HIST_SCALE, mx)
 
     def summary(self) -> dict:
+        """Callback time / period (median ... max), the same for the render calls alone
+        (``engine_*``), and the counts."""
         return dict(callbacks=self.n, median=self.quantile(0.5), p99=self.quantile(0.99),
-                    p999=self.quantile(0.999), max=self.max_load, engine_underruns=self.engine_underruns,
-                    xruns=self.xruns, callback_errors=self.errors)
+                    p999=self.quantile(0.999), max=self.max_load,
+                    engine_median=self.quantile(0.5, True), engine_p99=self.quantile(0.99, True),
+                    engine_p999=self.quantile(0.999, True), engine_max=self.engine_max,
+                    cpu_max=self.cpu_max, engine_underruns=self.engine_underruns,
+                    slow_callbacks=self.slow_callbacks, xruns=self.xruns, callback_errors=self.errors,
+                    worst=[dict(index=int(r[0]), wall=r[1], render=r[2], cpu=r[3], midi_events=int(r[4]))
+                           for r in self.worst[np.argsort(-self.worst[:, 1])] if r[1] > 0])
 
 
 class LiveHost:
@@ -287,6 +328,7 @@ class LiveHost:
         self._commands = collections.deque()   # (voice index or None, method name, args)
         self.stats = CallbackStats()
         self.midi_events = 0
+        self._render_time = 0.0
         self.position = 0                      # device samples rendered so far
         self._log = np.zeros((max(0, int(event_log)), 4), np.int64)
         self._log_n = 0
@@ -337,6 +379,9 @@ class LiveHost:
     def callback(self, outdata, frames, time_info, status) -> None:
         """sounddevice's OutputStream callback. Never raises."""
         t0 = time.perf_counter()
+        c0 = _thread_time()
+        self._render_time = 0.0
+        n_ev = self.midi_events
         try:
             if status and status.output_underflow:
                 self.stats.xruns += 1
@@ -346,7 +391,11 @@ class LiveHost:
             outdata.fill(0)
         self.position += frames
         t1 = time.perf_counter()
-        self.stats.add(t0, (t1 - t0) * self.sample_rate / frames if frames else 0.0)
+        c1 = _thread_time()
+        if frames:
+            k = self.sample_rate / frames
+            self.stats.events_now = self.midi_events - n_ev
+            self.stats.add(t0, (t1 - t0) * k, self._render_time * k, (c1 - c0) * k)
 
     def _process(self, outdata, frames, t0):
         voices = self._voices
@@ -363,12 +412,18 @@ class LiveHost:
             self._render_big(outdata, frames, voices)
             return
         mono = self._mono[:frames]
+        pc = time.perf_counter
+        t = pc()
         voices[0].render(mono)
+        rt = pc() - t
         if len(voices) > 1:
             scratch = self._scratch[:frames]
             for v in voices[1:]:
+                t = pc()
                 v.render(scratch)
+                rt += pc() - t
                 np.add(mono, scratch, out=mono)
+        self._render_time = rt
         if outdata.ndim == 1:
             outdata[:] = mono
         else:
@@ -441,7 +496,8 @@ class LiveHost:
     def status_line(self) -> str:
         med, mx = self.stats.recent(1.0)
         return (f"load {100 * med:5.1f}% med {100 * mx:5.1f}% max | engine underruns "
-                f"{self.stats.engine_underruns} (xruns {self.stats.xruns}) | dropped {self.dropped_events} "
+                f"{self.stats.engine_underruns} (late callbacks {self.stats.slow_callbacks}, xruns "
+                f"{self.stats.xruns}) | dropped {self.dropped_events} "
                 f"| midi {self.midi_events} | {self.syllable}")
 
 
@@ -682,10 +738,16 @@ def run_live(args, out=sys.stderr) -> int:
         stop.set()
 
     old_handlers = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    old_switch = sys.getswitchinterval()
     osc = None
     stream = None
     code = 0
     vanished = False
+    # The audio callback needs the GIL, and this thread takes it ten times a second: if
+    # the OS preempted it while holding it (a busy machine), the callback would wait a
+    # whole scheduler tick. SCHED_FIFO at the lowest priority (where allowed) prevents
+    # that; the OSC thread, made from this one, inherits it. Both sleep nearly always.
+    housekeeping_rt = _sched_fifo_lowest(True)
     try:
         try:
             stream = sd.OutputStream(samplerate=rate, blocksize=int(args.blocksize), device=device,
@@ -706,15 +768,25 @@ def run_live(args, out=sys.stderr) -> int:
             + (f"   OSC: 127.0.0.1:{osc.port}" if osc else ""))
         say(f"  latency: engine+singer {lat_engine} + block {args.blocksize} + device {lat_dev:.0f} "
             f"= {total:.0f} samples = {1000 * total / rate:.1f} ms")
+        # The callback is Python: keep the collector off the objects made at start-up (a
+        # full collection of them takes milliseconds, inside whichever callback triggers
+        # it), and let the audio thread get the GIL back quickly after render.
+        gc.collect()
+        gc.freeze()
+        sys.setswitchinterval(0.0005)
         stream.start()
         t_start = time.monotonic()
         next_status = t_start + 1.0
         next_port_check = t_start + 1.0
         port_gone = False
         tty = out.isatty() if hasattr(out, "isatty") else False
+        last_n, last_progress = -1, t_start
         while not stop.wait(0.1):
             now = time.monotonic()
-            if not stream.active:
+            if host.stats.n != last_n:
+                last_n, last_progress = host.stats.n, now
+            # Gone: PortAudio stopped the stream, or the callbacks stopped coming.
+            if not stream.active or now - last_progress > 2.0:
                 vanished = True
                 reason[0] = "audio device vanished"
                 break
@@ -756,19 +828,26 @@ def run_live(args, out=sys.stderr) -> int:
             osc.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
-        try:
-            midi.close_port()
-            midi.delete()
-        except Exception:
-            pass
-        if probe is not None:
-            probe.close()
-        if stream is not None:
+        sys.setswitchinterval(old_switch)
+        gc.unfreeze()
+        if housekeeping_rt:
+            _sched_fifo_lowest(False)
+        # With the device gone (a JACK server that died) PortAudio's and rtmidi's teardown
+        # would wait on it forever: leave those to the OS (os._exit below).
+        if not vanished:
             try:
-                (stream.abort if vanished else stream.stop)()
-                stream.close()
+                midi.close_port()
+                midi.delete()
             except Exception:
                 pass
+            if probe is not None:
+                probe.close()
+            if stream is not None:
+                try:
+                    stream.stop()
+                    stream.close()
+                except Exception:
+                    pass
     summary = host.stats.summary()
     summary.update(dropped_events=host.dropped_events, midi_events=host.midi_events, samples=host.position,
                    voice_latency_samples=max(v.latency_samples for v in voices),
@@ -776,7 +855,8 @@ def run_live(args, out=sys.stderr) -> int:
                    sample_rate=rate, latency_samples=int(total), reason=reason[0])
     say(f"vocoder live: {reason[0]}; {summary['callbacks']} callbacks, load median "
         f"{100 * summary['median']:.1f}% p99.9 {100 * summary['p999']:.1f}% max {100 * summary['max']:.1f}%, "
-        f"engine underruns {summary['engine_underruns']} (xruns {summary['xruns']}), "
+        f"engine underruns {summary['engine_underruns']} (late callbacks {summary['slow_callbacks']}, "
+        f"xruns {summary['xruns']}), "
         f"dropped events {summary['dropped_events']}")
     if args.stats_json:
         with open(args.stats_json, "w") as f:
@@ -785,8 +865,8 @@ def run_live(args, out=sys.stderr) -> int:
         np.save(args.event_log, host.logged_events())
     if vanished:
         code = 3
-        # PortAudio's JACK client asserts at exit once its server is gone: skip its
-        # teardown (every stream is closed; the OS reclaims the rest).
+        # PortAudio's JACK client hangs or asserts at exit once its server is gone: skip
+        # its teardown (the OS reclaims the rest).
         sys.stdout.flush()
         out.flush()
         os._exit(code)
@@ -795,6 +875,18 @@ def run_live(args, out=sys.stderr) -> int:
     except Exception:
         pass
     return code
+
+
+def _sched_fifo_lowest(on: bool) -> bool:
+    """SCHED_FIFO priority 1 for the calling thread (or back to SCHED_OTHER)."""
+    try:
+        if on:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
+        else:
+            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
+        return True
+    except (AttributeError, OSError):
+        return False
 
 
 class _PortProbe:
