@@ -135,9 +135,9 @@ def format_devices(apis=("jack", "alsa")) -> str:
             lines.append(f"  unavailable: {r['error']}")
             continue
         lines.append("  inputs (vocoder live --api %s --midi-in NAME):" % api)
-        lines += [f"    {i}: {n}" for i, n in enumerate(r["outputs"])] or ["    (none)"]
-        lines.append("  outputs (what other programs read):")
         lines += [f"    {i}: {n}" for i, n in enumerate(r["inputs"])] or ["    (none)"]
+        lines.append("  outputs (ports that take MIDI):")
+        lines += [f"    {i}: {n}" for i, n in enumerate(r["outputs"])] or ["    (none)"]
     a = list_audio_devices()
     lines.append("Audio devices (vocoder live --device N|NAME):")
     if "error" in a:
