@@ -55,6 +55,10 @@ HIST_SCALE = 400.0
 RING = 4096
 #: Largest block rendered in one engine call; longer callbacks are split.
 MAX_BLOCK = 8192
+#: MIDI messages one callback takes at most (a few us of Python each); a burst beyond
+#: that (a sender catching up after a stall) waits in rtmidi's queue for the next blocks,
+#: so the callback's time stays bounded and the voices' event queues never overflow.
+MAX_EVENTS_PER_CALLBACK = 128
 
 
 _thread_time = getattr(time, "thread_time", time.perf_counter)
@@ -221,29 +225,40 @@ class CallbackStats:
         self.ring_load = np.zeros(RING)    # callback time / period
         self.n = 0
         self.max_load = 0.0
-        self.engine_underruns = 0          # callbacks whose own CPU time exceeded the period
+        self.engine_underruns = 0          # callbacks whose render calls' CPU time exceeded the period
+        self.host_overruns = 0             # callbacks whose whole CPU time exceeded it
         self.slow_callbacks = 0            # callbacks whose wall time exceeded it (any cause)
-        self.cpu_max = 0.0                 # the largest CPU time / period
+        self.cpu_max = 0.0                 # the largest callback CPU time / period
+        self.engine_cpu_max = 0.0          # the largest render CPU time / period
         # The 8 slowest callbacks: [index, wall / period, render / period, cpu / period, events]
         self.worst = np.zeros((8, 5))
         self.events_now = 0                # set by the host before add()
         self.xruns = 0                     # PortAudio's output_underflow flags (any cause)
         self.errors = 0                    # exceptions caught in the callback
 
-    def add(self, t0: float, load: float, engine: float = 0.0, cpu: float = None) -> None:
-        """One callback: its start, its wall time / period, the render calls' wall time /
-        period, and its CPU time / period (None: take the wall time).
+    def add(self, t0: float, load: float, engine: float = 0.0, cpu: float = None,
+            engine_cpu: float = None) -> None:
+        """One callback: its start; its wall time, the render calls' wall time, its CPU
+        time and the render calls' CPU time, each / period (None: the wall time).
 
-        An engine-caused underrun is a callback whose CPU time exceeds the period: the
-        work itself did not fit. Wall time beyond that is the thread not running (the OS
-        or the VM preempting it, or the GIL held elsewhere); those count in
-        ``slow_callbacks`` along with the real ones."""
+        An engine-caused underrun is a callback whose render calls took more CPU time
+        than the period: the engine's work itself did not fit. A host overrun: the whole
+        callback's CPU time did not fit (the Python around the engine included). Wall
+        time beyond the CPU time is the thread not running (the OS or the VM preempting
+        it, or the GIL held elsewhere): ``slow_callbacks`` counts every callback whose
+        wall time exceeded the period, whatever the cause."""
         if cpu is None:
             cpu = load
+        if engine_cpu is None:
+            engine_cpu = engine
         if cpu > self.cpu_max:
             self.cpu_max = cpu
-        if cpu > 1.0:
+        if engine_cpu > self.engine_cpu_max:
+            self.engine_cpu_max = engine_cpu
+        if engine_cpu > 1.0:
             self.engine_underruns += 1
+        if cpu > 1.0:
+            self.host_overruns += 1
         b = int(engine * HIST_SCALE)
         self.engine_hist[b if b < HIST_BINS else HIST_BINS - 1] += 1
         if engine > self.engine_max:
@@ -293,7 +308,8 @@ class CallbackStats:
                     p999=self.quantile(0.999), max=self.max_load,
                     engine_median=self.quantile(0.5, True), engine_p99=self.quantile(0.99, True),
                     engine_p999=self.quantile(0.999, True), engine_max=self.engine_max,
-                    cpu_max=self.cpu_max, engine_underruns=self.engine_underruns,
+                    cpu_max=self.cpu_max, engine_cpu_max=self.engine_cpu_max,
+                    engine_underruns=self.engine_underruns, host_overruns=self.host_overruns,
                     slow_callbacks=self.slow_callbacks, xruns=self.xruns, callback_errors=self.errors,
                     worst=[dict(index=int(r[0]), wall=r[1], render=r[2], cpu=r[3], midi_events=int(r[4]))
                            for r in self.worst[np.argsort(-self.worst[:, 1])] if r[1] > 0])
@@ -325,10 +341,12 @@ class LiveHost:
         self._mono = np.zeros(MAX_BLOCK, np.float32)
         self._scratch = np.zeros(MAX_BLOCK, np.float32)
         self._batch = []                       # MIDI drained in one callback (reused)
+        self.max_events = MAX_EVENTS_PER_CALLBACK
         self._commands = collections.deque()   # (voice index or None, method name, args)
         self.stats = CallbackStats()
         self.midi_events = 0
         self._render_time = 0.0
+        self._render_cpu = 0.0
         self.position = 0                      # device samples rendered so far
         self._log = np.zeros((max(0, int(event_log)), 4), np.int64)
         self._log_n = 0
@@ -381,6 +399,7 @@ class LiveHost:
         t0 = time.perf_counter()
         c0 = _thread_time()
         self._render_time = 0.0
+        self._render_cpu = 0.0
         n_ev = self.midi_events
         try:
             if status and status.output_underflow:
@@ -395,7 +414,7 @@ class LiveHost:
         if frames:
             k = self.sample_rate / frames
             self.stats.events_now = self.midi_events - n_ev
-            self.stats.add(t0, (t1 - t0) * k, self._render_time * k, (c1 - c0) * k)
+            self.stats.add(t0, (t1 - t0) * k, self._render_time * k, (c1 - c0) * k, self._render_cpu * k)
 
     def _process(self, outdata, frames, t0):
         voices = self._voices
@@ -412,18 +431,20 @@ class LiveHost:
             self._render_big(outdata, frames, voices)
             return
         mono = self._mono[:frames]
-        pc = time.perf_counter
-        t = pc()
+        pc, tt = time.perf_counter, _thread_time
+        t, c = pc(), tt()
         voices[0].render(mono)
-        rt = pc() - t
+        rt, rc = pc() - t, tt() - c
         if len(voices) > 1:
             scratch = self._scratch[:frames]
             for v in voices[1:]:
-                t = pc()
+                t, c = pc(), tt()
                 v.render(scratch)
                 rt += pc() - t
+                rc += tt() - c
                 np.add(mono, scratch, out=mono)
         self._render_time = rt
+        self._render_cpu = rc
         if outdata.ndim == 1:
             outdata[:] = mono
         else:
@@ -451,9 +472,10 @@ class LiveHost:
             self._clock += (t0 - self._clock_at) * 5e-5
         self._clock_at = t0
         last = frames - 1
-        # Drain first, so the clock estimate includes the newest message before placing any.
+        # Drain first (up to max_events), so the clock estimate includes the newest message
+        # before placing any.
         batch = self._batch
-        while True:
+        while len(batch) < self.max_events:
             m = get()
             if m is None:
                 break
@@ -496,7 +518,8 @@ class LiveHost:
     def status_line(self) -> str:
         med, mx = self.stats.recent(1.0)
         return (f"load {100 * med:5.1f}% med {100 * mx:5.1f}% max | engine underruns "
-                f"{self.stats.engine_underruns} (late callbacks {self.stats.slow_callbacks}, xruns "
+                f"{self.stats.engine_underruns} (host overruns {self.stats.host_overruns}, late callbacks "
+                f"{self.stats.slow_callbacks}, xruns "
                 f"{self.stats.xruns}) | dropped {self.dropped_events} "
                 f"| midi {self.midi_events} | {self.syllable}")
 
@@ -694,6 +717,8 @@ def run_live(args, out=sys.stderr) -> int:
     def say(s):
         print(s, file=out, flush=True)
 
+    if not hasattr(vocoder, "Voice"):
+        raise LiveError("this build has no vocoder.Voice (the compiled live core); rebuild: pip install -e .")
     names, routing = parse_channels(args.channel, args.preset)
     lyrics = read_lyrics(args.lyrics)
     rate = int(args.rate)
@@ -720,6 +745,9 @@ def run_live(args, out=sys.stderr) -> int:
     try:
         info = sd.query_devices(device, "output")
     except (ValueError, sd.PortAudioError) as e:
+        if device is None:
+            raise LiveError("no audio output device (no sound card, and no JACK server for PortAudio to "
+                            "use?); see `vocoder devices`") from None
         raise LiveError(f"audio output device {args.device!r}: {e}; see `vocoder devices`") from None
     channels = max(1, min(2, int(info["max_output_channels"])))
 
@@ -828,13 +856,17 @@ def run_live(args, out=sys.stderr) -> int:
             osc.close()
         for s, h in old_handlers.items():
             signal.signal(s, h)
-        sys.setswitchinterval(old_switch)
-        gc.unfreeze()
-        if housekeeping_rt:
-            _sched_fifo_lowest(False)
         # With the device gone (a JACK server that died) PortAudio's and rtmidi's teardown
         # would wait on it forever: leave those to the OS (os._exit below).
+        # The stream first: closing rtmidi's JACK client holds the GIL during a server
+        # round trip, which would make the last callbacks wait.
         if not vanished:
+            if stream is not None:
+                try:
+                    stream.stop()
+                    stream.close()
+                except Exception:
+                    pass
             try:
                 midi.close_port()
                 midi.delete()
@@ -842,12 +874,11 @@ def run_live(args, out=sys.stderr) -> int:
                 pass
             if probe is not None:
                 probe.close()
-            if stream is not None:
-                try:
-                    stream.stop()
-                    stream.close()
-                except Exception:
-                    pass
+        # Only now that no callback runs: back to the ordinary scheduling.
+        sys.setswitchinterval(old_switch)
+        gc.unfreeze()
+        if housekeeping_rt:
+            _sched_fifo_lowest(False)
     summary = host.stats.summary()
     summary.update(dropped_events=host.dropped_events, midi_events=host.midi_events, samples=host.position,
                    voice_latency_samples=max(v.latency_samples for v in voices),
@@ -855,7 +886,8 @@ def run_live(args, out=sys.stderr) -> int:
                    sample_rate=rate, latency_samples=int(total), reason=reason[0])
     say(f"vocoder live: {reason[0]}; {summary['callbacks']} callbacks, load median "
         f"{100 * summary['median']:.1f}% p99.9 {100 * summary['p999']:.1f}% max {100 * summary['max']:.1f}%, "
-        f"engine underruns {summary['engine_underruns']} (late callbacks {summary['slow_callbacks']}, "
+        f"engine underruns {summary['engine_underruns']} (host overruns {summary['host_overruns']}, "
+        f"late callbacks {summary['slow_callbacks']}, "
         f"xruns {summary['xruns']}), "
         f"dropped events {summary['dropped_events']}")
     if args.stats_json:
