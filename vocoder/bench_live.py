@@ -125,6 +125,7 @@ def run_case(preset, frames: int, n_voices: int, seconds: float, paced: bool = T
     period = frames / RATE
     n = max(1, int(round(seconds / period)))
     times = np.zeros(n)
+    render = np.zeros(n)
     for _ in range(int(0.2 / period)):       # warm up caches and the singer
         src.advance(period)
         host.callback(out, frames, None, None)
@@ -141,13 +142,16 @@ def run_case(preset, frames: int, n_voices: int, seconds: float, paced: bool = T
             t0 = pc()
             host.callback(out, frames, None, None)
             times[i] = pc() - t0
+            render[i] = host._render_time
     finally:
         if rt:
             _realtime(False)
     load = times / period
+    eng = render / period
     return dict(frames=frames, voices=n_voices, period_us=1e6 * period, callbacks=n, paced=paced,
                 sched_fifo=rt, median=float(np.median(load)), p99=float(np.quantile(load, 0.99)),
                 p999=float(np.quantile(load, 0.999)), max=float(load.max()),
+                engine_median=float(np.median(eng)), engine_p999=float(np.quantile(eng, 0.999)),
                 over_period=int((load > 1.0).sum()), errors=host.stats.errors,
                 dropped_events=host.dropped_events, underrun_samples=host.voice_underrun_samples,
                 latency_samples=max(v.latency_samples for v in voices))
@@ -179,11 +183,13 @@ def format_table(records) -> str:
              f"{'loaded by a busy process' if r0['other_core_loaded'] else 'idle'}; "
              f"voice latency {r0['latency_samples']} samples",
              "",
-             "| frames | voices | period us | median | p99 | p99.9 | max | callbacks over the period |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| frames | voices | period us | median | p99 | p99.9 | max | render alone: median | p99.9 "
+             "| callbacks over the period |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in records:
         lines.append(f"| {r['frames']} | {r['voices']} | {r['period_us']:.0f} | {100 * r['median']:.1f}% | "
                      f"{100 * r['p99']:.1f}% | {100 * r['p999']:.1f}% | {100 * r['max']:.1f}% | "
+                     f"{100 * r['engine_median']:.1f}% | {100 * r['engine_p999']:.1f}% | "
                      f"{r['over_period']} of {r['callbacks']} |")
     one = [r for r in records if r["frames"] == 128 and r["voices"] == 1]
     if one:
