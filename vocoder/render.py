@@ -161,8 +161,12 @@ def vocode_chunks(preset, features: np.ndarray, chunks: list, seed: int, jobs: i
 
     hop = preset.hop
     total = features.shape[0] * hop
-    jobs = max(1, min(int(jobs or os.cpu_count() or 1), len(chunks)))
+    if not jobs:
+        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    jobs = max(1, min(int(jobs), len(chunks)))
     work = [(i, features[a:b], chunk_seed(seed, i)) for i, (a, b) in enumerate(chunks)]
+    if jobs > 1:  # longest first, so no process is left with a long chunk at the end
+        work.sort(key=lambda w: -w[1].shape[0])
     counter = mp.Value("q", 0)
     parts = [None] * len(chunks)
     if jobs == 1 or "fork" not in mp.get_all_start_methods():
