@@ -559,8 +559,8 @@ def test_panic_cc_and_osc_control(jack_server, tmp_path, live_preset_path):
         osc_port = s.getsockname()[1]
     sender = Sender(f"vsend{uuid.uuid4().hex[:6]}")
     try:
-        lv = LiveProc(["--preset", live_preset_path, "--midi-in", sender.port, "--osc-port", osc_port,
-                       "--lyrics", "twin kle twin kle"], tmp_path)
+        lv = LiveProc(["--channel", f"1={live_preset_path}", "--channel", f"2={live_preset_path}",
+                       "--midi-in", sender.port, "--osc-port", osc_port, "--lyrics", "twin kle twin kle"], tmp_path)
         line = lv.wait_for("OSC: 127.0.0.1:")
         assert f"127.0.0.1:{osc_port}" in line
         osc = udp_client.SimpleUDPClient("127.0.0.1", osc_port)
@@ -573,7 +573,10 @@ def test_panic_cc_and_osc_control(jack_server, tmp_path, live_preset_path):
         osc.send_message("/vocoder/lyric_restart", [])
         osc.send_message("/vocoder/panic", [])
         osc.send_message("/vocoder/nonsense", 1)
+        osc.send_message("/vocoder/preset", [str(live_preset_path), 2])   # channel 2 gets a new voice
         time.sleep(1.3)
+        assert "osc: preset" in lv.output, lv.output
+        sender.send(0x91, 55, 100)                 # channel 2: the new voice
         assert "osc: panic" in lv.output and "osc: lyrics 'lit tle star'" in lv.output, lv.output
         assert "osc: unknown address /vocoder/nonsense" in lv.output
         sender.send(0x90, 67, 100)
@@ -584,7 +587,10 @@ def test_panic_cc_and_osc_control(jack_server, tmp_path, live_preset_path):
         sender.close()
     assert code == 0 and "Traceback" not in lv.output, lv.output
     ev = lv.events()
-    assert [(int(e[1]), int(e[2])) for e in ev[:3]] == [(0x90, 60), (0x90, 64), (0xB0, 123)]
+    assert [(int(e[1]), int(e[2])) for e in ev[:5]] == [(0x90, 60), (0x90, 64), (0xB0, 123), (0x91, 55),
+                                                         (0x90, 67)]
+    assert lv.stats()["callback_errors"] == 0
+    assert "2 voice(s) ch 1=" in lv.output
 
 
 @needs_voice

@@ -589,6 +589,7 @@ class OscControl:
 
         self.host = host
         self.make_voice = make_voice
+        self.lyrics_text = {}     # voice index -> the lyrics OSC loaded (a new preset keeps them)
         self.log = log or (lambda s: None)
         d = dispatcher.Dispatcher()
         for name in ("preset", "lyrics", "vibrato", "cc", "lyric_step", "lyric_restart", "panic"):
@@ -628,14 +629,18 @@ class OscControl:
 
     def _preset(self, name, ch=None):
         for vi in self._targets(ch):
+            new = self.make_voice(str(name), vi)
+            if vi in self.lyrics_text:
+                new.lyrics(self.lyrics_text[vi])
             self.host.post("panic", voice=vi)
-            self.host.replace_voice(vi, self.make_voice(str(name), vi))
+            self.host.replace_voice(vi, new)
         self.log(f"osc: preset {name}")
 
     def _lyrics(self, text, ch=None):
         # Lyrics are parsed on this thread (never in the callback); the voice swaps them in.
         for vi in self._targets(ch):
             self.host.voices[vi].lyrics(str(text))
+            self.lyrics_text[vi] = str(text)
         self.log(f"osc: lyrics {str(text)[:40]!r}")
 
     def _vibrato(self, x, ch=None):
