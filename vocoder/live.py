@@ -371,8 +371,9 @@ class LiveHost:
         self._commands.append((voice, method, args))
 
     def replace_voice(self, index: int, new_voice) -> None:
-        """Swap voice ``index`` for ``new_voice`` (built outside the callback). The old one
-        gets a panic first, so no note of it hangs if it is ever used again."""
+        """Swap voice ``index`` for ``new_voice`` (built outside the callback). From the next
+        block on the old voice is no longer rendered, so its notes end with it; keys held
+        across the switch are released on the new voice, which ignores the note-offs."""
         voices = list(self._voices)
         old = voices[index]
         voices[index] = new_voice
@@ -632,7 +633,6 @@ class OscControl:
             new = self.make_voice(str(name), vi)
             if vi in self.lyrics_text:
                 new.lyrics(self.lyrics_text[vi])
-            self.host.post("panic", voice=vi)
             self.host.replace_voice(vi, new)
         self.log(f"osc: preset {name}")
 
