@@ -128,6 +128,9 @@ def cmd_live(args) -> int:
     except (live.LiveError, PresetError) as e:
         print(f"vocoder live: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C while loading, before any sound
+        print("\nvocoder live: interrupted", file=sys.stderr)
+        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
