@@ -436,7 +436,7 @@ def test_notes_over_jack_midi_come_out_in_order_with_bounded_latency(jack_server
     midi_on = [f for f, b in rec.midi if b[0] == 0x90 and b[2] > 0]
     assert len(midi_on) == len(sent_on)
     bound = voice.latency_samples + BLOCK + BLOCK     # + one block of JACK MIDI jitter
-    lat = []
+    lat, placed, engine = [], [], []
     for i in range(len(NOTES)):
         row = int(np.flatnonzero(events[:, 1] == 0x90)[i])
         s_on = int(events[row, 0])
@@ -447,8 +447,11 @@ def test_notes_over_jack_midi_come_out_in_order_with_bounded_latency(jack_server
         assert diff.size, f"note {NOTES[i]} changed nothing within {stop_at - s_on} samples"
         first_sound_frame = rec.base + (s_on + int(diff[0]) - shift)
         lat.append(first_sound_frame - midi_on[i])
-    print(f"\nnote-on to first sound (samples at {RATE} Hz): {lat}; bound {bound} "
-          f"(voice latency {voice.latency_samples} + block {BLOCK} + jitter {BLOCK})")
+        placed.append(rec.base + s_on - shift - midi_on[i])     # MIDI bus -> the host's placement
+        engine.append(int(diff[0]))                             # placement -> first changed sample
+    print(f"\nnote-on to first sound (samples at {RATE} Hz): {lat} = placement {placed} + voice {engine}; "
+          f"bound {bound} (voice latency {voice.latency_samples} + block {BLOCK} + jitter {BLOCK})")
+    assert all(0 <= x <= voice.latency_samples for x in engine), (engine, voice.latency_samples)
     assert all(0 <= x <= bound for x in lat), (lat, bound)
 
 
