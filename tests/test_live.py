@@ -823,3 +823,16 @@ def test_a_midi_burst_is_spread_over_callbacks():
         counts.append(len(v.calls))
     assert counts == [128, 256, 300, 300]
     assert [c[2] for c in v.calls] == [i % 128 for i in range(300)]
+
+
+@needs_voice
+def test_bench_live_runs_and_reports_every_case(live_preset_path):
+    r = subprocess.run([sys.executable, "-m", "vocoder", "bench", "live", "--json", "--seconds", "0.2", "--no-load",
+                        "--preset", str(live_preset_path)], capture_output=True, text=True, env=_env(),
+                       cwd=str(REPO), timeout=120)
+    assert r.returncode == 0, r.stderr
+    recs = json.loads(r.stdout)
+    assert [(x["frames"], x["voices"]) for x in recs] == [(f, v) for f in (64, 128, 256) for v in (1, 4)]
+    for x in recs:
+        assert x["paced"] and x["errors"] == 0 and x["dropped_events"] == 0
+        assert 0 < x["engine_median"] <= x["median"] <= x["p99"] <= x["p999"] <= x["max"]
