@@ -199,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", type=int, metavar="N", help="processes for long songs (default: CPU count)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     r.set_defaults(func=cmd_render)
+
+    from vocoder.train.cli import add_parsers as add_train_parsers
+
+    add_train_parsers(sub)  # vocoder train corpus|fit|export, vocoder evaluate
     return p
 
 

@@ -1,0 +1,274 @@
+"""Teacher-forced training of :class:`vocoder.train.model.WaveRNN` on a corpus.
+
+Phases, by share of the time budget (``--minutes``): dense training, then gradual block
+pruning of R, O1 and O2 to ``--sparsity`` with z = Z (1 - (1 - (t - t0)/S)^3), then
+quantisation-aware fine-tuning (per-row int8 weights obeying the saturation rule, the
+engine's activation quantisation) at the final sparsity. Time is measured in training
+seconds, stored in the checkpoint, so ``--resume`` continues the schedule.
+
+Checkpoints hold only tensors and plain values and are read with ``weights_only=True``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..reference import class_to_input, mulaw_encode
+from . import corpus as corpus_mod
+from .excitation import aligned_excitation, excitation as free_excitation
+from .model import WaveRNN, block_mask, sparsity_at
+
+CKPT_NAME = "last.pt"
+
+
+# ---------------------------------------------------------------------- data
+
+
+class Dataset:
+    """A corpus split in memory, ready for drawing random windows.
+
+    All files are concatenated; windows never cross a file boundary. Per sample it holds
+    the target class, the previous-sample input and the excitation (phase-aligned for
+    training, or the free-running one of docs/model.md); per frame the raw features and
+    the index table of each frame's conditioning window (clamped at file edges).
+    """
+
+    def __init__(self, items, hop, sample_rate, bits, ctx_before, lookahead, exc_mode="aligned"):
+        self.hop, self.bits, self.Q = hop, bits, 2 ** bits
+        feats, targets, prevs, excs, ctx_idx, starts = [], [], [], [], [], []
+        frame_base = 0
+        self.names = []
+        for name, audio, f, _meta in items:
+            n = f.shape[0]
+            if n < 8:
+                continue
+            a = np.zeros(n * hop, np.float64)
+            a[: min(len(audio), n * hop)] = audio[: n * hop]
+            k = mulaw_encode(a, bits)
+            prev = np.concatenate([[self.Q // 2], k[:-1]])
+            feats.append(f.astype(np.float32))
+            targets.append(k.astype(np.int16))
+            prevs.append(class_to_input(prev, self.Q).astype(np.float32))
+            if exc_mode == "aligned":
+                excs.append(aligned_excitation(a, f, hop, sample_rate))
+            elif exc_mode == "free":
+                excs.append(free_excitation(f, hop, sample_rate))
+            else:
+                excs.append(np.zeros((n * hop, 2), np.float32))
+            offs = np.arange(-ctx_before, lookahead + 1)
+            ctx_idx.append(frame_base + np.clip(np.arange(n)[:, None] + offs[None, :], 0, n - 1))
+            starts.append((frame_base, n))
+            frame_base += n
+            self.names.append(name)
+        if not feats:
+            raise ValueError("no usable items (each needs at least 8 frames)")
+        self.feats = np.concatenate(feats)
+        self.targets = np.concatenate(targets)
+        self.prev = np.concatenate(prevs)
+        self.exc = np.concatenate(excs)
+        self.ctx_idx = np.concatenate(ctx_idx).astype(np.int64)
+        self.files = starts
+        self.frames = frame_base
+
+    @property
+    def seconds(self):
+        return self.frames * self.hop / 1.0
+
+    def window_starts(self, win_frames):
+        """Every frame index a window of ``win_frames`` can start at."""
+        s = [np.arange(b, b + n - win_frames + 1) for b, n in self.files if n >= win_frames]
+        return np.concatenate(s)
+
+    def batch(self, starts, win_frames):
+        """Tensors (ctx [B, fr, K*nf], prev [B, T], exc [B, T, 2], target [B, T]) for window starts."""
+        hop = self.hop
+        fr = starts[:, None] + np.arange(win_frames)[None, :]
+        ctx = self.feats[self.ctx_idx[fr]]                         # [B, fr, K, nf]
+        ctx = ctx.reshape(len(starts), win_frames, -1)
+        si = (starts * hop)[:, None] + np.arange(win_frames * hop)[None, :]
+        return (torch.from_numpy(ctx), torch.from_numpy(self.prev[si]), torch.from_numpy(self.exc[si]),
+                torch.from_numpy(self.targets[si].astype(np.int64)))
+
+
+def feature_stats(items):
+    f = np.concatenate([it[2] for it in items]).astype(np.float64)
+    mean = f.mean(axis=0)
+    std = np.maximum(f.std(axis=0), 1e-2)
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+# ---------------------------------------------------------------------- checkpoints
+
+
+def save_checkpoint(path, model, opt, state):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"model": model.state_dict(), "opt": opt.state_dict() if opt is not None else {},
+                "hp": dict(model.hp), "state": json.dumps(state)}, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path):
+    """``(model, opt_state, state)`` from a checkpoint (weights_only: no code runs)."""
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    model = WaveRNN(**ck["hp"])
+    model.load_state_dict(ck["model"])
+    state = json.loads(ck["state"])
+    model.qat = bool(state.get("qat", False))
+    return model, ck["opt"], state
+
+
+# ---------------------------------------------------------------------- training
+
+
+def evaluate_loss(model, data, starts, win_frames, zero_exc=False, batch=64, exc_override=None):
+    """Mean cross-entropy (nats) over fixed windows."""
+    model.eval()
+    tot, n = 0.0, 0
+    with torch.no_grad():
+        for i in range(0, len(starts), batch):
+            ctx, prev, exc, tgt = data.batch(starts[i:i + batch], win_frames)
+            if zero_exc:
+                exc = torch.zeros_like(exc)
+            elif exc_override is not None:
+                exc = exc_override(starts[i:i + batch], exc)
+            logits = model(ctx, prev, exc)
+            tot += torch.nn.functional.cross_entropy(logits.reshape(-1, model.Q), tgt.reshape(-1),
+                                                     reduction="sum").item()
+            n += tgt.numel()
+    model.train()
+    return tot / max(1, n)
+
+
+def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, ctx_before=2, lookahead=2,
+        batch=128, win_frames=6, lr=2e-3, lr_final=2e-4, sparsity=0.9, prune_start=0.3, prune_end=0.75,
+        qat_start=0.8, resume=False, seed=0, threads=2, bf16=False, ckpt_every_s=300.0, excitation=2,
+        sources=None, log=print, max_steps=None, val_windows=256, items=None, val_items=None):
+    """Train (or resume) for ``minutes`` of training time in total; returns the final state dict."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / CKPT_NAME
+    hop, sr = 80, 16000
+    if items is None:
+        man_path = Path(corpus_dir) / "corpus.json"
+        if man_path.exists():
+            with open(man_path) as fh:
+                man = json.load(fh)
+            hop, sr = man.get("hop", 80), man.get("sample_rate", 16000)
+        items = corpus_mod.load_split(corpus_dir, "train", sources=sources, hop=hop)
+        val_items = corpus_mod.load_split(corpus_dir, "heldout", sources=sources, hop=hop)
+    if not items:
+        raise ValueError(f"{corpus_dir}: no training items")
+    if resume and ckpt.exists():
+        model, opt_state, state = load_checkpoint(ckpt)
+        log(f"resumed {ckpt}: step {state['step']}, {state['train_s'] / 60:.1f} min trained")
+    else:
+        model = WaveRNN(n_features=items[0][2].shape[1], hidden=hidden, cond_hidden=cond_hidden,
+                        ctx_before=ctx_before, lookahead=lookahead, bits=bits, excitation=excitation, hop=hop,
+                        sample_rate=sr)
+        model.set_normalisation(*feature_stats(items))
+        opt_state, state = None, {"step": 0, "train_s": 0.0, "samples": 0, "history": [], "qat": False}
+    state["minutes"] = minutes
+    hp = model.hp
+    t_setup = time.time()
+    data = Dataset(items, hop, sr, hp["bits"], hp["ctx_before"], hp["lookahead"])
+    vdata = Dataset(val_items or items[:2], hop, sr, hp["bits"], hp["ctx_before"], hp["lookahead"])
+    vstarts_all = vdata.window_starts(win_frames)
+    vstarts = np.sort(np.random.default_rng(1234).choice(vstarts_all, size=min(val_windows, len(vstarts_all)),
+                                                         replace=False))
+    starts_all = data.window_starts(win_frames)
+    log(f"data: {data.frames * hop / sr / 60:.1f} min train, {vdata.frames * hop / sr:.0f} s validation, "
+        f"setup {time.time() - t_setup:.0f} s; model H={hp['hidden']} Q={model.Q} E={hp['excitation']}")
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    if opt_state:
+        opt.load_state_dict(opt_state)
+    budget = minutes * 60.0
+    last_ck = time.time()
+    last_log = time.time()
+    win_samples = win_frames * hop
+    t_prev_mask = -1.0
+    loss_ema = None
+    model.train()
+    while state["train_s"] < budget and (max_steps is None or state["step"] < max_steps):
+        t0 = time.time()
+        frac = state["train_s"] / budget if max_steps is None else state["step"] / max_steps
+        # learning rate: cosine from lr to lr_final over the budget
+        cur_lr = lr_final + 0.5 * (lr - lr_final) * (1 + math.cos(math.pi * min(1.0, frac)))
+        for g in opt.param_groups:
+            g["lr"] = cur_lr
+        z = sparsity_at(frac, prune_start, prune_end - prune_start, sparsity) if sparsity > 0 else 0.0
+        if z > 0 and (frac - t_prev_mask >= 0.005 or frac >= prune_end and t_prev_mask < prune_end):
+            for name, p in model.sparse_params().items():
+                getattr(model, f"mask_{name}").copy_(block_mask(p, z))
+            model.apply_masks()
+            t_prev_mask = frac
+        if frac >= qat_start and not model.qat:
+            model.qat = True
+            state["qat"] = True
+            log(f"step {state['step']}: quantisation-aware fine-tuning from here")
+        starts = rng.choice(starts_all, size=batch)
+        ctx, prev, exc, tgt = data.batch(starts, win_frames)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            logits = model(ctx, prev, exc)
+        loss = torch.nn.functional.cross_entropy(logits.float().reshape(-1, model.Q), tgt.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        model.apply_masks()
+        dt = time.time() - t0
+        state["train_s"] += dt
+        state["step"] += 1
+        state["samples"] += batch * win_samples
+        lv = loss.item()
+        loss_ema = lv if loss_ema is None else 0.98 * loss_ema + 0.02 * lv
+        now = time.time()
+        if now - last_log >= 30 or state["step"] <= 3:
+            sps = batch * win_samples / dt
+            log(f"step {state['step']:6d}  {state['train_s'] / 60:6.1f}/{minutes:.0f} min  loss {lv:.3f} "
+                f"(avg {loss_ema:.3f})  lr {cur_lr:.2e}  sparsity {z:.2f}{'  qat' if model.qat else ''}  "
+                f"{sps / 1000:.1f}k samples/s")
+            last_log = now
+        if now - last_ck >= ckpt_every_s:
+            vl = evaluate_loss(model, vdata, vstarts, win_frames)
+            state["history"].append({"step": state["step"], "train_s": state["train_s"], "loss": loss_ema,
+                                     "val": vl, "sparsity": z})
+            log(f"step {state['step']}: validation loss {vl:.4f} nats; checkpoint {ckpt}")
+            save_checkpoint(ckpt, model, opt, state)
+            last_ck = time.time()
+    vl = evaluate_loss(model, vdata, vstarts, win_frames)
+    vz = evaluate_loss(model, vdata, vstarts, win_frames, zero_exc=True)
+    state["final"] = {"val": vl, "val_zero_excitation": vz, "step": state["step"], "train_s": state["train_s"],
+                      "samples_per_s": state["samples"] / max(1e-9, state["train_s"]), "sparsity": z,
+                      "train_minutes_audio": data.frames * hop / sr / 60}
+    state["history"].append({"step": state["step"], "train_s": state["train_s"], "loss": loss_ema, "val": vl,
+                             "sparsity": z})
+    log(f"done: step {state['step']}, validation loss {vl:.4f} nats, with the excitation zeroed {vz:.4f}")
+    save_checkpoint(ckpt, model, opt, state)
+    return state
+
+
+def main_fit(args) -> int:
+    def log(msg):
+        print(time.strftime("%H:%M:%S ") + msg, flush=True)
+
+    fit(args.corpus, args.out, minutes=args.minutes, hidden=args.hidden, bits=args.bits, batch=args.batch,
+        win_frames=args.window_frames, lr=args.lr, sparsity=args.sparsity, resume=args.resume, seed=args.seed,
+        threads=args.threads, bf16=args.bf16, ckpt_every_s=args.checkpoint_minutes * 60, log=log,
+        max_steps=args.max_steps, excitation=0 if args.no_excitation else 2)
+    return 0
+
+
+
