@@ -350,11 +350,43 @@ def _start_live_and_record(jack_server, tmp_path, preset_path, sender, seconds, 
     return lv, rec
 
 
+def _map_blocks(recorded, end, reference, first_block):
+    """Match each recorded JACK cycle (a block of BLOCK frames) to a block of the offline
+    replay, bit for bit. Returns ({block: shift}, missed, wrong, realignments), with live
+    sample = recorder index + shift. A block of zeros is a cycle the recorder (a Python
+    client) missed; a late cycle of the host (an xrun) may move the alignment by whole
+    blocks, so a block that does not match where expected is looked for nearby."""
+    shifts, missed, wrong, realigned = {}, [], [], 0
+    shift = None
+    for b in range(first_block, end // BLOCK):
+        i = b * BLOCK
+        blk = recorded[i:i + BLOCK]
+        if not blk.any():
+            missed.append(b)
+            continue
+        cands = [] if shift is None else [shift] + [shift + d * BLOCK for d in range(-8, 9) if d]
+        found = None
+        for c in cands:
+            if 0 <= i + c and i + c + BLOCK <= reference.shape[0] and np.array_equal(reference[i + c:i + c + BLOCK], blk):
+                found = c
+                break
+        if found is None:
+            k = _align(recorded, reference, i)
+            found = None if k is None else k - i
+        if found is None:
+            wrong.append(b)
+            continue
+        if shift is not None and found != shift:
+            realigned += 1
+        shift = shifts[b] = found
+    return shifts, missed, wrong, realigned
+
+
 def _align(recorded, reference, start):
-    """Index k with recorded[start + j] == reference[k + j] over a 256-sample window."""
-    window = recorded[start:start + 256]
+    """Index k with recorded[start + j] == reference[k + j] over one block."""
+    window = recorded[start:start + BLOCK]
     for k in np.flatnonzero(reference == window[0]):
-        if k + 256 <= reference.shape[0] and np.array_equal(reference[k:k + 256], window):
+        if k + BLOCK <= reference.shape[0] and np.array_equal(reference[k:k + BLOCK], window):
             return int(k)
     return None
 
@@ -413,23 +445,23 @@ def test_notes_over_jack_midi_come_out_in_order_with_bounded_latency(jack_server
     voice = vocoder.Voice(live_preset, sample_rate=RATE, seed=0)
     n_live = int(stats["samples"])
     full = live.replay(voice, events, n_live)
-    start = int(np.flatnonzero(rec.buf[:rec.end])[0]) + RATE // 10
-    k = _align(rec.buf, full, start)
-    assert k is not None, "the recorded audio matches no stretch of the offline render"
-    shift = k - start                          # live sample s is recorder index s - shift
-    lo, hi = start, min(rec.end, n_live - shift)
-    rec_part, ref_part = rec.buf[lo:hi], full[lo + shift:hi + shift]
-    mismatch = np.flatnonzero(rec_part != ref_part)
-    # A JACK cycle the recorder (a Python client) missed leaves zeros in its buffer; the
-    # VM sometimes wakes a client late (AUDIO-TESTING.md). Those are not the host's.
-    bad = sorted({int(lo + i) // BLOCK for i in mismatch})
-    missed = [b for b in bad if not np.any(rec.buf[b * BLOCK:(b + 1) * BLOCK])]
-    wrong = [b for b in bad if b not in missed]
-    detail = [(b * BLOCK + shift, rec.buf[b * BLOCK:b * BLOCK + 3].tolist(),
-               full[b * BLOCK + shift:b * BLOCK + shift + 3].tolist()) for b in wrong[:4]]
-    assert not wrong, f"{len(wrong)} blocks of {(hi - lo) // BLOCK} differ from the replay: {detail}"
-    assert len(missed) <= 0.02 * (hi - lo) / BLOCK, f"the recorder missed {len(missed)} cycles"
-    assert events[0, 0] > lo + shift, "the recording must cover the first note"
+    first = int(np.flatnonzero(rec.buf[:rec.end])[0]) // BLOCK + 2
+    shifts, missed, wrong, realigned = _map_blocks(rec.buf, rec.end, full, first)
+    assert shifts, "the recorded audio matches no stretch of the offline render"
+    # A cycle in which the host was late (an xrun: the VM or the OS did not run it in time)
+    # may reach the recorder half written; every other block must match exactly.
+    glitches = stats["xruns"] + stats["slow_callbacks"]
+    assert len(wrong) <= 2 * glitches, (f"{len(wrong)} recorded blocks match no block of the replay "
+                                        f"({glitches} xruns or late callbacks): {wrong[:4]}")
+    n_blocks = rec.end // BLOCK - first
+    assert len(missed) <= 0.02 * n_blocks, f"the recorder missed {len(missed)} of {n_blocks} cycles"
+    assert realigned <= 3, f"{realigned} jumps in the live-to-JACK alignment"
+    assert events[0, 0] > min(shifts) * BLOCK + shifts[min(shifts)], "the recording must cover the first note"
+
+    def shift_at(frame):       # live sample = recorder index + shift, near this JACK frame
+        blk = (frame - rec.base) // BLOCK
+        near = min(shifts, key=lambda b: abs(b - blk))
+        return shifts[near]
 
     # Note-on to first sound, in JACK frames: the MIDI frame the recorder saw -> the first
     # sample that differs from a render without that note-on.
@@ -445,6 +477,7 @@ def test_notes_over_jack_midi_come_out_in_order_with_bounded_latency(jack_server
                               np.delete(events, row, axis=0), stop_at)
         diff = np.flatnonzero(without[s_on:] != full[s_on:stop_at])
         assert diff.size, f"note {NOTES[i]} changed nothing within {stop_at - s_on} samples"
+        shift = shift_at(midi_on[i])
         first_sound_frame = rec.base + (s_on + int(diff[0]) - shift)
         lat.append(first_sound_frame - midi_on[i])
         placed.append(rec.base + s_on - shift - midi_on[i])     # MIDI bus -> the host's placement
