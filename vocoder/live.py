@@ -5,7 +5,7 @@ messages that arrived since the last callback, turn each into a :class:`vocoder.
 event placed sample-accurately in the block, and call ``voice.render``::
 
     callback start t0 (perf_counter)
-      pull every pending MIDI message (rtmidi's own queue, never blocks)
+      pull the pending MIDI messages, up to 128 (rtmidi's own queue, never blocks)
         its time t (from rtmidi's delta timestamps, mapped onto perf_counter)
         offset = (t - t0) * rate + frames, clamped into [0, frames)
         -> voice.note_on / note_off / pitch_bend / control(..., offset)
@@ -22,9 +22,10 @@ Total latency from key to sound: ``voice.latency_samples`` (engine + singer + re
 Other threads never call a Voice's event methods (its event queue has one producer, the
 audio thread): OSC commands and shutdown go to the callback through a ``deque`` (append
 and popleft are atomic in CPython, no lock the callback could wait on), and the
-callback applies them at offset 0. Loading lyrics and switching presets happen outside
-the callback: a new Voice is built in the OSC thread and swapped in with one reference
-assignment.
+callback applies them at offset 0. Loading lyrics (parsing text into syllables) and
+switching presets happen outside the callback: lyrics and the lyric cursor are plain
+attribute assignments on the Python side of the Voice (no queue involved), and a new
+Voice is built in the OSC thread and swapped in with one reference assignment.
 
 Other pieces: :func:`list_midi_ports` / :func:`list_audio_devices` (``vocoder devices``),
 :func:`open_midi_in`, the OSC server (:class:`OscControl`, 127.0.0.1 only) and
