@@ -491,7 +491,7 @@ class LiveHost:
         base = self._clock - t0
         try:
             for msg, t in batch:
-                off = int((t + base) * sr) + frames
+                off = int((t + base) * sr + frames + 0.5)   # nearest sample (x > -0.5 here)
                 if off < 0:
                     off = 0
                 elif off > last:
