@@ -1,0 +1,189 @@
+"""Training pipeline on audio the test makes itself: a tiny model trains, prunes, exports,
+loads and renders; the int8 engine agrees with the float model; bad inputs give clear errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("pyworld")
+
+from vocoder import Vocoder, load_preset, save_preset  # noqa: E402
+from vocoder import features as F  # noqa: E402
+from vocoder.reference import excitation as ref_excitation, mulaw_encode  # noqa: E402
+from vocoder.train import corpus, export, trainer  # noqa: E402
+from vocoder.train.excitation import aligned_excitation, aligned_phase, excitation  # noqa: E402
+from vocoder.train.model import WaveRNN, block_mask, fake_quant_rows, sparsity_at  # noqa: E402
+from vocoder.train.singer_data import build_singer_data  # noqa: E402
+
+from test_features import vowel  # noqa: E402
+
+SR, HOP = 16000, 80
+
+
+def make_items(n=3, seconds=1.5):
+    items = []
+    for i in range(n):
+        t = np.arange(int(seconds * SR)) / SR
+        f0 = (150.0 + 40 * i) * 2 ** (0.3 * np.sin(2 * np.pi * 0.7 * t) / 12)
+        a = vowel(f0, seconds, formants=((500 + 150 * i, 80), (1500, 100), (2500, 120)), seed=i)
+        f = F.extract(a, SR, source=f"item{i}")
+        items.append((f"item{i}", a[: len(f) * HOP].astype(np.float32), f, {"source": "test"}))
+    return items
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    torch.manual_seed(0)
+    out = tmp_path_factory.mktemp("ckpt")
+    items = make_items()
+    logs = []
+    state = trainer.fit(None, out, hidden=32, cond_hidden=16, batch=16, win_frames=4, lr=5e-3, lr_final=1e-3,
+                        sparsity=0.5, prune_start=0.3, prune_end=0.7, qat_start=0.8, max_steps=100, minutes=1e9,
+                        items=items, val_items=items[:1], val_windows=16, ckpt_every_s=1e9, log=logs.append, threads=1)
+    return out, items, state, logs
+
+
+def test_loss_goes_down(trained):
+    _, _, state, logs = trained
+    first = float(logs[1].split("loss ")[1].split()[0])
+    assert state["step"] == 100
+    assert state["final"]["val"] < first - 0.5, (first, state["final"])
+    assert any("quantisation-aware" in m for m in logs)
+    assert state["final"]["samples_per_s"] > 0
+
+
+def test_checkpoint_resume(trained, tmp_path):
+    out, items, state, _ = trained
+    model, opt_state, st = trainer.load_checkpoint(out / trainer.CKPT_NAME)
+    assert st["step"] == 100 and model.qat
+    import shutil
+
+    shutil.copy(out / trainer.CKPT_NAME, tmp_path / trainer.CKPT_NAME)
+    logs = []
+    st2 = trainer.fit(None, tmp_path, resume=True, max_steps=105, minutes=1e9, batch=16, win_frames=4,
+                      items=items, val_items=items[:1], val_windows=16, ckpt_every_s=1e9, log=logs.append, threads=1)
+    assert st2["step"] == 105
+    assert "resumed" in logs[0]
+
+
+def test_checkpoint_is_not_a_pickle_of_code(trained):
+    out, _, _, _ = trained
+    torch.load(out / trainer.CKPT_NAME, weights_only=True)  # raises if it needed arbitrary unpickling
+
+
+def test_export_load_render(trained, tmp_path):
+    out, items, state, _ = trained
+    path = export.export_checkpoint(out, tmp_path / "tiny.safetensors", name="tiny")
+    p = load_preset(path)
+    c = p.config
+    assert c["excitation"] == 2 and c["head"] == "mulaw" and c["hidden"] == 32
+    assert c["feature_names"] == F.feature_names(24)
+    assert c["training"]["steps"] == 100
+    # pruned to 16x4 blocks: about half of R's blocks are gone
+    assert 0.4 < p.layers["R"].density < 0.6
+    f = items[0][2]
+    y = Vocoder(p, seed=1).vocode(f)
+    assert y.shape == (f.shape[0] * HOP,) and np.all(np.isfinite(y)) and np.abs(y).max() > 0
+
+
+def test_int8_engine_agrees_with_float_model(trained, tmp_path):
+    out, items, _, _ = trained
+    model, _, _ = trainer.load_checkpoint(out / trainer.CKPT_NAME)
+    model.eval()
+    model.qat = False
+    p = export.build_preset(model, name="tiny")
+    _, a, f, _ = items[1]
+    f, a = f[:40], a[: 40 * HOP]
+    lt = Vocoder(p).teacher_forced(f, a)["logits"]
+    hp = model.hp
+    offs = np.arange(-hp["ctx_before"], hp["lookahead"] + 1)
+    idx = np.clip(np.arange(len(f))[:, None] + offs[None, :], 0, len(f) - 1)
+    k = mulaw_encode(a, 8)
+    prev = np.concatenate([[128], k[:-1]]) * 2.0 / 255 - 1
+    with torch.no_grad():
+        lf = model(torch.from_numpy(f[idx].reshape(1, len(f), -1)), torch.tensor(prev[None], dtype=torch.float32),
+                   torch.from_numpy(ref_excitation(f, HOP, SR)[None]))[0].numpy()
+    scale = lf.std()
+    err = np.abs(lt - lf)
+    assert np.mean(err) < 0.05 * scale, (np.mean(err), scale)
+    assert np.mean(np.argmax(lt, 1) == np.argmax(lf, 1)) > 0.9
+
+
+def test_excitation_matches_reference_and_aligned_variant_tracks_audio():
+    _, a, f, _ = make_items(1)[0]
+    e = excitation(f, HOP, SR)
+    assert np.array_equal(e, ref_excitation(f, HOP, SR))
+    ea = aligned_excitation(a, f, HOP, SR)
+    assert ea.shape == e.shape and np.all(np.isfinite(ea))
+    # The aligned phase follows the audio's own fundamental: cos(2 pi phi) correlates with it.
+    from scipy.signal import butter, sosfiltfilt
+
+    lp = sosfiltfilt(butter(4, 300, fs=SR, output="sos"), a.astype(np.float64))
+    c = np.cos(2 * np.pi * aligned_phase(a, f, HOP, SR))
+    v = np.repeat(f[:, 1] > 0.5, HOP)
+    seg = [np.corrcoef(c[v][i:i + 400], lp[v][i:i + 400])[0, 1] for i in range(0, v.sum() - 400, 400)]
+    assert np.median(seg) > 0.6
+
+
+def test_pruning_helpers():
+    assert sparsity_at(0.1, 0.2, 0.5, 0.9) == 0.0
+    assert sparsity_at(0.7, 0.2, 0.5, 0.9) == 0.9
+    assert 0.0 < sparsity_at(0.3, 0.2, 0.5, 0.9) < sparsity_at(0.5, 0.2, 0.5, 0.9) < 0.9
+    w = torch.randn(64, 32)
+    m = block_mask(w, 0.75)
+    blocks = m.view(4, 16, 8, 4)
+    assert torch.all(blocks.amin(dim=(1, 3)) == blocks.amax(dim=(1, 3)))  # whole 16x4 blocks
+    assert abs(m.mean().item() - 0.25) < 1e-6
+    # fake quantisation lands on the grid quantize_rows uses (saturation rule included)
+    from vocoder.blocksparse import quantize_rows
+
+    q, s = quantize_rows(w.double().numpy())
+    assert np.allclose(fake_quant_rows(w).numpy(), q * s[:, None], atol=1e-5)
+
+
+def test_singer_data_shape():
+    items = [(it[2], [["sil", 0.0, 0.1], ["AA", 0.1, 0.9], ["M", 0.9, 1.0], ["IY", 1.0, 1.4]]) for it in make_items(2)]
+    s = build_singer_data(items)
+    assert s["version"] == 1 and s["n_env"] == 24
+    assert s["phonemes"] == sorted(s["phonemes"]) and "AA" in s["phonemes"]
+    assert len(s["envelopes"]) == len(s["phonemes"]) and all(len(e) == 24 for e in s["envelopes"])
+    assert len(s["voicing"]) == len(s["durations"]) == len(s["phonemes"])
+    i = s["phonemes"].index("AA")
+    assert s["voicing"][i] > 0.9 and abs(s["durations"][i] - 0.8) < 1e-6
+    assert s["pitch_range"][0] < s["pitch_range"][1]
+    json.dumps(s, allow_nan=False)
+
+
+def test_corpus_from_user_wavs_names_bad_files(tmp_path):
+    import soundfile
+
+    src = tmp_path / "in"
+    src.mkdir()
+    soundfile.write(str(src / "good.wav"), vowel(200.0, 0.5, sr=22050).astype(np.float32), 22050)
+    soundfile.write(str(src / "quiet.wav"), np.zeros(4000, np.float32), 22050)
+    (src / "broken.wav").write_bytes(b"not a wav file at all")
+    logs = []
+    man = corpus.build_corpus(tmp_path / "c", wav_dir=src, jobs=1, log=logs.append)
+    assert len(man["splits"]["train"]["items"]) == 1
+    errs = "\n".join(man["errors"])
+    assert "broken.wav" in errs and "quiet.wav" in errs and "silent" in errs
+    items = corpus.load_split(tmp_path / "c", "train")
+    (_, a, f, meta), = items
+    assert meta["source"] == "user" and len(a) == len(f) * HOP
+    assert abs(len(a) - 8000) <= HOP
+
+
+def test_radio_phones_to_arpabet():
+    assert corpus.to_arpabet("pau") == "sil"
+    assert corpus.to_arpabet("aa") == "AA"
+    assert corpus.to_arpabet("ax") == "AH"
+    assert corpus.to_arpabet("hh") == "HH"
+    assert corpus.festival_note(60) == "C5" and corpus.festival_note(66) == "F#5"
+
+
+def test_model_forward_shapes():
+    m = WaveRNN(hidden=32, cond_hidden=8)
+    lg = m(torch.zeros(2, 3, 5 * 26), torch.zeros(2, 240), torch.zeros(2, 240, 2))
+    assert lg.shape == (2, 240, 256)
