@@ -47,7 +47,7 @@ def cmd_export(args) -> int:
     from .export import export_checkpoint
 
     p = export_checkpoint(args.checkpoint, args.out, corpus_dir=args.corpus, name=args.name,
-                          version=args.version)
+                          version=args.version, temperature=args.temperature)
     print(f"wrote {p}")
     return 0
 
@@ -56,7 +56,8 @@ def cmd_evaluate(args) -> int:
     from .evaluate import evaluate, format_table
 
     res = evaluate(args.preset, args.data, checkpoint=args.checkpoint, seed=args.seed, max_seconds=args.seconds,
-                   log=None if args.json else _log, keep_audio=bool(args.plot or args.save_audio))
+                   log=None if args.json else _log, keep_audio=bool(args.plot or args.save_audio),
+                   temperature=args.temperature)
     extra = res.pop("_audio", [])
     if args.plot and extra:
         from .evaluate import plot_comparison
@@ -131,6 +132,7 @@ def add_parsers(sub) -> None:
     e.add_argument("--corpus", help="corpus directory: singer data and licences come from it")
     e.add_argument("--name", default="default")
     e.add_argument("--version", default="1")
+    e.add_argument("--temperature", type=float, default=1.0, help="the preset's default sampling temperature")
     e.set_defaults(func=cmd_export)
 
     v = sub.add_parser("evaluate", help="f0 / voicing / STFT distance of a preset on held-out recordings")
@@ -139,6 +141,7 @@ def add_parsers(sub) -> None:
     v.add_argument("--checkpoint", help="also compare the float model of this training checkpoint")
     v.add_argument("--seconds", type=float, default=60.0, help="evaluate at most this much audio")
     v.add_argument("--seed", type=int, default=0)
+    v.add_argument("--temperature", type=float, help="sampling temperature (default: the preset's)")
     v.add_argument("--json", action="store_true")
     v.add_argument("--plot", metavar="PNG", help="spectrograms with f0 of the first file (needs matplotlib)")
     v.add_argument("--save-audio", metavar="DIR", help="write the renderings (engine, WORLD) as WAVs")

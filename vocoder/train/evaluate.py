@@ -129,7 +129,8 @@ def load_heldout(data_dir, sample_rate, hop, n_env, max_seconds):
     return items
 
 
-def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=None, keep_audio=False):
+def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=None, keep_audio=False,
+             temperature=None):
     from .. import Vocoder, load_preset
     from ..presets import Preset
 
@@ -137,7 +138,7 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
     sr, hop = p.sample_rate, p.hop
     n_env = p.n_features - 2
     items = load_heldout(data_dir, sr, hop, n_env, max_seconds)
-    voc = Vocoder(p, seed=seed)
+    voc = Vocoder(p, seed=seed, temperature=temperature)
     model = None
     if checkpoint:
         from .trainer import load_checkpoint
@@ -181,6 +182,7 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
         if log:
             log(f"{name}: {len(a) / sr:.1f} s")
     res = {"preset": str(p.path or p.name), "data": str(data_dir), "files": len(items),
+           "temperature": p.temperature if temperature is None else float(temperature),
            "seconds": round(sum(len(a) for _, a, _ in items) / sr, 1),
            "engine_realtime_factor": round(sum(len(a) for _, a, _ in items) / sr / max(1e-9, t_render), 2)}
     for k, g in agg.items():
@@ -232,7 +234,8 @@ def _float_nll(model, f, a, k, sr, hop):
 
 
 def format_table(res) -> str:
-    lines = [f"preset {res['preset']}  data {res['data']}  ({res['files']} files, {res['seconds']} s; "
+    lines = [f"preset {res['preset']} (temperature {res['temperature']})  data {res['data']}  "
+             f"({res['files']} files, {res['seconds']} s; "
              f"engine {res['engine_realtime_factor']}x real time)", "",
              f"{'':24s} {'f0 err (cents)':>15s} {'voicing err':>12s} {'STFT dist':>10s} {'periodicity':>12s}"]
     names = {"engine": "int8 engine", "world": "WORLD (same features)", "world_full": "WORLD (full analysis)",
