@@ -150,6 +150,7 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
     agg = {k: {"cents": [], "verr": [], "stft": [], "per": [], "frames": 0} for k in rows}
     tf = {"engine_nll": [], "float_nll": [], "n": 0}
     audio_out = []
+    per_file = []
     t_render = 0.0
     for name, a, f in items:
         t0 = time.time()
@@ -162,6 +163,11 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
         vi = f[:, 1] > 0.5
         for k, out in outs.items():
             m = pitch_metrics(out, f, sr, hop, name=f"{name} ({k})")
+            if k == "engine":
+                per_file.append({"file": name, "f0_cents": round(m["f0_cents"], 2),
+                                 "voicing_error": round(m["voicing_error"], 4),
+                                 "input_voiced": round(float(vi.mean()), 3),
+                                 "stft": round(stft_distance(out, a), 4)})
             g = agg[k]
             g["cents"].append(m["cents"])
             g["verr"].append(m["voicing_error"] * f.shape[0])
@@ -193,6 +199,7 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
                   "stft": round(sum(g["stft"]) / g["frames"], 4),
                   "periodicity": round(sum(g["per"]) / max(1, nv), 4)}
     res["real"]["stft"] = 0.0
+    res["engine_per_file"] = per_file
     res["teacher_forced_nll"] = {"engine_int8": round(sum(tf["engine_nll"]) / tf["n"], 4)}
     if model is not None:
         res["teacher_forced_nll"]["float_model"] = round(sum(tf["float_nll"]) / tf["n"], 4)
