@@ -51,15 +51,9 @@ class Vocoder:
         level_index = kernels._level_index(self.level)
         if not isinstance(frame_capacity, int) or frame_capacity < 1:
             raise ValueError(f"frame_capacity must be a positive int, got {frame_capacity!r}")
-        cfg = preset.config
-        cfg["n_classes"] = preset.n_classes
+        cfg, dense, layers = compiled_model(preset)
         if temperature is not None:
             cfg["temperature"] = _check_temperature(temperature)
-        dense = {k: np.ascontiguousarray(v, np.float32).reshape(-1) for k, v in preset.tensors.items()}
-        # Packed already and validated by the preset loader; the kernels' wrapper adds
-        # row sums and aligned copies.
-        layers = {name: BlockSparseMatrix(layer.packed, layer.scales, layer.bias)
-                  for name, layer in preset.layers.items()}
         self._engine = _engine.Engine(dense, layers, cfg, level_index, self.seed, frame_capacity)
         self._n_features = preset.n_features
 
@@ -172,6 +166,18 @@ class Vocoder:
     def __repr__(self) -> str:
         return (f"Vocoder({self.preset.meta.get('name', '?')!r}, level={self.level!r}, "
                 f"latency={self.latency_samples} samples)")
+
+
+def compiled_model(preset):
+    """``(config, dense, layers)``: what the compiled engine (and ``vocoder.Voice``) is
+    built from. The matrices are packed already and validated by the preset loader; the
+    kernels' wrapper adds row sums and aligned copies."""
+    cfg = preset.config
+    cfg["n_classes"] = preset.n_classes
+    dense = {k: np.ascontiguousarray(v, np.float32).reshape(-1) for k, v in preset.tensors.items()}
+    layers = {name: BlockSparseMatrix(layer.packed, layer.scales, layer.bias)
+              for name, layer in preset.layers.items()}
+    return cfg, dense, layers
 
 
 def _check_seed(seed) -> int:

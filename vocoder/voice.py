@@ -41,7 +41,7 @@ import math
 import numpy as np
 
 from . import kernels
-from .kernels import BlockSparseMatrix
+from .engine import compiled_model
 
 __all__ = ["Voice"]
 
@@ -103,10 +103,7 @@ class Voice:
         self.seed = int(seed)
         self.level = kernels.active_level() if level is None else level
         level_index = kernels._level_index(self.level)
-        cfg["n_classes"] = preset.n_classes
-        dense = {k: np.ascontiguousarray(v, np.float32).reshape(-1) for k, v in preset.tensors.items()}
-        layers = {name: BlockSparseMatrix(layer.packed, layer.scales, layer.bias)
-                  for name, layer in preset.layers.items()}
+        cfg, dense, layers = compiled_model(preset)
         self._core = _engine.VoiceCore(dense, layers, cfg, envelopes, voicing, frames, self._index["sil"],
                                        level_index, self.seed, self.sample_rate)
         self._syllables = []

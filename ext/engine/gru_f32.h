@@ -11,6 +11,21 @@
 #ifndef VK_GRU_F32_H
 #define VK_GRU_F32_H
 
+/* [7/6] Pade approximant of tanh (Lambert's continued fraction), error < 1e-4 on the
+ * clamped range; NaN maps to 0 so a bad input cannot poison the state. The vector
+ * versions in gru_f32_body.h run the same operations lane by lane. */
+static inline float vk_tanh1(float x)
+{
+    if (!(x == x)) return 0.0f;
+    if (x > 4.97f) x = 4.97f;
+    if (x < -4.97f) x = -4.97f;
+    float x2 = x * x;
+    float num = x * (135135.0f + x2 * (17325.0f + x2 * (378.0f + x2)));
+    float den = 135135.0f + x2 * (62370.0f + x2 * (3150.0f + x2 * 28.0f));
+    float r = num / den;
+    return r > 1.0f ? 1.0f : (r < -1.0f ? -1.0f : r);
+}
+
 typedef struct {
     const float *in_t; /* in_w transposed, [n_in][3H] */
     int n_in, H;

@@ -4,19 +4,7 @@
  * VK_MAX, VK_NAN_TO_ZERO. The scalar tail is the same sequence of operations. */
 #include "gru_f32.h"
 
-static inline float gru_tanh1(float x)
-{
-    if (!(x == x)) return 0.0f;
-    if (x > 4.97f) x = 4.97f;
-    if (x < -4.97f) x = -4.97f;
-    float x2 = x * x;
-    float num = x * (135135.0f + x2 * (17325.0f + x2 * (378.0f + x2)));
-    float den = 135135.0f + x2 * (62370.0f + x2 * (3150.0f + x2 * 28.0f));
-    float r = num / den;
-    return r > 1.0f ? 1.0f : (r < -1.0f ? -1.0f : r);
-}
-
-static inline float gru_sigmoid1(float x) { return 0.5f + 0.5f * gru_tanh1(0.5f * x); }
+static inline float gru_sigmoid1(float x) { return 0.5f + 0.5f * vk_tanh1(0.5f * x); }
 
 static inline float gru_gate1(const vk_gru_shape *s, const float *x, const float *cond, const float *sb, int r)
 {
@@ -75,7 +63,7 @@ void VK_GRU_NAME(const vk_gru_shape *s, const float *x, const float *cond, const
     for (; j < u1; j++) {
         float r = gru_sigmoid1(gru_gate1(s, x, cond, sb, j) + gh[j]);
         float u = gru_sigmoid1(gru_gate1(s, x, cond, sb, H + j) + gh[H + j]);
-        float n = gru_tanh1(gru_gate1(s, x, cond, sb, 2 * H + j) + r * gh[2 * H + j]);
+        float n = vk_tanh1(gru_gate1(s, x, cond, sb, 2 * H + j) + r * gh[2 * H + j]);
         hnew[j] = (1.0f - u) * n + u * h[j];
     }
 }

@@ -78,21 +78,6 @@ struct vk_engine {
 
 /* ---------- deterministic elementwise maths (no libm in the sample loop) ---------- */
 
-/* [7/6] Pade approximant of tanh (Lambert's continued fraction), error < 1e-4 on the
- * clamped range; NaN maps to 0 so a bad input cannot poison the state. */
-static inline float vk_tanh(float x)
-{
-    if (!(x == x)) return 0.0f;
-    if (x > 4.97f) x = 4.97f;
-    if (x < -4.97f) x = -4.97f;
-    float x2 = x * x;
-    float num = x * (135135.0f + x2 * (17325.0f + x2 * (378.0f + x2)));
-    float den = 135135.0f + x2 * (62370.0f + x2 * (3150.0f + x2 * 28.0f));
-    float r = num / den;
-    return r > 1.0f ? 1.0f : (r < -1.0f ? -1.0f : r);
-}
-
-static inline float vk_sigmoid(float x) { return 0.5f + 0.5f * vk_tanh(0.5f * x); }
 
 
 static inline uint64_t splitmix64(uint64_t *s)
@@ -279,7 +264,7 @@ static void cond_from_window(vk_engine *e, float *out)
 {
     const vk_model *m = &e->m;
     dense(m->cond1_w, m->cond1_b, e->cond_in, m->cond_hidden, e->K * e->nf, e->cond_hid);
-    for (int i = 0; i < m->cond_hidden; i++) e->cond_hid[i] = vk_tanh(e->cond_hid[i]);
+    for (int i = 0; i < m->cond_hidden; i++) e->cond_hid[i] = vk_tanh1(e->cond_hid[i]);
     dense(m->cond2_w, m->cond2_b, e->cond_hid, 3 * e->H, m->cond_hidden, out);
 }
 
