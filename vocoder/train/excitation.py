@@ -43,32 +43,12 @@ def _shape(phi, K, v):
     return e
 
 
-def free_phase(features, hop: int, sample_rate: int) -> np.ndarray:
-    """Phase (cycles, in [0, 1)) of docs/model.md: 0 at the first sample, ``frac(phi + inc)`` after each."""
-    inc, _, _ = _frame_params(features, hop, sample_rate)
-    n = inc.shape[0]
-    phi = np.zeros(n)
-    if n > 1:
-        # phi[i] = frac(sum of inc[:i]); accumulate the fraction as the engine does, in float64.
-        acc = 0.0
-        out = phi
-        for i in range(n - 1):
-            acc += inc[i]
-            acc -= np.floor(acc)
-            out[i + 1] = acc
-    return phi
-
-
 def excitation(features, hop: int, sample_rate: int) -> np.ndarray:
-    """docs/model.md's excitation, float32 ``[frames * hop, 2]`` (e0, e1)."""
-    try:  # the shared definition, once the reference has it
-        from ..reference import excitation as ref
+    """docs/model.md's excitation, float32 ``[frames * hop, 2]`` (e0, e1): the engine's
+    free-running phase, from the one shared definition in :mod:`vocoder.reference`."""
+    from ..reference import excitation as shared
 
-        return np.asarray(ref(features, hop, sample_rate), np.float32)
-    except ImportError:
-        pass
-    _, K, v = _frame_params(features, hop, sample_rate)
-    return _shape(free_phase(features, hop, sample_rate), K, v)
+    return shared(features, hop, sample_rate)
 
 
 def aligned_phase(audio, features, hop: int, sample_rate: int, window_s: float = 0.025) -> np.ndarray:
