@@ -15,4 +15,17 @@ float vk_quantize_f32(const float *x, int n, int n_padded, uint8_t *xu);
 void vk_dequantize(const int32_t *acc, const float *row_scale, float x_scale,
                    const float *bias, float *y, int rows);
 
+/* Per-level versions for the engine's sample loop: every level returns the same bits
+ * as the two functions above (same IEEE operations per element, no FMA). */
+typedef float (*vk_quantize_fn)(const float *x, int n, int n_padded, uint8_t *xu);
+typedef void (*vk_dequantize_fn)(const int32_t *acc, const float *row_scale, float x_scale,
+                                 const float *bias, float *y, int rows);
+typedef struct {
+    vk_quantize_fn quantize;
+    vk_dequantize_fn dequantize;
+} vk_quant_fns;
+
+/* The pair for a kernel level (VK_LEVEL_*). */
+vk_quant_fns vk_quant_for_level(int level);
+
 #endif

@@ -27,6 +27,7 @@ struct vk_engine {
     vk_gemv_fn gemv;
     vk_gemm_fn gemm;
     vk_gru_fn gru;
+    vk_quant_fns quant;
     vk_gru_shape gshape;
     int H, Hc, B, F, n_in, K, nf, Q, hop, E;
     uint64_t rng;
@@ -307,14 +308,14 @@ static void layer(vk_engine *e, const vk_layer *L, const float *x, int x_stride,
                   float *y, int y_stride, int relu)
 {
     for (int b = 0; b < nb; b++)
-        e->xscale[b] = vk_quantize_f32(x + (int64_t)b * x_stride, L->cols, L->cols_padded, e->xu + (int64_t)b * e->sx);
+        e->xscale[b] = e->quant.quantize(x + (int64_t)b * x_stride, L->cols, L->cols_padded, e->xu + (int64_t)b * e->sx);
     if (nb == 1)
         e->gemv(&L->m, e->xu, e->acc);
     else
         e->gemm(&L->m, nb, e->xu, e->sx, e->acc, e->sacc);
     for (int b = 0; b < nb; b++) {
         float *yb = y + (int64_t)b * y_stride;
-        vk_dequantize(e->acc + (int64_t)b * e->sacc, L->scales, e->xscale[b], L->bias, yb, L->rows);
+        e->quant.dequantize(e->acc + (int64_t)b * e->sacc, L->scales, e->xscale[b], L->bias, yb, L->rows);
         if (relu)
             for (int r = 0; r < L->rows; r++) yb[r] = yb[r] > 0.0f ? yb[r] : 0.0f;
     }
@@ -429,6 +430,7 @@ void vk_engine_set_level(vk_engine *e, int level)
     e->gemv = vk_kernel_tables[level].gemv;
     e->gemm = vk_kernel_tables[level].gemm;
     e->gru = vk_gru_for_level(level);
+    e->quant = vk_quant_for_level(level);
 }
 
 void vk_engine_set_temperature(vk_engine *e, float t) { e->temperature = t > 0.0f ? t : 0.0f; }
