@@ -33,6 +33,7 @@ _LAZY = {
     "read_musicxml": ("vocoder.events", "read_musicxml"),
     "render_file": ("vocoder.render", "render_file"),
     "Voice": ("vocoder.voice", "Voice"),
+    "VoiceGroup": ("vocoder.voice", "VoiceGroup"),
 }
 
 
@@ -49,5 +50,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'vocoder' has no attribute {name!r}")
 
 
-__all__ = ["load_preset", "save_preset", "Preset", "PresetError", "Vocoder", "Voice", "Singer", "SingerOptions", "Event", "Song",
+__all__ = ["load_preset", "save_preset", "Preset", "PresetError", "Vocoder", "Voice", "VoiceGroup", "Singer", "SingerOptions", "Event", "Song",
            "SongError", "read_song", "read_midi", "read_musicxml", "render_file", "__version__"]

@@ -43,6 +43,9 @@ cdef extern from "engine/wavernn.h":
     int64_t vk_engine_underrun_samples(const vk_engine *e) nogil
     int64_t vk_engine_generated(const vk_engine *e) nogil
     int64_t vk_engine_ready(const vk_engine *e) nogil
+    ctypedef struct vk_batch:
+        pass
+    void vk_batch_destroy(vk_batch *g) nogil
     void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
                                  const int32_t *cls_a, const int32_t *cls_b, int n,
                                  float *logits_a, float *logits_b) nogil
@@ -85,6 +88,9 @@ cdef extern from "engine/voice.h":
     int64_t vk_voice_underrun(const vk_voice *v) nogil
     int64_t vk_voice_position(const vk_voice *v) nogil
     const float *vk_voice_last_frame(const vk_voice *v) nogil
+    int vk_voice_same_model(const vk_voice *a, const vk_voice *b) nogil
+    vk_batch *vk_voice_batch_create(const vk_voice *like) nogil
+    void vk_voice_render_group(vk_batch *g, vk_voice *const *vs, int nv, float *const *outs, int n) nogil
 
 
 cdef const float *fptr(const float[::1] a):
@@ -320,3 +326,83 @@ cdef class VoiceCore:
     def last_frame(self):
         cdef const float *f = vk_voice_last_frame(self.v)
         return np.array([f[i] for i in range(2 + self.n_env)], np.float32)
+
+
+DEF MAX_GROUP = 16  # VK_MAX_BATCH
+
+
+def same_model(VoiceCore a, VoiceCore b):
+    """True when the two voices' engines hold identical weights (they may share a batch)."""
+    return bool(vk_voice_same_model(a.v, b.v))
+
+
+cdef class VoiceGroupCore:
+    """Renders up to 16 VoiceCores built on the same model with one batched engine step
+    per sample (vk_voice_render_group); vocoder/voice.py's VoiceGroup is the face.
+
+    The scratch for the mix is allocated here, so render() allocates nothing."""
+
+    cdef vk_batch *g
+    cdef vk_voice *vs[MAX_GROUP]
+    cdef float *outs[MAX_GROUP]
+    cdef readonly int n_voices, max_block
+    cdef float[:, ::1] scratch
+    cdef object keep
+
+    def __cinit__(self):
+        self.g = NULL
+
+    def __init__(self, cores, int max_block=1024):
+        cores = list(cores)
+        if not 1 <= len(cores) <= MAX_GROUP:
+            raise ValueError(f"a voice group holds 1 to {MAX_GROUP} voices, got {len(cores)}")
+        cdef int k
+        cdef VoiceCore c
+        for k in range(len(cores)):
+            c = <VoiceCore?>cores[k]
+            self.vs[k] = c.v
+            if k and not vk_voice_same_model(self.vs[0], c.v):
+                raise ValueError(f"voice {k} is not built on the same preset as voice 0; "
+                                 "only voices on one preset can share a batched engine step")
+        self.n_voices = len(cores)
+        self.max_block = max_block
+        self.keep = cores
+        self.scratch = np.zeros((len(cores), max_block), np.float32)
+        for k in range(len(cores)):
+            self.outs[k] = &self.scratch[k, 0]
+        self.g = vk_voice_batch_create(self.vs[0])
+        if self.g == NULL:
+            raise MemoryError("could not allocate the voice group's scratch")
+
+    def __dealloc__(self):
+        if self.g != NULL:
+            vk_batch_destroy(self.g)
+            self.g = NULL
+
+    def render_mix(self, float[::1] out):
+        """out[:] = the sum of the voices (in slices of max_block)."""
+        cdef int n = out.shape[0], done = 0, m, k, i
+        cdef float s
+        with nogil:
+            while done < n:
+                m = n - done if n - done < self.max_block else self.max_block
+                vk_voice_render_group(self.g, self.vs, self.n_voices, self.outs, m)
+                for i in range(m):
+                    s = 0.0
+                    for k in range(self.n_voices):
+                        s = s + self.outs[k][i]
+                    out[done + i] = s
+                done += m
+
+    def render_each(self, float[:, ::1] outs):
+        """outs[k, :] = voice k's samples."""
+        cdef int n = outs.shape[1], k
+        cdef float *ptrs[MAX_GROUP]
+        if outs.shape[0] != self.n_voices:
+            raise ValueError(f"outs must have one row per voice ({self.n_voices}), got {outs.shape[0]}")
+        if n == 0:
+            return
+        for k in range(self.n_voices):
+            ptrs[k] = &outs[k, 0]
+        with nogil:
+            vk_voice_render_group(self.g, self.vs, self.n_voices, ptrs, n)

@@ -28,6 +28,15 @@ delay and the engine's subscale lag; the engine's feature lookahead costs nothin
 because the singer produces frames exactly as they are needed). The same events at the
 same offsets give the same samples whatever the block sizes.
 
+Several voices on one preset (say, MIDI channels routed to the same voice) are cheaper
+together: :class:`VoiceGroup` renders them with one batched engine step per sample, the
+matrix products of all voices in one kernel call, and gives each voice exactly the
+samples it would give alone::
+
+    group = vocoder.VoiceGroup([vocoder.Voice(p, 48000, seed=i) for i in range(4)])
+    group[2].note_on(64)                   # events go to each voice as usual
+    group.render(out)                      # out = the sum of the four voices
+
 Lyrics: each new note sings the next syllable of the loaded lyrics (with no lyrics, the
 vowel "ah"); a note pressed while another is held is legato: it glides there without a
 new syllable. Releasing it returns to the held note. :meth:`lyric_step` moves the cursor,
@@ -43,7 +52,7 @@ import numpy as np
 from . import kernels
 from .engine import compiled_model
 
-__all__ = ["Voice"]
+__all__ = ["Voice", "VoiceGroup"]
 
 
 def _check_offset(offset) -> int:
@@ -246,3 +255,77 @@ class Voice:
     def __repr__(self) -> str:
         return (f"Voice({self.preset.config['name']!r}, sample_rate={self.sample_rate}, seed={self.seed}, "
                 f"latency_samples={self.latency_samples})")
+
+
+class VoiceGroup:
+    """Voices on one preset rendered together, with one batched engine step per sample.
+
+    Each voice keeps its own events, lyrics, singer state, seed and sample rate; only
+    the engines' matrix products are shared, as one kernel call over all voices (the
+    int8 kernels load each weight block once for the whole group). A voice's samples
+    are bit for bit those it renders alone, so grouping is purely a speed-up: four
+    voices cost much less than four times one.
+
+    Args:
+        voices: 1 to 16 :class:`Voice` objects built on the same preset (the same
+            object, or presets with identical weights). Send events to them as usual.
+        max_block: the longest slice :meth:`render` mixes at once (longer blocks are
+            cut into slices; the samples do not depend on it).
+
+    Threads: the same rules as :class:`Voice`. While the group renders, do not call
+    :meth:`Voice.render` on its voices (rendering them alone in between is fine).
+    """
+
+    def __init__(self, voices, max_block: int = 1024):
+        from . import _engine
+
+        voices = tuple(voices)
+        if not 1 <= len(voices) <= 16:
+            raise ValueError(f"a VoiceGroup holds 1 to 16 voices, got {len(voices)}")
+        for k, v in enumerate(voices):
+            if not isinstance(v, Voice):
+                raise TypeError(f"voice {k} is a {type(v).__name__}, not a vocoder.Voice")
+        if len(set(map(id, voices))) != len(voices):
+            raise ValueError("the same Voice appears twice in the group")
+        if not isinstance(max_block, (int, np.integer)) or not 1 <= max_block <= 1 << 20:
+            raise ValueError(f"max_block must be an integer in 1..1048576, got {max_block!r}")
+        self.voices = voices
+        self._core = _engine.VoiceGroupCore([v._core for v in voices], int(max_block))
+
+    @classmethod
+    def partition(cls, voices) -> list:
+        """Split ``voices`` into as few groups as possible, each on one preset (at most 16
+        voices each), keeping their order within a group."""
+        from . import _engine
+
+        groups = []
+        for v in voices:
+            for g in groups:
+                if len(g) < 16 and _engine.same_model(g[0]._core, v._core):
+                    g.append(v)
+                    break
+            else:
+                groups.append([v])
+        return [cls(g) for g in groups]
+
+    def __len__(self) -> int:
+        return len(self.voices)
+
+    def __getitem__(self, k) -> Voice:
+        return self.voices[k]
+
+    def __iter__(self):
+        return iter(self.voices)
+
+    def render(self, out) -> None:
+        """Fill ``out`` (float32, 1-D, C-contiguous) with the sum of the voices' next
+        samples. Releases the GIL and allocates nothing."""
+        self._core.render_mix(out)
+
+    def render_each(self, outs) -> None:
+        """Fill ``outs`` (float32, shape ``[len(self), n]``, C-contiguous) with each
+        voice's next ``n`` samples. Releases the GIL and allocates nothing."""
+        self._core.render_each(outs)
+
+    def __repr__(self) -> str:
+        return f"VoiceGroup({len(self.voices)} voices on {self.voices[0].preset.config['name']!r})"

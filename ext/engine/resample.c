@@ -85,6 +85,14 @@ double vk_resampler_delay(const vk_resampler *r)
     return (VK_RESAMPLE_TAPS * r->L - 1) / 2.0 / r->M;
 }
 
+int64_t vk_resampler_input_needed(const vk_resampler *r, int n)
+{
+    if (n <= 0) return 0;
+    if (r->L == 1 && r->M == 1) return n;
+    int64_t need = (r->phase_acc + (int64_t)(n - 1) * r->M) / r->L + 1 - r->buf_end;
+    return need > 0 ? need : 0;
+}
+
 void vk_resampler_pull(vk_resampler *r, float *out, int n, vk_resample_source src, void *ctx)
 {
     const int T = VK_RESAMPLE_TAPS;

@@ -19,6 +19,8 @@ void vk_resampler_destroy(vk_resampler *r);
 void vk_resampler_reset(vk_resampler *r);
 /* Produce n output samples, pulling input from src as needed. */
 void vk_resampler_pull(vk_resampler *r, float *out, int n, vk_resample_source src, void *ctx);
+/* How many input samples the next pull of n outputs will fetch from its source. */
+int64_t vk_resampler_input_needed(const vk_resampler *r, int n);
 /* Group delay in output samples (0 when the rates are equal). */
 double vk_resampler_delay(const vk_resampler *r);
 

@@ -335,15 +335,21 @@ static void model_source(void *ctx, float *buf, int n)
     }
 }
 
+/* The device gets finite samples in [-1, 1] whatever happened upstream. */
+static void clamp_audio(float *out, int n)
+{
+    for (int i = 0; i < n; i++) {
+        float x = out[i];
+        out[i] = x == x ? (x > 1.0f ? 1.0f : (x < -1.0f ? -1.0f : x)) : 0.0f;
+    }
+}
+
 void vk_voice_render(vk_voice *v, float *out, int n)
 {
     if (n <= 0) return;
     pop_events(v);
     vk_resampler_pull(v->rs, out, n, model_source, v);
-    for (int i = 0; i < n; i++) {
-        float x = out[i];
-        out[i] = x == x ? (x > 1.0f ? 1.0f : (x < -1.0f ? -1.0f : x)) : 0.0f;
-    }
+    clamp_audio(out, n);
     v->dev_pos += n;
 }
 
@@ -358,3 +364,55 @@ int64_t vk_voice_dropped(const vk_voice *v) { return __atomic_load_n(&v->dropped
 int64_t vk_voice_underrun(const vk_voice *v) { return vk_engine_underrun_samples(v->eng); }
 int64_t vk_voice_position(const vk_voice *v) { return v->dev_pos; }
 const float *vk_voice_last_frame(const vk_voice *v) { return v->frame; }
+
+/* ---------- voices on one model, rendered together ---------- */
+
+/* Model samples each voice generates ahead per round: well inside the engine's history
+ * ring, so nothing generated is overwritten before the resampler reads it. */
+#define GROUP_AHEAD 64
+
+int vk_voice_same_model(const vk_voice *a, const vk_voice *b) { return vk_engine_same_model(a->eng, b->eng); }
+
+vk_batch *vk_voice_batch_create(const vk_voice *like) { return vk_batch_create(like->eng); }
+
+/* Make the frames and samples that pulling m outputs will read, for every voice, with
+ * the engines stepping together. Frames follow the rule of model_source (as few as
+ * cover the samples pulled within this render call), so the samples are those a voice
+ * rendered alone would give. */
+static void generate_group(vk_batch *g, vk_voice *const *vs, int nv, int m)
+{
+    int64_t need[VK_MAX_BATCH];
+    vk_engine *es[VK_MAX_BATCH];
+    for (int k = 0; k < nv; k++) {
+        need[k] = vk_resampler_input_needed(vs[k]->rs, m);
+        for (int guard = 0; vk_engine_ready(vs[k]->eng) < need[k] && guard < 24; guard++) make_frame(vs[k]);
+    }
+    for (;;) {
+        int c = 0;
+        for (int k = 0; k < nv; k++)
+            if (vk_engine_buffered(vs[k]->eng) < need[k]) es[c++] = vs[k]->eng;
+        if (c == 0 || vk_engine_step_group(g, es, c) == 0) break; /* a starved engine underruns in render */
+    }
+}
+
+void vk_voice_render_group(vk_batch *g, vk_voice *const *vs, int nv, float *const *outs, int n)
+{
+    if (n <= 0 || nv <= 0) return;
+    if (nv > VK_MAX_BATCH) nv = VK_MAX_BATCH;
+    for (int k = 0; k < nv; k++) pop_events(vs[k]);
+    int slice = n;
+    for (int k = 0; k < nv; k++) {
+        int64_t s = (int64_t)GROUP_AHEAD * vs[k]->out_rate / vs[k]->in_rate;
+        if (s < 1) s = 1;
+        if (s < slice) slice = (int)s;
+    }
+    for (int done = 0; done < n; done += slice) {
+        const int m = n - done < slice ? n - done : slice;
+        generate_group(g, vs, nv, m);
+        for (int k = 0; k < nv; k++) vk_resampler_pull(vs[k]->rs, outs[k] + done, m, model_source, vs[k]);
+    }
+    for (int k = 0; k < nv; k++) {
+        clamp_audio(outs[k], n);
+        vs[k]->dev_pos += n;
+    }
+}

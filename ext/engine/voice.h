@@ -63,4 +63,13 @@ int64_t vk_voice_position(const vk_voice *v);  /* device samples rendered */
 /* The last frame of features sent to the engine ([2 + n_env]); for tests and displays. */
 const float *vk_voice_last_frame(const vk_voice *v);
 
+/* Voices on one model rendered together: the engines' matrix products run as one
+ * batched kernel call per sample, and each voice's samples are exactly those it gives
+ * rendered alone. outs[k] receives voice k's n samples. At most VK_MAX_BATCH voices;
+ * the batch comes from vk_voice_batch_create on any of them; never call render on a
+ * voice of the group at the same time. */
+int vk_voice_same_model(const vk_voice *a, const vk_voice *b);
+vk_batch *vk_voice_batch_create(const vk_voice *like);
+void vk_voice_render_group(vk_batch *g, vk_voice *const *vs, int nv, float *const *outs, int n);
+
 #endif

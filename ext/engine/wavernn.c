@@ -301,23 +301,128 @@ static inline const float *exc_of(const vk_engine *e, int64_t i)
     return e->exc + ((f % e->ccap) * e->hop + (i - f * e->hop)) * 2;
 }
 
-/* ---------- one matrix layer over a batch of vectors ---------- */
+/* ---------- lanes: samples in flight, computed together ---------- */
 
-/* y[b] = W x[b] (+ bias) for b < nb, x quantised once per vector. relu optional. */
-static void layer(vk_engine *e, const vk_layer *L, const float *x, int x_stride, int nb,
-                  float *y, int y_stride, int relu)
+/* One sample being generated: sub-tensor b of engine e (its state, conditioning, RNG
+ * and history). A subscale step runs the B sub-tensors of one engine as lanes; a voice
+ * group runs one lane per engine. The matrix products take every lane in one batched
+ * kernel call; the float work of a lane touches only its own engine's slot b, so a
+ * lane gives the same bits alone or in any company. */
+typedef struct {
+    vk_engine *e;
+    int b;
+    int64_t i;         /* global sample index */
+    const float *cond; /* conditioning of i's frame, [3H] */
+    int cls_a, cls_b;
+} vk_lane;
+
+enum { BUF_H, BUF_HNEW, BUF_HNEW_FINE, BUF_HID, BUF_GH, BUF_LOGITS };
+
+static float *lane_buf(const vk_lane *l, int which)
 {
-    for (int b = 0; b < nb; b++)
-        e->xscale[b] = e->quant.quantize(x + (int64_t)b * x_stride, L->cols, L->cols_padded, e->xu + (int64_t)b * e->sx);
-    if (nb == 1)
-        e->gemv(&L->m, e->xu, e->acc);
+    const vk_engine *e = l->e;
+    const int b = l->b;
+    switch (which) {
+    case BUF_H: return e->h + (int64_t)b * e->shid;
+    case BUF_HNEW: return e->hnew + (int64_t)b * e->shid;
+    case BUF_HNEW_FINE: return e->hnew + (int64_t)b * e->shid + e->Hc;
+    case BUF_HID: return e->hid + (int64_t)b * e->shid;
+    case BUF_GH: return e->gh + (int64_t)b * e->s3h;
+    default: return e->logits + (int64_t)b * e->sq;
+    }
+}
+
+static float *lane_input(const vk_lane *l) { return l->e->xin + l->b * (l->e->n_in + 1); }
+
+/* Batched scratch: quantised inputs and accumulators of up to VK_MAX_BATCH lanes. */
+typedef struct {
+    uint8_t *xu;
+    int32_t *acc;
+    float *xscale;
+} vk_scratch;
+
+/* out = L in (+ bias) for every lane, each input quantised once. w holds the weights
+ * and the kernel level. relu optional. */
+static void layer_lanes(const vk_engine *w, const vk_layer *L, const vk_lane *ln, int nl, int in, int out,
+                        const vk_scratch *s, int relu)
+{
+    for (int k = 0; k < nl; k++)
+        s->xscale[k] = w->quant.quantize(lane_buf(&ln[k], in), L->cols, L->cols_padded, s->xu + (int64_t)k * w->sx);
+    if (nl == 1)
+        w->gemv(&L->m, s->xu, s->acc);
     else
-        e->gemm(&L->m, nb, e->xu, e->sx, e->acc, e->sacc);
-    for (int b = 0; b < nb; b++) {
-        float *yb = y + (int64_t)b * y_stride;
-        e->quant.dequantize(e->acc + (int64_t)b * e->sacc, L->scales, e->xscale[b], L->bias, yb, L->rows);
+        w->gemm(&L->m, nl, s->xu, w->sx, s->acc, w->sacc);
+    for (int k = 0; k < nl; k++) {
+        float *y = lane_buf(&ln[k], out);
+        w->quant.dequantize(s->acc + (int64_t)k * w->sacc, L->scales, s->xscale[k], L->bias, y, L->rows);
         if (relu)
-            for (int r = 0; r < L->rows; r++) yb[r] = yb[r] > 0.0f ? yb[r] : 0.0f;
+            for (int r = 0; r < L->rows; r++) y[r] = y[r] > 0.0f ? y[r] : 0.0f;
+    }
+}
+
+/* First output layer of a softmax: relu(L h + X exc) (X only with an excitation). */
+static void hidden_lanes(const vk_engine *w, const vk_layer *L, const vk_lane *ln, int nl, int in, int row0,
+                         const vk_scratch *s)
+{
+    layer_lanes(w, L, ln, nl, in, BUF_HID, s, !w->E);
+    if (w->E)
+        for (int k = 0; k < nl; k++) {
+            float *y = lane_buf(&ln[k], BUF_HID);
+            add_exc(w, y, row0, L->rows, lane_input(&ln[k]) + 3 + w->F);
+            relu(y, L->rows);
+        }
+}
+
+/* The network for every lane: GRU (coarse half, then fine half once the coarse class
+ * is known), softmax heads and sampling. Inputs (xin) and cond must be set. With
+ * force_a/force_b (teacher forcing, one lane) the given classes are used instead of
+ * sampled ones and the logits are copied to out_a/out_b. */
+static void step_lanes(const vk_engine *w, vk_lane *ln, int nl, const vk_scratch *s,
+                       const int32_t *force_a, const int32_t *force_b, float *out_a, float *out_b)
+{
+    const int H = w->H, Hc = w->Hc;
+    const int dual = w->m.head == VK_HEAD_DUAL;
+
+    layer_lanes(w, &w->m.R, ln, nl, BUF_H, BUF_GH, s, 0);
+    for (int k = 0; k < nl; k++)
+        w->gru(&w->gshape, lane_input(&ln[k]), ln[k].cond, w->m.sub_bias + (int64_t)ln[k].b * 3 * H,
+               lane_buf(&ln[k], BUF_GH), lane_buf(&ln[k], BUF_H), lane_buf(&ln[k], BUF_HNEW), 0, dual ? Hc : H);
+
+    /* coarse (or the only) softmax */
+    hidden_lanes(w, &w->m.O1, ln, nl, BUF_HNEW, 0, s);
+    layer_lanes(w, &w->m.O2, ln, nl, BUF_HID, BUF_LOGITS, s, 0);
+    for (int k = 0; k < nl; k++) {
+        const float *logits = lane_buf(&ln[k], BUF_LOGITS);
+        if (force_a) {
+            memcpy(out_a, logits, sizeof(float) * w->Q);
+            ln[k].cls_a = force_a[0];
+        } else {
+            ln[k].cls_a = sample_class(ln[k].e, logits, w->Q);
+        }
+    }
+    if (!dual) {
+        for (int k = 0; k < nl; k++) ln[k].cls_b = 0;
+        return;
+    }
+
+    /* fine half: now the current coarse sample is known */
+    for (int k = 0; k < nl; k++) {
+        float *x = lane_input(&ln[k]);
+        x[2] = byte_input(ln[k].cls_a);
+        w->gru(&w->gshape, x, ln[k].cond, w->m.sub_bias + (int64_t)ln[k].b * 3 * H, lane_buf(&ln[k], BUF_GH),
+               lane_buf(&ln[k], BUF_H), lane_buf(&ln[k], BUF_HNEW), Hc, H);
+    }
+    /* the fine layers read the fine half of each state vector */
+    hidden_lanes(w, &w->m.O3, ln, nl, BUF_HNEW_FINE, Hc, s);
+    layer_lanes(w, &w->m.O4, ln, nl, BUF_HID, BUF_LOGITS, s, 0);
+    for (int k = 0; k < nl; k++) {
+        const float *logits = lane_buf(&ln[k], BUF_LOGITS);
+        if (force_b) {
+            memcpy(out_b, logits, sizeof(float) * 256);
+            ln[k].cls_b = force_b[0];
+        } else {
+            ln[k].cls_b = sample_class(ln[k].e, logits, 256);
+        }
     }
 }
 
@@ -502,19 +607,22 @@ static void prev_sample(const vk_engine *e, int64_t i, int *a, int *b, float *au
     *audio = e->hist_audio[i & e->hmask];
 }
 
-/* One subscale step: every active sub-tensor generates one sample. */
-static void run_step(vk_engine *e)
+/* Lanes of every sub-tensor active in engine e's next step, with their inputs set and
+ * conditioning computed. Returns the lane count. */
+static int prepare_lanes(vk_engine *e, vk_lane *ln)
 {
-    const int B = e->B, F = e->F, H = e->H, Hc = e->Hc, n_in = e->n_in;
+    const int B = e->B, F = e->F, H = e->H, n_in = e->n_in;
     const int64_t t = e->step;
     int nb = F > 0 ? (int)(t / F) + 1 : B;
     if (nb > B) nb = B;
     compute_cond_upto(e, (t * B) / e->hop);
-
-    /* inputs of each active sub-tensor */
     for (int b = 0; b < nb; b++) {
         const int64_t j = t - (int64_t)b * F;
         const int64_t i = j * B + b;
+        ln[b].e = e;
+        ln[b].b = b;
+        ln[b].i = i;
+        ln[b].cond = e->cond + ((i / e->hop) % e->ccap) * 3 * H;
         float *x = e->xin + b * (n_in + 1);
         int pa, pb;
         float pa_audio;
@@ -532,63 +640,33 @@ static void run_step(vk_engine *e)
             x[4 + F] = ev[1];
         }
     }
+    return nb;
+}
 
-    /* recurrent product for all active sub-tensors in one batched call */
-    layer(e, &e->m.R, e->h, e->shid, nb, e->gh, e->s3h, 0);
-
-    const int first_units = e->m.head == VK_HEAD_DUAL ? Hc : H;
-    for (int b = 0; b < nb; b++) {
-        const int64_t i = (t - (int64_t)b * F) * B + b;
-        const float *cond = e->cond + (((i / e->hop)) % e->ccap) * 3 * H;
-        e->gru(&e->gshape, e->xin + b * (n_in + 1), cond, e->m.sub_bias + (int64_t)b * 3 * H, e->gh + b * e->s3h,
-               e->h + b * e->shid, e->hnew + b * e->shid, 0, first_units);
+/* Store the lanes' samples in e's history and move e to its next step. */
+static void finish_lanes(vk_engine *e, const vk_lane *ln, int nl)
+{
+    for (int k = 0; k < nl; k++) {
+        const int64_t i = ln[k].i;
+        e->hist_a[i & e->hmask] = ln[k].cls_a;
+        e->hist_b[i & e->hmask] = ln[k].cls_b;
+        e->hist_audio[i & e->hmask] = e->m.head == VK_HEAD_DUAL ? dual_audio(ln[k].cls_a, ln[k].cls_b)
+                                                                : e->mulaw_table[ln[k].cls_a];
     }
-
-    int cls_a[VK_MAX_BATCH], cls_b[VK_MAX_BATCH];
-    /* coarse (or the only) softmax */
-    layer(e, &e->m.O1, e->hnew, e->shid, nb, e->hid, e->shid, !e->E);
-    if (e->E)
-        for (int b = 0; b < nb; b++) {
-            add_exc(e, e->hid + b * e->shid, 0, e->m.O1.rows, e->xin + b * (n_in + 1) + 3 + F);
-            relu(e->hid + b * e->shid, e->m.O1.rows);
-        }
-    layer(e, &e->m.O2, e->hid, e->shid, nb, e->logits, e->sq, 0);
-    for (int b = 0; b < nb; b++) cls_a[b] = sample_class(e, e->logits + b * e->sq, e->Q);
-
-    if (e->m.head == VK_HEAD_DUAL) {
-        /* fine half: now the current coarse sample is known */
-        for (int b = 0; b < nb; b++) {
-            const int64_t i = (t - (int64_t)b * F) * B + b;
-            const float *cond = e->cond + ((i / e->hop) % e->ccap) * 3 * H;
-            float *x = e->xin + b * (n_in + 1);
-            x[2] = byte_input(cls_a[b]);
-            e->gru(&e->gshape, x, cond, e->m.sub_bias + (int64_t)b * 3 * H, e->gh + b * e->s3h,
-                   e->h + b * e->shid, e->hnew + b * e->shid, Hc, H);
-        }
-        /* the fine layers read the fine half of each state vector */
-        layer(e, &e->m.O3, e->hnew + Hc, e->shid, nb, e->hid, e->shid, !e->E);
-        if (e->E)
-            for (int b = 0; b < nb; b++) {
-                add_exc(e, e->hid + b * e->shid, Hc, e->m.O3.rows, e->xin + b * (n_in + 1) + 3 + F);
-                relu(e->hid + b * e->shid, e->m.O3.rows);
-            }
-        layer(e, &e->m.O4, e->hid, e->shid, nb, e->logits, e->sq, 0);
-        for (int b = 0; b < nb; b++) cls_b[b] = sample_class(e, e->logits + b * e->sq, 256);
-    } else {
-        for (int b = 0; b < nb; b++) cls_b[b] = 0;
-    }
-
-    for (int b = 0; b < nb; b++) {
-        const int64_t i = (t - (int64_t)b * F) * B + b;
-        e->hist_a[i & e->hmask] = cls_a[b];
-        e->hist_b[i & e->hmask] = cls_b[b];
-        e->hist_audio[i & e->hmask] = e->m.head == VK_HEAD_DUAL ? dual_audio(cls_a[b], cls_b[b])
-                                                                : e->mulaw_table[cls_a[b]];
-    }
-    memcpy(e->h, e->hnew, sizeof(float) * nb * e->shid);
+    memcpy(e->h, e->hnew, sizeof(float) * nl * e->shid);
     e->step++;
-    int64_t lag_pos = e->step - (int64_t)(B - 1) * F; /* positions done by every sub-tensor */
-    if (lag_pos > 0) e->frontier = lag_pos * B;
+    int64_t lag_pos = e->step - (int64_t)(e->B - 1) * e->F; /* positions done by every sub-tensor */
+    if (lag_pos > 0) e->frontier = lag_pos * e->B;
+}
+
+/* One subscale step: every active sub-tensor generates one sample. */
+static void run_step(vk_engine *e)
+{
+    vk_lane ln[VK_MAX_BATCH];
+    const vk_scratch s = {e->xu, e->acc, e->xscale};
+    int nl = prepare_lanes(e, ln);
+    step_lanes(e, ln, nl, &s, NULL, NULL, NULL, NULL);
+    finish_lanes(e, ln, nl);
 }
 
 int64_t vk_engine_ready(const vk_engine *e)
@@ -634,12 +712,13 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
                              const int32_t *cls_a, const int32_t *cls_b, int n,
                              float *logits_a, float *logits_b)
 {
-    const int H = e->H, Hc = e->Hc, n_in = e->n_in;
+    const int n_in = e->n_in;
     const int dual = e->m.head == VK_HEAD_DUAL;
-    float *cond = e->cond; /* slot 0 is enough: frames are visited in order */
+    const vk_scratch s = {e->xu, e->acc, e->xscale};
     float *exc = e->exc;
     double phase = 0.0;
     int64_t cur_frame = -1;
+    vk_lane lane = {e, 0, 0, e->cond, 0, 0}; /* cond slot 0 is enough: frames are visited in order */
     memset(e->h, 0, sizeof(float) * e->shid);
     for (int i = 0; i < n; i++) {
         int64_t f = i / e->hop;
@@ -648,7 +727,7 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
                 int64_t src = clamp_frame(f - e->m.ctx_before + k, n_frames - 1);
                 normalize_frame(e, features + src * e->nf, e->cond_in + k * e->nf);
             }
-            cond_from_window(e, cond);
+            cond_from_window(e, e->cond);
             if (e->E) {
                 double inc, v;
                 int32_t k;
@@ -668,18 +747,110 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
         }
         for (int k = 2; k < n_in; k++) x[k] = 0.0f;
         if (e->E) { x[n_in - 2] = ev[0]; x[n_in - 1] = ev[1]; }
-        layer(e, &e->m.R, e->h, e->shid, 1, e->gh, e->s3h, 0);
-        e->gru(&e->gshape, x, cond, e->m.sub_bias, e->gh, e->h, e->hnew, 0, dual ? Hc : H);
-        layer(e, &e->m.O1, e->hnew, e->shid, 1, e->hid, e->shid, !e->E);
-        if (e->E) { add_exc(e, e->hid, 0, e->m.O1.rows, ev); relu(e->hid, e->m.O1.rows); }
-        layer(e, &e->m.O2, e->hid, e->shid, 1, logits_a + (int64_t)i * e->Q, e->Q, 0);
-        if (dual) {
-            x[2] = byte_input(cls_a[i]);
-            e->gru(&e->gshape, x, cond, e->m.sub_bias, e->gh, e->h, e->hnew, Hc, H);
-            layer(e, &e->m.O3, e->hnew + Hc, e->shid, 1, e->hid, e->shid, !e->E);
-            if (e->E) { add_exc(e, e->hid, Hc, e->m.O3.rows, ev); relu(e->hid, e->m.O3.rows); }
-            layer(e, &e->m.O4, e->hid, e->shid, 1, logits_b + (int64_t)i * 256, 256, 0);
-        }
+        lane.i = i;
+        step_lanes(e, &lane, 1, &s, cls_a + i, dual ? cls_b + i : NULL, logits_a + (int64_t)i * e->Q,
+                   dual ? logits_b + (int64_t)i * 256 : NULL);
         memcpy(e->h, e->hnew, sizeof(float) * e->shid);
     }
+}
+
+/* ---------- several engines on one model, stepped together ---------- */
+
+struct vk_batch {
+    int sx, sacc;
+    vk_scratch s;
+};
+
+vk_batch *vk_batch_create(const vk_engine *like)
+{
+    vk_batch *g = calloc(1, sizeof(*g));
+    if (!g) return NULL;
+    g->sx = like->sx;
+    g->sacc = like->sacc;
+    g->s.xu = alloc((size_t)VK_MAX_BATCH * like->sx);
+    g->s.acc = alloc(sizeof(int32_t) * VK_MAX_BATCH * like->sacc);
+    g->s.xscale = alloc(sizeof(float) * VK_MAX_BATCH);
+    if (!g->s.xu || !g->s.acc || !g->s.xscale) {
+        vk_batch_destroy(g);
+        return NULL;
+    }
+    return g;
+}
+
+void vk_batch_destroy(vk_batch *g)
+{
+    if (!g) return;
+    free(g->s.xu);
+    free(g->s.acc);
+    free(g->s.xscale);
+    free(g);
+}
+
+static int same_floats(const float *a, const float *b, int64_t n)
+{
+    return a == b || (a && b && memcmp(a, b, sizeof(float) * (size_t)n) == 0);
+}
+
+static int same_layer(const vk_layer *a, const vk_layer *b)
+{
+    if (a->rows != b->rows || a->cols != b->cols || a->cols_padded != b->cols_padded ||
+        a->m.row_blocks != b->m.row_blocks || a->m.col_blocks != b->m.col_blocks)
+        return 0;
+    if (a->rows == 0) return 1;
+    const int64_t nnz = a->m.row_ptr[a->m.row_blocks];
+    if (nnz != b->m.row_ptr[b->m.row_blocks]) return 0;
+    return (a->m.row_ptr == b->m.row_ptr ||
+            !memcmp(a->m.row_ptr, b->m.row_ptr, sizeof(int32_t) * (size_t)(a->m.row_blocks + 1))) &&
+           (a->m.col_idx == b->m.col_idx || !memcmp(a->m.col_idx, b->m.col_idx, sizeof(int32_t) * (size_t)nnz)) &&
+           (a->m.blocks == b->m.blocks || !memcmp(a->m.blocks, b->m.blocks, (size_t)nnz * 64)) &&
+           same_floats(a->scales, b->scales, a->rows) && same_floats(a->bias, b->bias, a->rows);
+}
+
+int vk_engine_same_model(const vk_engine *a, const vk_engine *b)
+{
+    const vk_model *x = &a->m, *y = &b->m;
+    if (x->hidden != y->hidden || x->head != y->head || x->n_classes != y->n_classes ||
+        x->subscale != y->subscale || x->horizon != y->horizon || x->n_features != y->n_features ||
+        x->hop != y->hop || x->ctx_before != y->ctx_before || x->lookahead != y->lookahead ||
+        x->cond_hidden != y->cond_hidden || x->excitation != y->excitation || x->sample_rate != y->sample_rate)
+        return 0;
+    const int H = a->H, nf = a->nf, ch = x->cond_hidden;
+    return same_floats(x->feat_mean, y->feat_mean, nf) && same_floats(x->feat_std, y->feat_std, nf) &&
+           same_floats(x->cond1_w, y->cond1_w, (int64_t)ch * a->K * nf) && same_floats(x->cond1_b, y->cond1_b, ch) &&
+           same_floats(x->cond2_w, y->cond2_w, (int64_t)3 * H * ch) && same_floats(x->cond2_b, y->cond2_b, 3 * H) &&
+           same_floats(x->in_w, y->in_w, (int64_t)3 * H * a->n_in) &&
+           same_floats(x->sub_bias, y->sub_bias, (int64_t)a->B * 3 * H) &&
+           (a->E == 0 || same_floats(x->exc_out_w, y->exc_out_w, (int64_t)H * a->E)) &&
+           same_layer(&x->R, &y->R) && same_layer(&x->O1, &y->O1) && same_layer(&x->O2, &y->O2) &&
+           same_layer(&x->O3, &y->O3) && same_layer(&x->O4, &y->O4);
+}
+
+int64_t vk_engine_buffered(const vk_engine *e) { return e->pending_zeros + (e->frontier - e->delivered); }
+
+int vk_engine_step_group(vk_batch *g, vk_engine *const *es, int n)
+{
+    vk_lane ln[VK_MAX_BATCH];
+    vk_engine *owners[VK_MAX_BATCH];
+    int nl = 0, stepped = 0;
+    for (int k = 0; k < n; k++) {
+        vk_engine *e = es[k];
+        if (!step_ready(e, e->step)) continue;
+        stepped++;
+        if (e->B != 1 || e->sx != g->sx || e->sacc != g->sacc) { /* subscale engines batch their own lanes */
+            run_step(e);
+            continue;
+        }
+        if (nl == VK_MAX_BATCH) {
+            step_lanes(owners[0], ln, nl, &g->s, NULL, NULL, NULL, NULL);
+            for (int j = 0; j < nl; j++) finish_lanes(owners[j], &ln[j], 1);
+            nl = 0;
+        }
+        prepare_lanes(e, &ln[nl]);
+        owners[nl++] = e;
+    }
+    if (nl) {
+        step_lanes(owners[0], ln, nl, &g->s, NULL, NULL, NULL, NULL);
+        for (int j = 0; j < nl; j++) finish_lanes(owners[j], &ln[j], 1);
+    }
+    return stepped;
 }

@@ -64,4 +64,22 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
                              const int32_t *cls_a, const int32_t *cls_b, int n,
                              float *logits_a, float *logits_b);
 
+/* ---- several engines on one model, stepped together (live voices on one preset) ----
+ * Each engine keeps its own state, features, RNG and history; one step runs the matrix
+ * products of all of them as one batched kernel call. An engine gives the same samples
+ * stepped alone or in a group. */
+typedef struct vk_batch vk_batch;
+
+/* Scratch for up to VK_MAX_BATCH engines built on like's model; NULL when memory is short. */
+vk_batch *vk_batch_create(const vk_engine *like);
+void vk_batch_destroy(vk_batch *g);
+/* 1 when a and b were built from identical weights and hyperparameters (same pointers
+ * or same contents), so they may share a batch. */
+int vk_engine_same_model(const vk_engine *a, const vk_engine *b);
+/* One step on every engine of es[0..n) whose features allow it (the others are left
+ * alone); engines must share the model of the batch. Returns how many stepped. */
+int vk_engine_step_group(vk_batch *g, vk_engine *const *es, int n);
+/* Samples render() can deliver without stepping: latency silence plus generated. */
+int64_t vk_engine_buffered(const vk_engine *e);
+
 #endif
