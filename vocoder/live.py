@@ -316,6 +316,16 @@ class CallbackStats:
                            for r in self.worst[np.argsort(-self.worst[:, 1])] if r[1] > 0])
 
 
+def _renderers(voices) -> tuple:
+    """What the callback renders: voices on one preset as one :class:`vocoder.VoiceGroup`
+    (one batched engine step for all of them), anything else on its own."""
+    from .voice import Voice, VoiceGroup
+
+    real = [v for v in voices if isinstance(v, Voice)]
+    groups = [g if len(g) > 1 else g[0] for g in VoiceGroup.partition(real)] if real else []
+    return tuple(groups) + tuple(v for v in voices if not isinstance(v, Voice))
+
+
 class LiveHost:
     """Voices, MIDI routing and the audio callback.
 
@@ -337,6 +347,7 @@ class LiveHost:
         self.sample_rate = int(sample_rate)
         self.channels = int(channels)
         self._voices = tuple(voices)
+        self._renderers = _renderers(self._voices)
         self._routes = tuple(None if r is None else self._voices[r] for r in routing)
         self.routing = list(routing)
         self._mono = np.zeros(MAX_BLOCK, np.float32)
@@ -379,8 +390,11 @@ class LiveHost:
         old = voices[index]
         voices[index] = new_voice
         routes = tuple(new_voice if r is old else r for r in self._routes)
-        # Two reference assignments; the callback reads each once per block.
+        renderers = _renderers(voices)
+        # Reference assignments; the callback reads each once per block (for one block
+        # it may still render the old voice, which is harmless).
         self._voices = tuple(voices)
+        self._renderers = renderers
         self._routes = routes
 
     @property
@@ -429,17 +443,18 @@ class LiveHost:
         midi = self._midi
         if midi is not None:
             self._pull_midi(midi, routes, frames, t0)
+        renderers = self._renderers
         if frames > MAX_BLOCK:   # render in slices; events were placed in the first
-            self._render_big(outdata, frames, voices)
+            self._render_big(outdata, frames, renderers)
             return
         mono = self._mono[:frames]
         pc, tt = time.perf_counter, _thread_time
         t, c = pc(), tt()
-        voices[0].render(mono)
+        renderers[0].render(mono)
         rt, rc = pc() - t, tt() - c
-        if len(voices) > 1:
+        if len(renderers) > 1:
             scratch = self._scratch[:frames]
-            for v in voices[1:]:
+            for v in renderers[1:]:
                 t, c = pc(), tt()
                 v.render(scratch)
                 rt += pc() - t
@@ -456,7 +471,7 @@ class LiveHost:
         for s in range(0, frames, MAX_BLOCK):
             n = min(MAX_BLOCK, frames - s)
             mono = self._mono[:n]
-            voices[0].render(mono)
+            voices[0].render(mono)   # voices: the renderers (voice groups)
             for v in voices[1:]:
                 v.render(self._scratch[:n])
                 np.add(mono, self._scratch[:n], out=mono)
