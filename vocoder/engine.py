@@ -171,13 +171,24 @@ class Vocoder:
 def compiled_model(preset):
     """``(config, dense, layers)``: what the compiled engine (and ``vocoder.Voice``) is
     built from. The matrices are packed already and validated by the preset loader; the
-    kernels' wrapper adds row sums and aligned copies."""
+    kernels' wrapper adds row sums and aligned copies.
+
+    The arrays are built once per preset object and shared by every engine made from
+    it (voices of a choir hold one copy of the weights); ``config`` is a fresh dict
+    each call, so callers may change it."""
+    cached = getattr(preset, "_compiled_arrays", None)
+    if cached is None:
+        dense = {k: np.ascontiguousarray(v, np.float32).reshape(-1) for k, v in preset.tensors.items()}
+        layers = {name: BlockSparseMatrix(layer.packed, layer.scales, layer.bias)
+                  for name, layer in preset.layers.items()}
+        cached = (dense, layers)
+        try:
+            preset._compiled_arrays = cached
+        except AttributeError:   # an object that takes no attributes: build every time
+            pass
     cfg = preset.config
     cfg["n_classes"] = preset.n_classes
-    dense = {k: np.ascontiguousarray(v, np.float32).reshape(-1) for k, v in preset.tensors.items()}
-    layers = {name: BlockSparseMatrix(layer.packed, layer.scales, layer.bias)
-              for name, layer in preset.layers.items()}
-    return cfg, dense, layers
+    return (cfg,) + cached
 
 
 def _check_seed(seed) -> int:
