@@ -56,7 +56,7 @@ def test_loss_goes_down(trained):
 
 def test_checkpoint_resume(trained, tmp_path):
     out, items, state, _ = trained
-    model, opt_state, st = trainer.load_checkpoint(out / trainer.CKPT_NAME)
+    model, opt_state, st = trainer.load_checkpoint(out)
     assert st["step"] == 100 and model.qat
     import shutil
 
@@ -68,9 +68,77 @@ def test_checkpoint_resume(trained, tmp_path):
     assert "resumed" in logs[0]
 
 
-def test_checkpoint_is_not_a_pickle_of_code(trained):
+def _tiny_fit(out, items, **kw):
+    return trainer.fit(None, out, hidden=32, cond_hidden=16, batch=8, win_frames=4, lr=5e-3, lr_final=1e-3,
+                       sparsity=0.5, prune_start=0.2, prune_end=0.6, qat_start=0.7, max_steps=20, minutes=1e9,
+                       items=items, val_items=items[:1], val_windows=8, ckpt_every_s=1e9, log=lambda m: None,
+                       threads=1, **kw)
+
+
+def test_interrupted_and_resumed_run_equals_uninterrupted(tmp_path):
+    """Stop at step 12 (mid-pruning), resume from the safetensors checkpoint: the weights,
+    Adam's state, masks and the batches drawn continue exactly as in one run of 20 steps."""
+    items = make_items(2, 1.0)
+    torch.manual_seed(0)
+    _tiny_fit(tmp_path / "a", items)
+    torch.manual_seed(0)
+    st = _tiny_fit(tmp_path / "b", items, stop_at_step=12)
+    assert st["step"] == 12
+    st = _tiny_fit(tmp_path / "b", items, resume=True)
+    assert st["step"] == 20
+    ma, oa, sa = trainer.load_checkpoint(tmp_path / "a")
+    mb, ob, sb = trainer.load_checkpoint(tmp_path / "b")
+    assert sa["final"]["val"] == sb["final"]["val"] and sa["qat"] and sb["qat"]
+    for k, v in ma.state_dict().items():
+        assert torch.equal(v, mb.state_dict()[k]), k
+    for pid, s in oa["state"].items():
+        for k, v in s.items():
+            assert torch.equal(v, ob["state"][pid][k]), (pid, k)
+
+
+def test_checkpoint_is_safetensors_and_json_not_pickle(trained):
     out, _, _, _ = trained
-    torch.load(out / trainer.CKPT_NAME, weights_only=True)  # raises if it needed arbitrary unpickling
+    from safetensors import safe_open
+
+    path = out / trainer.CKPT_NAME
+    assert path.suffix == ".safetensors" and not (out / "last.pt").exists()
+    assert not [p for p in out.iterdir() if ".tmp" in p.name]  # temporary files renamed away
+    with safe_open(str(path), "pt") as fh:
+        meta = json.loads(fh.metadata()[trainer.META_KEY])
+        keys = set(fh.keys())
+    assert meta["format"] == trainer.CKPT_FORMAT and meta["state"]["step"] == 100
+    assert meta["hp"]["hidden"] == 32 and meta["rng"]["numpy"]["bit_generator"] == "PCG64"
+    assert meta["optimizer"]["param_groups"][0]["params"]
+    assert "model.gru.weight_hh_l0" in keys and "model.mask_R" in keys and "opt.0.exp_avg" in keys
+    assert json.loads((out / "last.json").read_text())["state"]["step"] == 100
+    raw = path.read_bytes()  # safetensors: u64 header length, JSON header, raw tensor bytes; no pickle
+    n = int.from_bytes(raw[:8], "little")
+    assert raw[8:9] == b"{" and json.loads(raw[8:8 + n])["__metadata__"][trainer.META_KEY]
+
+
+def test_old_pickle_checkpoint_gives_clear_error_and_converts(trained, tmp_path):
+    out, items, _, _ = trained
+    model, opt_state, state = trainer.load_checkpoint(out)
+    old = tmp_path / "old"
+    old.mkdir()
+    # what the trainer wrote before (torch.save of tensors and plain values)
+    torch.save({"model": model.state_dict(), "opt": opt_state, "hp": dict(model.hp), "state": json.dumps(state)},
+               old / "last.pt")
+    for target in (old, old / "last.pt"):
+        with pytest.raises(trainer.CheckpointError, match="convert-checkpoint"):
+            trainer.load_checkpoint(target)
+    with pytest.raises(trainer.CheckpointError, match="convert-checkpoint"):
+        trainer.fit(None, old, resume=True, max_steps=101, minutes=1e9, items=items, val_items=items[:1],
+                    log=lambda m: None, threads=1)
+    assert trainer.convert_legacy_checkpoint(old) == old / trainer.CKPT_NAME
+    m2, o2, s2 = trainer.load_checkpoint(old)
+    assert s2 == state and o2["state"].keys() == opt_state["state"].keys()
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, m2.state_dict()[k])
+    # a preset is not a checkpoint
+    export.export_checkpoint(out, tmp_path / "p.safetensors", name="tiny")
+    with pytest.raises(trainer.CheckpointError, match="metadata"):
+        trainer.load_checkpoint(tmp_path / "p.safetensors")
 
 
 def test_export_load_render(trained, tmp_path):
@@ -90,7 +158,7 @@ def test_export_load_render(trained, tmp_path):
 
 def test_int8_engine_agrees_with_float_model(trained, tmp_path):
     out, items, _, _ = trained
-    model, _, _ = trainer.load_checkpoint(out / trainer.CKPT_NAME)
+    model, _, _ = trainer.load_checkpoint(out)
     model.eval()
     model.qat = False
     p = export.build_preset(model, name="tiny")
@@ -187,3 +255,4 @@ def test_model_forward_shapes():
     m = WaveRNN(hidden=32, cond_hidden=8)
     lg = m(torch.zeros(2, 3, 5 * 26), torch.zeros(2, 240), torch.zeros(2, 240, 2))
     assert lg.shape == (2, 240, 256)
+

@@ -3,6 +3,7 @@
     vocoder train corpus OUTDIR [--festival N] [--oohs N] [--wav-dir DIR] [--heldout N]
     vocoder train fit CORPUS --out CKPT_DIR [--minutes M] [--hidden H] [--bits 8] [--resume]
     vocoder train export CKPT --corpus CORPUS --out presets/default.safetensors
+    vocoder train convert-checkpoint OLD_DIR_OR_last.pt
     vocoder evaluate PRESET --data HELDOUT_DIR [--json]
 """
 
@@ -49,6 +50,13 @@ def cmd_export(args) -> int:
     p = export_checkpoint(args.checkpoint, args.out, corpus_dir=args.corpus, name=args.name,
                           version=args.version, temperature=args.temperature)
     print(f"wrote {p}")
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from .trainer import convert_legacy_checkpoint
+
+    print(f"wrote {convert_legacy_checkpoint(args.checkpoint, args.out)}")
     return 0
 
 
@@ -107,8 +115,8 @@ def add_parsers(sub) -> None:
 
     f = ts.add_parser("fit", help="train (teacher forcing, block pruning, quantisation-aware fine-tuning)")
     f.add_argument("corpus")
-    f.add_argument("--out", required=True, help="checkpoint directory (last.pt)")
-    f.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    f.add_argument("--out", required=True, help="checkpoint directory (last.safetensors)")
+    f.add_argument("--resume", action="store_true", help="continue from OUT/last.safetensors")
     f.add_argument("--minutes", type=float, default=60.0, help="training time budget in total (default 60)")
     f.add_argument("--hidden", type=int, default=256)
     f.add_argument("--cond-hidden", type=int, default=128)
@@ -134,6 +142,11 @@ def add_parsers(sub) -> None:
     e.add_argument("--version", default="1")
     e.add_argument("--temperature", type=float, default=1.0, help="the preset's default sampling temperature")
     e.set_defaults(func=cmd_export)
+
+    k = ts.add_parser("convert-checkpoint", help="rewrite an old last.pt checkpoint as last.safetensors (once)")
+    k.add_argument("checkpoint", help="last.pt or the directory holding it")
+    k.add_argument("--out", help="new checkpoint file (default: last.safetensors beside it)")
+    k.set_defaults(func=cmd_convert)
 
     v = sub.add_parser("evaluate", help="f0 / voicing / STFT distance of a preset on held-out recordings")
     v.add_argument("preset", help="preset name or file")

@@ -144,7 +144,7 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
         from .trainer import load_checkpoint
 
         ck = Path(checkpoint)
-        model, _, _ = load_checkpoint(ck / "last.pt" if ck.is_dir() else ck)
+        model, _, _ = load_checkpoint(ck)
         model.eval()
     rows = {"engine": [], "world": [], "world_full": [], "real": []}
     agg = {k: {"cents": [], "verr": [], "stft": [], "per": [], "frames": 0} for k in rows}

@@ -97,10 +97,7 @@ def export_checkpoint(checkpoint, out, corpus_dir=None, name="default", version=
     from .singer_data import singer_data_from_corpus
     from .trainer import load_checkpoint
 
-    ck = Path(checkpoint)
-    if ck.is_dir():
-        ck = ck / "last.pt"
-    model, _, state = load_checkpoint(ck)
+    model, _, state = load_checkpoint(Path(checkpoint))
     singer, licence, info = {}, "see training metadata", {}
     if corpus_dir:
         singer = singer_data_from_corpus(corpus_dir)

@@ -6,7 +6,8 @@ quantisation-aware fine-tuning (per-row int8 weights obeying the saturation rule
 engine's activation quantisation) at the final sparsity. Time is measured in training
 seconds, stored in the checkpoint, so ``--resume`` continues the schedule.
 
-Checkpoints hold only tensors and plain values and are read with ``weights_only=True``.
+Checkpoints are safetensors with their scalar state as JSON (see ``save_checkpoint``): no
+pickle is written or read.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from . import corpus as corpus_mod
 from .excitation import aligned_excitation, excitation as free_excitation
 from .model import WaveRNN, block_mask, sparsity_at
 
-CKPT_NAME = "last.pt"
+CKPT_NAME = "last.safetensors"
+LEGACY_CKPT_NAME = "last.pt"
 
 
 # ---------------------------------------------------------------------- data
@@ -106,25 +108,167 @@ def feature_stats(items):
 
 
 # ---------------------------------------------------------------------- checkpoints
+#
+# A checkpoint is one safetensors file (no pickle: loading it runs no code). Tensors:
+# ``model.<name>`` (the model's state_dict, masks and normalisation included),
+# ``opt.<param index>.<name>`` (Adam's per-parameter state) and ``rng.torch``. Everything
+# else is JSON in the file's metadata under ``vocoder.checkpoint``: the format version,
+# the model's hyperparameters, Adam's param_groups, the training state (step, training
+# seconds, schedule position, history, QAT flag) and the numpy generator's state, so a
+# resumed run draws the same batches an uninterrupted one would. The file is written to a
+# temporary name, synced and renamed over the old one; ``last.json`` beside it is a
+# readable copy of the JSON (the loader does not use it).
+
+CKPT_FORMAT = "vocoder.train checkpoint"
+CKPT_VERSION = 1
+META_KEY = "vocoder.checkpoint"
 
 
-def save_checkpoint(path, model, opt, state):
+class CheckpointError(ValueError):
+    pass
+
+
+def checkpoint_path(path) -> Path:
+    """``DIR/last.safetensors`` for a directory, else the path itself."""
+    p = Path(path)
+    return p / CKPT_NAME if p.is_dir() else p
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    try:  # make the rename itself durable
+        fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def save_checkpoint(path, model, opt, state, rng=None):
+    """Write ``model``, ``opt`` (may be None), the JSON-able ``state`` and ``rng`` (a numpy
+    Generator) to ``path`` atomically, plus ``path.with_suffix('.json')`` for reading."""
+    from safetensors.torch import save
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"model": model.state_dict(), "opt": opt.state_dict() if opt is not None else {},
-                "hp": dict(model.hp), "state": json.dumps(state)}, tmp)
-    os.replace(tmp, path)
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    groups, scalars = [], {}
+    if opt is not None:
+        sd = opt.state_dict()
+        groups = sd["param_groups"]
+        for pid, st in sd["state"].items():
+            for k, v in st.items():
+                if torch.is_tensor(v):
+                    tensors[f"opt.{pid}.{k}"] = v.detach().cpu().contiguous()
+                else:
+                    scalars[f"{pid}.{k}"] = v
+    tensors["rng.torch"] = torch.get_rng_state()
+    meta = {"format": CKPT_FORMAT, "version": CKPT_VERSION, "hp": dict(model.hp), "state": state,
+            "optimizer": {"param_groups": groups, "scalars": scalars},
+            "rng": {"numpy": rng.bit_generator.state if rng is not None else None}}
+    text = json.dumps(meta, default=float)
+    _atomic_write(path, save(tensors, metadata={META_KEY: text}))
+    _atomic_write(path.with_suffix(".json"), json.dumps(json.loads(text), indent=1).encode())
+
+
+def _legacy_message(path) -> str:
+    return (f"{path} is a PyTorch pickle checkpoint (last.pt, written before checkpoints became "
+            f"safetensors + JSON); it is not read, because loading a pickle can run code. Convert it once "
+            f"with `vocoder train convert-checkpoint {path}` (reads it with torch.load(weights_only=True) "
+            f"and writes {Path(path).with_name(CKPT_NAME)}), or train again.")
+
+
+def read_checkpoint(path):
+    """``(model, opt_state, state, rng_state)`` of a checkpoint: ``opt_state`` for
+    ``Adam.load_state_dict`` (None if it had no optimizer), ``rng_state`` a dict with the
+    numpy generator's state (``numpy``, may be None) and torch's (``torch``)."""
+    from safetensors import SafetensorError
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    path = checkpoint_path(path)
+    if not path.exists():
+        legacy = path.with_name(LEGACY_CKPT_NAME)
+        if path.name == CKPT_NAME and legacy.exists():
+            raise CheckpointError(_legacy_message(legacy))
+        raise FileNotFoundError(f"{path}: no such checkpoint")
+    with open(path, "rb") as fh:
+        head = fh.read(9)
+    # safetensors: an 8-byte header length, then the JSON header; torch.save: a zip ("PK")
+    # or, before PyTorch 1.6, a bare pickle (protocol byte 0x80)
+    if path.suffix == ".pt" or (head[8:9] != b"{" and (head[:2] == b"PK" or head[:1] == b"\x80")):
+        raise CheckpointError(_legacy_message(path))
+    try:
+        with safe_open(str(path), "pt") as fh:
+            text = (fh.metadata() or {}).get(META_KEY)
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: not a readable safetensors checkpoint ({e})") from e
+    if text is None:
+        raise CheckpointError(f"{path}: a safetensors file without vocoder checkpoint metadata "
+                              f"(a preset? export writes presets, fit writes checkpoints)")
+    meta = json.loads(text)
+    if meta.get("format") != CKPT_FORMAT or meta.get("version") != CKPT_VERSION:
+        raise CheckpointError(f"{path}: checkpoint format {meta.get('format')!r} version {meta.get('version')!r}, "
+                              f"this vocoder reads {CKPT_FORMAT!r} version {CKPT_VERSION}")
+    model = WaveRNN(**meta["hp"])
+    model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    state = meta["state"]
+    model.qat = bool(state.get("qat", False))
+    opt_state = None
+    groups = meta["optimizer"]["param_groups"]
+    if groups:
+        per = {}
+        for k, v in tensors.items():
+            if k.startswith("opt."):
+                pid, name = k[4:].split(".", 1)
+                per.setdefault(int(pid), {})[name] = v
+        for k, v in meta["optimizer"]["scalars"].items():
+            pid, name = k.split(".", 1)
+            per.setdefault(int(pid), {})[name] = v
+        for g in groups:
+            if isinstance(g.get("betas"), list):
+                g["betas"] = tuple(g["betas"])
+        opt_state = {"state": per, "param_groups": groups}
+    return model, opt_state, state, {"numpy": meta["rng"].get("numpy"), "torch": tensors.get("rng.torch")}
 
 
 def load_checkpoint(path):
-    """``(model, opt_state, state)`` from a checkpoint (weights_only: no code runs)."""
+    """``(model, opt_state, state)`` from a checkpoint file or directory (no code runs)."""
+    model, opt_state, state, _ = read_checkpoint(path)
+    return model, opt_state, state
+
+
+def convert_legacy_checkpoint(path, out=None) -> Path:
+    """Rewrite an old ``last.pt`` (torch.save of plain tensors and values) as a safetensors
+    checkpoint. The one place that reads a pickle, with ``weights_only=True`` (a restricted
+    unpickler that builds only tensors and plain containers). Returns the new file."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / LEGACY_CKPT_NAME
     ck = torch.load(path, map_location="cpu", weights_only=True)
     model = WaveRNN(**ck["hp"])
     model.load_state_dict(ck["model"])
     state = json.loads(ck["state"])
     model.qat = bool(state.get("qat", False))
-    return model, ck["opt"], state
+    opt = None
+    if ck.get("opt"):
+        opt = torch.optim.Adam(model.parameters())
+        opt.load_state_dict(ck["opt"])
+    out = Path(out) if out else path.with_name(CKPT_NAME)
+    save_checkpoint(out, model, opt, state)
+    return out
 
 
 # ---------------------------------------------------------------------- training
@@ -152,8 +296,13 @@ def evaluate_loss(model, data, starts, win_frames, zero_exc=False, batch=64, exc
 def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, ctx_before=2, lookahead=2,
         batch=128, win_frames=6, lr=2e-3, lr_final=2e-4, sparsity=0.9, prune_start=0.3, prune_end=0.75,
         qat_start=0.8, resume=False, seed=0, threads=2, bf16=False, ckpt_every_s=300.0, excitation=2,
-        sources=None, log=print, max_steps=None, val_windows=256, items=None, val_items=None):
-    """Train (or resume) for ``minutes`` of training time in total; returns the final state dict."""
+        sources=None, log=print, max_steps=None, val_windows=256, items=None, val_items=None, stop_at_step=None):
+    """Train (or resume) for ``minutes`` of training time in total; returns the final state dict.
+
+    ``max_steps`` bounds the run by steps instead of time (the schedule then runs on steps);
+    ``stop_at_step`` stops this call early, checkpointed, without changing the schedule (an
+    interruption, for tests): a later ``resume=True`` call continues exactly where it stopped.
+    """
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -171,8 +320,14 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
         val_items = corpus_mod.load_split(corpus_dir, "heldout", sources=sources, hop=hop)
     if not items:
         raise ValueError(f"{corpus_dir}: no training items")
+    if resume and not ckpt.exists() and (out / LEGACY_CKPT_NAME).exists():
+        raise CheckpointError(_legacy_message(out / LEGACY_CKPT_NAME))
     if resume and ckpt.exists():
-        model, opt_state, state = load_checkpoint(ckpt)
+        model, opt_state, state, rng_state = read_checkpoint(ckpt)
+        if rng_state["numpy"] is not None:
+            rng.bit_generator.state = rng_state["numpy"]
+        if rng_state["torch"] is not None:
+            torch.set_rng_state(rng_state["torch"])
         log(f"resumed {ckpt}: step {state['step']}, {state['train_s'] / 60:.1f} min trained")
     else:
         model = WaveRNN(n_features=items[0][2].shape[1], hidden=hidden, cond_hidden=cond_hidden,
@@ -198,10 +353,14 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
     last_ck = time.time()
     last_log = time.time()
     win_samples = win_frames * hop
-    t_prev_mask = -1.0
-    loss_ema = None
+    t_prev_mask = state.get("mask_frac", -1.0)
+    loss_ema = state.get("loss_ema")
     model.train()
+    frac0 = state["train_s"] / budget if max_steps is None else state["step"] / max_steps
+    z = sparsity_at(frac0, prune_start, prune_end - prune_start, sparsity) if sparsity > 0 else 0.0
     while state["train_s"] < budget and (max_steps is None or state["step"] < max_steps):
+        if stop_at_step is not None and state["step"] >= stop_at_step:
+            break
         t0 = time.time()
         frac = state["train_s"] / budget if max_steps is None else state["step"] / max_steps
         # learning rate: cosine from lr to lr_final over the budget
@@ -214,6 +373,7 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
                 getattr(model, f"mask_{name}").copy_(block_mask(p, z))
             model.apply_masks()
             t_prev_mask = frac
+            state["mask_frac"] = frac
         if frac >= qat_start and not model.qat:
             model.qat = True
             state["qat"] = True
@@ -234,6 +394,7 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
         state["samples"] += batch * win_samples
         lv = loss.item()
         loss_ema = lv if loss_ema is None else 0.98 * loss_ema + 0.02 * lv
+        state["loss_ema"] = loss_ema
         now = time.time()
         if now - last_log >= 30 or state["step"] <= 3:
             sps = batch * win_samples / dt
@@ -246,7 +407,7 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
             state["history"].append({"step": state["step"], "train_s": state["train_s"], "loss": loss_ema,
                                      "val": vl, "sparsity": z})
             log(f"step {state['step']}: validation loss {vl:.4f} nats; checkpoint {ckpt}")
-            save_checkpoint(ckpt, model, opt, state)
+            save_checkpoint(ckpt, model, opt, state, rng)
             last_ck = time.time()
     vl = evaluate_loss(model, vdata, vstarts, win_frames)
     vz = evaluate_loss(model, vdata, vstarts, win_frames, zero_exc=True)
@@ -256,7 +417,7 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
     state["history"].append({"step": state["step"], "train_s": state["train_s"], "loss": loss_ema, "val": vl,
                              "sparsity": z})
     log(f"done: step {state['step']}, validation loss {vl:.4f} nats, with the excitation zeroed {vz:.4f}")
-    save_checkpoint(ckpt, model, opt, state)
+    save_checkpoint(ckpt, model, opt, state, rng)
     return state
 
 
