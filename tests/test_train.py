@@ -256,3 +256,24 @@ def test_model_forward_shapes():
     lg = m(torch.zeros(2, 3, 5 * 26), torch.zeros(2, 240), torch.zeros(2, 240, 2))
     assert lg.shape == (2, 240, 256)
 
+
+def test_floor_of_the_output_representation(trained, tmp_path):
+    import soundfile
+
+    from vocoder.train import floor
+
+    out, items, _, _ = trained
+    for name, a, _, _ in items[:2]:
+        soundfile.write(str(tmp_path / f"{name}.wav"), a, SR)
+    res = floor.measure(tmp_path, checkpoint=out)
+    r = {k: v["stft"] for k, v in res["rows"].items()}
+    assert r["linear16"] < r["mulaw10"] < r["mulaw9"] < r["mulaw8"]
+    assert r["preemph8"] < r["mulaw8"] and r["preemph_jitter8_1"] < r["jitter8_1"]
+    assert r["mulaw8"] < r["jitter8_1"] and {"tf_argmax", "tf_sample", "jitter8"} <= set(r)
+    assert res["sigma_classes"] > 0 and res["preemph_clipped"] == 0.0
+    assert all(len(v["bands"]) == 3 and 0 <= v["quiet_share"] <= 1 for v in res["rows"].values())
+    # the metric's own floor (1e-5) is the middle one of by_floor
+    assert all(abs(v["by_floor"][1] - v["stft"]) < 1e-3 for v in res["rows"].values())
+    snr = {k: v["band_snr_db"] for k, v in res["rows"].items() if "band_snr_db" in v}
+    assert set(snr) == set(floor.ROUNDTRIPS) and snr["linear16"][0] > snr["mulaw8"][0] > 30
+    assert "8-bit mu-law" in floor.format_table(res)
