@@ -31,8 +31,15 @@ if X86:
 
 
 # Engine files compiled per ISA (no FMA: the float results must match across levels).
+# The elementwise ones (quantiser, sampler) also go into the kernels module, whose test
+# hooks compare every level's version with the plain C one.
+ELEMENTWISE_ISA_FILES = {"ext/engine/quantize_avx2.c": ["-mavx2"],
+                         "ext/engine/quantize_avx512.c": ["-mavx512f"],
+                         "ext/engine/sample_avx2.c": ["-mavx2"],
+                         "ext/engine/sample_avx512.c": ["-mavx512f"]} if X86 else {}
 ENGINE_ISA_FILES = {"ext/engine/gru_f32_avx2.c": ["-mavx2"],
-                    "ext/engine/gru_f32_avx512.c": ["-mavx512f"]} if X86 else {}
+                    "ext/engine/gru_f32_avx512.c": ["-mavx512f"],
+                    **ELEMENTWISE_ISA_FILES} if X86 else {}
 ENGINE_NAME = "vocoder._engine"
 
 KERNEL_USERS = set()  # extensions that link the per-ISA kernel objects (cythonize copies Extensions, so track names)
@@ -50,11 +57,10 @@ class BuildWithIsaFlags(build_ext):
                 objects += self.compiler.compile(
                     [src], output_dir=self.build_temp, include_dirs=["ext", KERNEL_DIR],
                     extra_postargs=COMMON_FLAGS + flags, depends=ext.depends)
-            if ext.name == ENGINE_NAME:
-                for src, flags in ENGINE_ISA_FILES.items():
-                    objects += self.compiler.compile(
-                        [src], output_dir=self.build_temp, include_dirs=["ext", KERNEL_DIR],
-                        extra_postargs=COMMON_FLAGS + flags, depends=ext.depends)
+            for src, flags in (ENGINE_ISA_FILES if ext.name == ENGINE_NAME else ELEMENTWISE_ISA_FILES).items():
+                objects += self.compiler.compile(
+                    [src], output_dir=self.build_temp, include_dirs=["ext", KERNEL_DIR],
+                    extra_postargs=COMMON_FLAGS + flags, depends=ext.depends)
             ext.extra_objects = list(ext.extra_objects or []) + objects
         super().build_extension(ext)
 
@@ -70,15 +76,16 @@ def extension(name, pyx, c_sources):
         depends=[os.path.join(KERNEL_DIR, f) for f in os.listdir(KERNEL_DIR)]
         + ["ext/cpu_detect.h", "ext/engine/quantize.h", "ext/engine/wavernn.h",
            "ext/engine/voice.h", "ext/engine/resample.h", "ext/engine/detmath.h",
-           "ext/engine/gru_f32.h", "ext/engine/gru_f32_body.h", "vocoder/_kernels.pxd"],
+           "ext/engine/gru_f32.h", "ext/engine/gru_f32_body.h", "ext/engine/sample.h", "vocoder/_kernels.pxd"],
     )
     KERNEL_USERS.add(name)
     return ext
 
 
-SHARED_C = ["ext/cpu_detect.c", "ext/engine/quantize.c", f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
+SHARED_C = ["ext/cpu_detect.c", "ext/engine/quantize.c", "ext/engine/quantize_dispatch.c", "ext/engine/sample.c",
+            f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
 ENGINE_C = ["ext/engine/wavernn.c", "ext/engine/voice.c", "ext/engine/resample.c", "ext/engine/quantize.c",
-            "ext/engine/gru_f32_scalar.c", "ext/engine/gru_f32_dispatch.c", "ext/engine/quantize_dispatch.c", f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
+            "ext/engine/gru_f32_scalar.c", "ext/engine/gru_f32_dispatch.c", "ext/engine/quantize_dispatch.c", "ext/engine/sample.c", f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
 if X86:
     ENGINE_C.append("ext/engine/gru_f32_sse2.c")
 

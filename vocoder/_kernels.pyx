@@ -3,7 +3,7 @@
 matrix the kernels can read. Argument checking lives in vocoder/kernels.py; everything
 here assumes checked, contiguous arrays of the right dtype and size."""
 
-from libc.stdint cimport int8_t, uint8_t, int32_t, uint32_t, int64_t
+from libc.stdint cimport int8_t, uint8_t, int32_t, uint32_t, int64_t, uint64_t
 from posix.time cimport clock_gettime, timespec, CLOCK_MONOTONIC
 import numpy as np
 cimport numpy as cnp
@@ -18,6 +18,16 @@ cdef extern from "engine/quantize.h":
     float vk_quantize_f32(const float *x, int n, int n_padded, uint8_t *xu) nogil
     void vk_dequantize(const int32_t *acc, const float *row_scale, float x_scale,
                        const float *bias, float *y, int rows) nogil
+    ctypedef float (*vk_quantize_fn)(const float *x, int n, int n_padded, uint8_t *xu) noexcept nogil
+    ctypedef void (*vk_dequantize_fn)(const int32_t *acc, const float *row_scale, float x_scale,
+                                      const float *bias, float *y, int rows) noexcept nogil
+    ctypedef int (*vk_sample_fn)(const float *logits, int n, float t, const float *noise, uint64_t key) noexcept nogil
+    ctypedef struct vk_quant_fns:
+        vk_quantize_fn quantize
+        vk_dequantize_fn dequantize
+        vk_sample_fn sample
+    vk_quant_fns vk_quant_for_level(int level) nogil
+    int VK_NOISE_SIZE
 
 LEVEL_NAMES = tuple(vk_kernel_tables[i].name.decode() for i in range(VK_LEVEL_COUNT))
 MAX_BATCH = VK_MAX_BATCH
@@ -125,3 +135,43 @@ cdef class PackedMatrix:
                         gemm(&self.m, batch, &xu[0, 0], xu.shape[1], &y[0, 0], y.shape[1])
                 out[r] = (now_ns() - t0) / calls
         return np.asarray(out)
+
+
+# ---- the engine's per-level elementwise functions, for tests (every level must give
+# the bits of the plain C / baseline version on any input, NaN and inf included) ----
+
+NOISE_SIZE = VK_NOISE_SIZE
+
+
+def elementwise_quantize(int level, const float[::1] x, int n_padded):
+    """(scale, bytes[n_padded]) from the engine's quantiser of ``level``."""
+    cdef vk_quant_fns f = vk_quant_for_level(level)
+    cdef uint8_t[::1] xu = np.empty(max(n_padded, 1), np.uint8)
+    cdef float xs
+    with nogil:
+        xs = f.quantize(&x[0] if x.shape[0] else NULL, x.shape[0], n_padded, &xu[0])
+    return xs, np.asarray(xu)[:n_padded]
+
+
+def elementwise_dequantize(int level, const int32_t[::1] acc, const float[::1] row_scale, float x_scale, bias):
+    """y from the engine's dequantiser of ``level`` (bias None or float32[rows])."""
+    cdef vk_quant_fns f = vk_quant_for_level(level)
+    cdef int rows = acc.shape[0]
+    cdef float[::1] y = np.empty(max(rows, 1), np.float32)
+    cdef const float[::1] b
+    cdef const float *bp = NULL
+    if bias is not None:
+        b = bias
+        bp = &b[0]
+    with nogil:
+        f.dequantize(&acc[0], &row_scale[0], x_scale, bp, &y[0], rows)
+    return np.asarray(y)[:rows]
+
+
+def elementwise_sample(int level, const float[::1] logits, float t, const float[::1] noise, uint64_t key):
+    """The class the engine's sampler of ``level`` draws (noise: NOISE_SIZE entries)."""
+    cdef vk_quant_fns f = vk_quant_for_level(level)
+    cdef int c
+    with nogil:
+        c = f.sample(&logits[0], logits.shape[0], t, &noise[0], key)
+    return c

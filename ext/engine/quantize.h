@@ -6,6 +6,8 @@
 
 #include <stdint.h>
 
+#include "sample.h"
+
 /* Quantise x[0..n) to offset-binary bytes (q + 128, q in [-127, 127]) with the dynamic
  * scale absmax/127; pads xu[n..n_padded) with 128 (zero). NaN counts as 0, +-inf
  * clamps. Returns the scale (1 when x is all zero). */
@@ -16,16 +18,28 @@ void vk_dequantize(const int32_t *acc, const float *row_scale, float x_scale,
                    const float *bias, float *y, int rows);
 
 /* Per-level versions for the engine's sample loop: every level returns the same bits
- * as the two functions above (same IEEE operations per element, no FMA). */
+ * as the two functions above (same IEEE operations per element, no FMA). The sampler
+ * rides along here because the engine keeps one per-level table of these elementwise
+ * functions. */
 typedef float (*vk_quantize_fn)(const float *x, int n, int n_padded, uint8_t *xu);
 typedef void (*vk_dequantize_fn)(const int32_t *acc, const float *row_scale, float x_scale,
                                  const float *bias, float *y, int rows);
 typedef struct {
     vk_quantize_fn quantize;
     vk_dequantize_fn dequantize;
+    vk_sample_fn sample;
 } vk_quant_fns;
 
-/* The pair for a kernel level (VK_LEVEL_*). */
+#ifndef VK_NO_X86
+float vk_quantize_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu);
+void vk_dequantize_avx2(const int32_t *acc, const float *row_scale, float x_scale,
+                        const float *bias, float *y, int rows);
+float vk_quantize_f32_avx512(const float *x, int n, int n_padded, uint8_t *xu);
+void vk_dequantize_avx512(const int32_t *acc, const float *row_scale, float x_scale,
+                          const float *bias, float *y, int rows);
+#endif
+
+/* The functions for a kernel level (VK_LEVEL_*). */
 vk_quant_fns vk_quant_for_level(int level);
 
 #endif

@@ -19,7 +19,7 @@
 #include <emmintrin.h>
 #endif
 
-#define GUMBEL_BITS 12
+#define GUMBEL_BITS VK_NOISE_BITS /* sample.h indexes the table with this many bits */
 #define GUMBEL_SIZE (1 << GUMBEL_BITS)
 
 struct vk_engine {
@@ -99,59 +99,15 @@ static inline uint64_t rng_next(uint64_t *s) /* xorshift64* */
     return x * 0x2545f4914f6cdd1dull;
 }
 
-/* Gumbel-max: argmax(logits + T * g) with g drawn from a table of Gumbel quantiles.
- * Noise is bounded by the table, so a class whose logit is more than T * span below
- * the largest can never win: only the classes above that threshold draw noise, which
- * keeps the sample exact and avoids exp() entirely. */
+/* Gumbel-max: argmax(logits + T * g), g from a table of Gumbel quantiles indexed by a
+ * hash of (key, class); one key per call from the seeded RNG. The per-level sampler
+ * (sample.h) prunes classes the bounded noise cannot lift to the top, which keeps the
+ * sample exact and avoids exp() entirely; T = 0 is plain argmax and draws no key. */
 static int sample_class(vk_engine *e, const float *logits, int n)
 {
-    const float t = e->temperature;
-    float top = logits[0];
-    int k0 = 1;
-#ifdef __SSE2__
-    __m128 vtop = _mm_set1_ps(top);
-    for (; k0 + 4 <= n; k0 += 4) vtop = _mm_max_ps(vtop, _mm_loadu_ps(logits + k0));
-    float lanes[4];
-    _mm_storeu_ps(lanes, vtop);
-    for (int k = 0; k < 4; k++) top = lanes[k] > top ? lanes[k] : top;
-#endif
-    for (int k = k0; k < n; k++) top = logits[k] > top ? logits[k] : top;
-    int best = 0;
-    if (t <= 0.0f) { /* argmax: the first class holding the largest logit */
-        while (best < n - 1 && logits[best] != top) best++;
-        return best;
-    }
-    const float threshold = top - t * e->gumbel_span;
-    float best_v = -INFINITY;
-    uint64_t bits = 0;
-    int left = 0;
-#define VK_GUMBEL_CANDIDATE(k)                                                       \
-    do {                                                                             \
-        if (left == 0) { bits = rng_next(&e->rng); left = 64 / GUMBEL_BITS; }        \
-        float v = logits[k] + t * e->gumbel[bits & (GUMBEL_SIZE - 1)];               \
-        bits >>= GUMBEL_BITS;                                                        \
-        left--;                                                                      \
-        if (v > best_v) { best_v = v; best = (k); }                                  \
-    } while (0)
-    int k = 0;
-#ifdef __SSE2__
-    /* candidates four at a time, in ascending order (the RNG is drawn in class order) */
-    const __m128 vthr = _mm_set1_ps(threshold);
-    for (; k + 4 <= n; k += 4) {
-        int mask = _mm_movemask_ps(_mm_cmpge_ps(_mm_loadu_ps(logits + k), vthr));
-        while (mask) {
-            int bit = __builtin_ctz((unsigned)mask);
-            mask &= mask - 1;
-            VK_GUMBEL_CANDIDATE(k + bit);
-        }
-    }
-#endif
-    for (; k < n; k++) {
-        if (!(logits[k] >= threshold)) continue;
-        VK_GUMBEL_CANDIDATE(k);
-    }
-#undef VK_GUMBEL_CANDIDATE
-    return best;
+    if (!(e->temperature > 0.0f)) return e->quant.sample(logits, n, 0.0f, e->gumbel, 0);
+    const uint64_t key = rng_next(&e->rng);
+    return e->quant.sample(logits, n, e->temperature, e->gumbel, key);
 }
 
 /* ---------- mappings between classes, network inputs and audio ---------- */

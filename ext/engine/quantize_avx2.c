@@ -1,0 +1,91 @@
+/* Activation quantisation and dequantisation, 8 lanes (AVX2, compiled without FMA).
+ * Same IEEE operations per element as vk_quantize_f32 / vk_dequantize in quantize.c,
+ * so the same bytes and floats: the absmax is a max (exact, so the lane count does
+ * not change it), and each element is quantised on its own. */
+#include <immintrin.h>
+
+#include "quantize.h"
+
+static inline int quantize_one(float t)
+{
+    if (!(t == t)) return 0; /* NaN */
+    if (t > 127.0f) t = 127.0f;
+    if (t < -127.0f) t = -127.0f;
+    return t < 0.0f ? -(int)(0.5f - t) : (int)(t + 0.5f); /* round half away from zero */
+}
+
+/* t = x * inv, NaN -> 0, clamp to +-127, then t +- 0.5 truncated: the scalar rule. */
+static inline __m256i quantize8(const float *x, __m256 inv)
+{
+    const __m256 hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f);
+    const __m256 half = _mm256_set1_ps(0.5f), sign = _mm256_set1_ps(-0.0f);
+    __m256 t = _mm256_mul_ps(_mm256_loadu_ps(x), inv);
+    t = _mm256_and_ps(t, _mm256_cmp_ps(t, t, _CMP_EQ_OQ));
+    t = _mm256_max_ps(_mm256_min_ps(t, hi), lo);
+    return _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_or_ps(_mm256_and_ps(t, sign), half)));
+}
+
+float vk_quantize_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu)
+{
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    __m256 m0 = _mm256_setzero_ps(), m1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) { /* maxps(a, m) keeps m when a is NaN, as the scalar test */
+        m0 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask), m0);
+        m1 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i + 8), abs_mask), m1);
+    }
+    for (; i + 8 <= n; i += 8) m0 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask), m0);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, _mm256_max_ps(m0, m1));
+    float absmax = 0.0f;
+    for (int k = 0; k < 8; k++)
+        if (lanes[k] > absmax) absmax = lanes[k];
+    for (; i < n; i++) {
+        float a = x[i] < 0.0f ? -x[i] : x[i];
+        if (a > absmax) absmax = a; /* false for NaN: NaN never becomes the max */
+    }
+    if (!(absmax <= 3.0e38f)) absmax = 3.0e38f; /* inf: keep the scale finite */
+    if (absmax == 0.0f) {
+        for (i = 0; i < n_padded; i++) xu[i] = 128;
+        return 1.0f;
+    }
+    const float scale = absmax / 127.0f;
+    const float inv = 127.0f / absmax;
+    const __m256 vinv = _mm256_set1_ps(inv);
+    const __m256i bias = _mm256_set1_epi16(128);
+    i = 0;
+    for (; i + 16 <= n; i += 16) {
+        /* packs works within 128-bit halves: [a0-3 b0-3 | a4-7 b4-7]; restore order */
+        __m256i w = _mm256_packs_epi32(quantize8(x + i, vinv), quantize8(x + i + 8, vinv));
+        w = _mm256_add_epi16(_mm256_permute4x64_epi64(w, 0xd8), bias);
+        _mm_storeu_si128((__m128i *)(xu + i),
+                         _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
+    }
+    for (; i < n; i++) xu[i] = (uint8_t)(quantize_one(x[i] * inv) + 128);
+    for (; i < n_padded; i++) xu[i] = 128;
+    return scale;
+}
+
+void vk_dequantize_avx2(const int32_t *acc, const float *row_scale, float x_scale,
+                        const float *bias, float *y, int rows)
+{
+    const __m256 xs = _mm256_set1_ps(x_scale);
+    int r = 0;
+    if (bias) {
+        for (; r + 8 <= rows; r += 8) {
+            __m256 s = _mm256_mul_ps(_mm256_loadu_ps(row_scale + r), xs);
+            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(acc + r))), s);
+            _mm256_storeu_ps(y + r, _mm256_add_ps(v, _mm256_loadu_ps(bias + r)));
+        }
+    } else {
+        for (; r + 8 <= rows; r += 8) {
+            __m256 s = _mm256_mul_ps(_mm256_loadu_ps(row_scale + r), xs);
+            _mm256_storeu_ps(y + r, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(acc + r))), s));
+        }
+    }
+    for (; r < rows; r++) {
+        float s = row_scale[r] * x_scale;
+        float v = (float)acc[r] * s;
+        y[r] = bias ? v + bias[r] : v;
+    }
+}

@@ -1,0 +1,55 @@
+/* Gumbel-max sampling per ISA level (docs/model.md, "Sampling").
+ *
+ *   t > 0:   class = argmax_k v_k,  v_k = logits[k] + t * noise[idx(key, k)]
+ *   t <= 0:  class = argmax_k logits[k]
+ *
+ * noise is a non-decreasing table of 2^VK_NOISE_BITS Gumbel quantiles. The noise of
+ * class k comes from a counter-based hash of (key, k) rather than from a sequential
+ * RNG, so every class's noise is independent of which other classes were looked at: a
+ * vector level draws 8 or 16 classes at once and skips the ones that provably cannot
+ * win, and still picks the same class as the plain loop. The engine draws one 64-bit
+ * key per call from its own seeded RNG.
+ *
+ * Definitions every level follows exactly (so the class is the same on all of them):
+ * - v_k is one IEEE multiply and one add (no FMA), in float.
+ * - argmax = the lowest k whose value is the largest and greater than -inf; NaN values
+ *   never win; class 0 when no value is greater than -inf.
+ * Skipping is only ever done on a bound that is sound in float arithmetic (rounding is
+ * monotone): a class with logits[k] + t * B < v_top, where B >= its noise and v_top is
+ * the value of the top-logit class, has v_k < v_top and can neither win nor tie. So
+ * how much a level skips changes its speed, never the class. */
+#ifndef VK_SAMPLE_H
+#define VK_SAMPLE_H
+
+#include <stdint.h>
+
+#define VK_NOISE_BITS 12 /* noise table of 2^12 Gumbel quantiles */
+
+/* Table index of class k's noise: Wellons' "lowbias32" integer hash of key_lo + k *
+ * golden ratio, with key_hi folded in between the two rounds (so two calls whose low
+ * keys differ by a multiple of the step do not share shifted noise). Only 32-bit
+ * wrapping multiplies, xors and shifts, which every vector level has. */
+static inline uint32_t vk_noise_index(uint32_t k, uint32_t key_lo, uint32_t key_hi)
+{
+    uint32_t x = key_lo + k * 0x9e3779b9u;
+    x ^= x >> 16;
+    x *= 0x7feb352du;
+    x ^= key_hi;
+    x ^= x >> 15;
+    x *= 0x846ca68bu;
+    x ^= x >> 16;
+    return x >> (32 - VK_NOISE_BITS);
+}
+
+#define VK_NOISE_SIZE (1 << VK_NOISE_BITS)
+
+/* Returns the class in [0, n). noise is only read when t > 0; key is ignored at t <= 0. */
+typedef int (*vk_sample_fn)(const float *logits, int n, float t, const float *noise, uint64_t key);
+
+int vk_sample_scalar(const float *logits, int n, float t, const float *noise, uint64_t key);
+#ifndef VK_NO_X86
+int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint64_t key);
+int vk_sample_avx512(const float *logits, int n, float t, const float *noise, uint64_t key);
+#endif
+
+#endif

@@ -1,0 +1,137 @@
+/* Gumbel-max sampler, 8 classes at a time (AVX2). Same definition and same class as
+ * vk_sample_scalar (sample.h).
+ *
+ * Speed comes from skipping, soundly, the classes that cannot win (for a flat
+ * distribution ~90% of the 8-class blocks), because the noise gather is the costly
+ * part (~8 cycles per block on Zen 3):
+ * 1. l + t * noise_max < v_top: no noise can lift the class to the top class's value.
+ * 2. The hash (cheap integer ops) gives the table index; the table is non-decreasing,
+ *    so the entry at the largest index of the index's bucket bounds the noise. Buckets
+ *    are powers of two of (table size - index), i.e. of 1 - u, where the Gumbel
+ *    quantile grows fastest; a two-register permute looks the bound up.
+ * Only blocks where some class passes both fetch their noise. Each lane keeps its
+ * first maximum (strict >), so the lane reduction recovers the first maximum overall;
+ * skipped classes have values below v_top, which the top class's lane holds at least. */
+#include <immintrin.h>
+#include <math.h>
+
+#include "sample.h"
+
+int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint64_t key)
+{
+    int k = 0;
+    /* maxps(x, m) returns m when x is NaN, so NaN never becomes the top */
+    __m256 vtop = _mm256_set1_ps(-INFINITY);
+    for (; k + 8 <= n; k += 8) vtop = _mm256_max_ps(_mm256_loadu_ps(logits + k), vtop);
+    float lanes[8];
+    _mm256_storeu_ps(lanes, vtop);
+    float top = -INFINITY;
+    for (int j = 0; j < 8; j++)
+        if (lanes[j] > top) top = lanes[j];
+    for (; k < n; k++)
+        if (logits[k] > top) top = logits[k];
+    /* the first class holding the top (0 when no logit beats -inf) */
+    int k_top = 0;
+    if (top > -INFINITY) {
+        const __m256 vt = _mm256_set1_ps(top);
+        for (k = 0; k + 8 <= n; k += 8) {
+            int m = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(logits + k), vt, _CMP_EQ_OQ));
+            if (m) break;
+        }
+        while (logits[k] != top) k++;
+        k_top = k;
+    }
+    if (!(t > 0.0f)) return k_top;
+
+    const uint32_t key_lo = (uint32_t)key, key_hi = (uint32_t)(key >> 32);
+    float v0 = top + t * noise[vk_noise_index((uint32_t)k_top, key_lo, key_hi)];
+    if (!(v0 == v0)) v0 = -INFINITY;
+    const float t_max = t * noise[VK_NOISE_SIZE - 1];
+
+    /* bucket bounds: index i has m = VK_NOISE_SIZE - i in [2^e, 2^(e+1)), whose largest
+     * index is VK_NOISE_SIZE - 2^e; the float exponent of m (127 + e) picks the entry,
+     * its low 3 bits in one of two registers (e < 8, e >= 8) */
+    float lo[8], hi[8];
+    for (int e = 0; e <= VK_NOISE_BITS; e++) {
+        float b = noise[VK_NOISE_SIZE - (1 << e)];
+        if (e < 8) lo[(127 + e) & 7] = b;
+        else hi[(127 + e) & 7] = b;
+    }
+    for (int e = VK_NOISE_BITS + 1; e < 16; e++) hi[(127 + e) & 7] = noise[VK_NOISE_SIZE - 1]; /* unused */
+    const __m256 blo = _mm256_loadu_ps(lo), bhi = _mm256_loadu_ps(hi);
+
+    const __m256 vv0 = _mm256_set1_ps(v0), vtemp = _mm256_set1_ps(t), vtmax = _mm256_set1_ps(t_max);
+    const __m256 two8 = _mm256_set1_ps(256.0f);
+    const __m256i khi = _mm256_set1_epi32((int)key_hi), size = _mm256_set1_epi32(VK_NOISE_SIZE);
+    const __m256i c1 = _mm256_set1_epi32(0x7feb352d), c2 = _mm256_set1_epi32((int)0x846ca68bu);
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i iota_g = _mm256_mullo_epi32(iota, _mm256_set1_epi32((int)0x9e3779b9u));
+    __m256 best = _mm256_set1_ps(-INFINITY);
+    __m256i best_k = _mm256_setzero_si256();
+    /* The tests are data-dependent and would mispredict as branches, so each pass
+     * compacts the blocks that go on into a list (store, then advance by 0 or 1); the
+     * next pass runs over the list. Chunks of VK_CHUNK blocks bound the lists. */
+    enum { VK_CHUNK = 64 };
+    int list_a[VK_CHUNK], list_b[VK_CHUNK];
+    __m256i idx_b[VK_CHUNK];
+    const int n8 = n & ~7;
+    for (int c0 = 0; c0 < n8; c0 += 8 * VK_CHUNK) {
+        const int c1_end = c0 + 8 * VK_CHUNK < n8 ? c0 + 8 * VK_CHUNK : n8;
+        /* 1: no noise can lift any class of the block to v_top */
+        int na = 0;
+        for (k = c0; k < c1_end; k += 8) {
+            const __m256 l = _mm256_loadu_ps(logits + k);
+            list_a[na] = k;
+            na += _mm256_movemask_ps(_mm256_cmp_ps(_mm256_add_ps(l, vtmax), vv0, _CMP_GE_OQ)) != 0;
+        }
+        /* 2: the noise index (hash of key_lo + class * golden, wrapping as the scalar
+         * multiply) and its bucket's bound */
+        int nb = 0;
+        for (int j = 0; j < na; j++) {
+            const int kb = list_a[j];
+            const __m256 l = _mm256_loadu_ps(logits + kb);
+            __m256i x = _mm256_add_epi32(_mm256_set1_epi32((int)(key_lo + (uint32_t)kb * 0x9e3779b9u)), iota_g);
+            x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+            x = _mm256_mullo_epi32(x, c1);
+            x = _mm256_xor_si256(x, khi);
+            x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 15));
+            x = _mm256_mullo_epi32(x, c2);
+            x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+            const __m256i idx = _mm256_srli_epi32(x, 32 - VK_NOISE_BITS);
+            const __m256 m = _mm256_cvtepi32_ps(_mm256_sub_epi32(size, idx)); /* exact: <= 2^12 */
+            const __m256i ex = _mm256_srli_epi32(_mm256_castps_si256(m), 23);
+            const __m256 bound = _mm256_blendv_ps(_mm256_permutevar8x32_ps(blo, ex),
+                                                  _mm256_permutevar8x32_ps(bhi, ex), _mm256_cmp_ps(m, two8, _CMP_GE_OQ));
+            const __m256 ub = _mm256_add_ps(l, _mm256_mul_ps(vtemp, bound));
+            list_b[nb] = kb;
+            idx_b[nb] = idx;
+            nb += _mm256_movemask_ps(_mm256_cmp_ps(ub, vv0, _CMP_GE_OQ)) != 0;
+        }
+        /* 3: the noise itself, for the blocks left (~10% on a flat distribution) */
+        for (int j = 0; j < nb; j++) {
+            const int kb = list_b[j];
+            const __m256 l = _mm256_loadu_ps(logits + kb);
+            const __m256 g = _mm256_i32gather_ps(noise, idx_b[j], 4);
+            const __m256 v = _mm256_add_ps(l, _mm256_mul_ps(vtemp, g));
+            const __m256 gt = _mm256_cmp_ps(v, best, _CMP_GT_OQ);
+            best = _mm256_blendv_ps(best, v, gt);
+            const __m256i kv = _mm256_add_epi32(_mm256_set1_epi32(kb), iota);
+            best_k = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(best_k), _mm256_castsi256_ps(kv), gt));
+        }
+    }
+    k = n8;
+    /* the largest lane value; among lanes holding it, the lowest class */
+    float bv[8];
+    int bk[8];
+    _mm256_storeu_ps(bv, best);
+    _mm256_storeu_si256((__m256i *)bk, best_k);
+    float best_v = -INFINITY;
+    int cls = 0;
+    for (int j = 0; j < 8; j++)
+        if (bv[j] > best_v || (bv[j] == best_v && bv[j] > -INFINITY && bk[j] < cls)) { best_v = bv[j]; cls = bk[j]; }
+    for (; k < n; k++) { /* leftover classes come after every vector class */
+        float v = logits[k] + t * noise[vk_noise_index((uint32_t)k, key_lo, key_hi)];
+        if (v > best_v) { best_v = v; cls = k; }
+    }
+    return cls;
+}

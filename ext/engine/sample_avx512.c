@@ -1,0 +1,103 @@
+/* Gumbel-max sampler, 16 classes at a time (AVX-512F). Same definition and same class
+ * as vk_sample_scalar (sample.h), and the same sound skipping as sample_avx2.c (see
+ * there); with 16 lanes one permute holds every bucket bound. */
+#include <immintrin.h>
+#include <math.h>
+
+#include "sample.h"
+
+int vk_sample_avx512(const float *logits, int n, float t, const float *noise, uint64_t key)
+{
+    int k = 0;
+    __m512 vtop = _mm512_set1_ps(-INFINITY);
+    for (; k + 16 <= n; k += 16) vtop = _mm512_max_ps(_mm512_loadu_ps(logits + k), vtop); /* NaN -> keeps vtop */
+    float lanes[16];
+    _mm512_storeu_ps(lanes, vtop);
+    float top = -INFINITY;
+    for (int j = 0; j < 16; j++)
+        if (lanes[j] > top) top = lanes[j];
+    for (; k < n; k++)
+        if (logits[k] > top) top = logits[k];
+    /* the first class holding the top (0 when no logit beats -inf) */
+    int k_top = 0;
+    if (top > -INFINITY) {
+        const __m512 vt = _mm512_set1_ps(top);
+        for (k = 0; k + 16 <= n; k += 16)
+            if (_mm512_cmp_ps_mask(_mm512_loadu_ps(logits + k), vt, _CMP_EQ_OQ)) break;
+        while (logits[k] != top) k++;
+        k_top = k;
+    }
+    if (!(t > 0.0f)) return k_top;
+
+    const uint32_t key_lo = (uint32_t)key, key_hi = (uint32_t)(key >> 32);
+    float v0 = top + t * noise[vk_noise_index((uint32_t)k_top, key_lo, key_hi)];
+    if (!(v0 == v0)) v0 = -INFINITY;
+    const float t_max = t * noise[VK_NOISE_SIZE - 1];
+
+    /* bucket bounds, by the low 4 bits of the float exponent (127 + e) of
+     * m = VK_NOISE_SIZE - index, m in [2^e, 2^(e+1)) */
+    float tab[16];
+    for (int j = 0; j < 16; j++) tab[j] = noise[VK_NOISE_SIZE - 1]; /* unused entries */
+    for (int e = 0; e <= VK_NOISE_BITS; e++) tab[(127 + e) & 15] = noise[VK_NOISE_SIZE - (1 << e)];
+    const __m512 btab = _mm512_loadu_ps(tab);
+
+    const __m512 vv0 = _mm512_set1_ps(v0), vtemp = _mm512_set1_ps(t), vtmax = _mm512_set1_ps(t_max);
+    const __m512i khi = _mm512_set1_epi32((int)key_hi), size = _mm512_set1_epi32(VK_NOISE_SIZE);
+    const __m512i c1 = _mm512_set1_epi32(0x7feb352d), c2 = _mm512_set1_epi32((int)0x846ca68bu);
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i iota_g = _mm512_mullo_epi32(iota, _mm512_set1_epi32((int)0x9e3779b9u));
+    __m512 best = _mm512_set1_ps(-INFINITY);
+    __m512i best_k = _mm512_setzero_si512();
+    enum { VK_CHUNK = 64 };
+    int list_a[VK_CHUNK], list_b[VK_CHUNK];
+    __m512i idx_b[VK_CHUNK];
+    const int n16 = n & ~15;
+    for (int c0 = 0; c0 < n16; c0 += 16 * VK_CHUNK) {
+        const int c_end = c0 + 16 * VK_CHUNK < n16 ? c0 + 16 * VK_CHUNK : n16;
+        int na = 0;
+        for (k = c0; k < c_end; k += 16) {
+            list_a[na] = k;
+            na += _mm512_cmp_ps_mask(_mm512_add_ps(_mm512_loadu_ps(logits + k), vtmax), vv0, _CMP_GE_OQ) != 0;
+        }
+        int nb = 0;
+        for (int j = 0; j < na; j++) {
+            const int kb = list_a[j];
+            const __m512 l = _mm512_loadu_ps(logits + kb);
+            __m512i x = _mm512_add_epi32(_mm512_set1_epi32((int)(key_lo + (uint32_t)kb * 0x9e3779b9u)), iota_g);
+            x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
+            x = _mm512_mullo_epi32(x, c1);
+            x = _mm512_xor_si512(x, khi);
+            x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 15));
+            x = _mm512_mullo_epi32(x, c2);
+            x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
+            const __m512i idx = _mm512_srli_epi32(x, 32 - VK_NOISE_BITS);
+            const __m512 m = _mm512_cvtepi32_ps(_mm512_sub_epi32(size, idx)); /* exact: <= 2^12 */
+            const __m512 bound = _mm512_permutexvar_ps(_mm512_srli_epi32(_mm512_castps_si512(m), 23), btab);
+            list_b[nb] = kb;
+            idx_b[nb] = idx;
+            nb += _mm512_cmp_ps_mask(_mm512_add_ps(l, _mm512_mul_ps(vtemp, bound)), vv0, _CMP_GE_OQ) != 0;
+        }
+        for (int j = 0; j < nb; j++) {
+            const int kb = list_b[j];
+            const __m512 g = _mm512_i32gather_ps(idx_b[j], noise, 4);
+            const __m512 v = _mm512_add_ps(_mm512_loadu_ps(logits + kb), _mm512_mul_ps(vtemp, g));
+            const __mmask16 gt = _mm512_cmp_ps_mask(v, best, _CMP_GT_OQ);
+            best = _mm512_mask_mov_ps(best, gt, v);
+            best_k = _mm512_mask_mov_epi32(best_k, gt, _mm512_add_epi32(_mm512_set1_epi32(kb), iota));
+        }
+    }
+    k = n16;
+    float bv[16];
+    int bk[16];
+    _mm512_storeu_ps(bv, best);
+    _mm512_storeu_si512(bk, best_k);
+    float best_v = -INFINITY;
+    int cls = 0;
+    for (int j = 0; j < 16; j++)
+        if (bv[j] > best_v || (bv[j] == best_v && bv[j] > -INFINITY && bk[j] < cls)) { best_v = bv[j]; cls = bk[j]; }
+    for (; k < n; k++) {
+        float v = logits[k] + t * noise[vk_noise_index((uint32_t)k, key_lo, key_hi)];
+        if (v > best_v) { best_v = v; cls = k; }
+    }
+    return cls;
+}

@@ -1,0 +1,136 @@
+"""The engine's per-level elementwise functions (activation quantiser, dequantiser,
+Gumbel-max sampler) called directly: every level available here must give exactly the
+bits of the plain C / baseline version, on awkward lengths and on NaN, inf and ties,
+which whole-engine runs rarely reach."""
+
+import numpy as np
+import pytest
+
+from vocoder import _kernels, kernels
+
+LEVELS = kernels.available_levels()
+IDX = {name: kernels.LEVELS.index(name) for name in LEVELS}
+REF = IDX[LEVELS[0]]
+
+
+def noise_table():
+    """The engine's table of Gumbel quantiles (wavernn.c, vk_engine_create)."""
+    u = (np.arange(_kernels.NOISE_SIZE) + 0.5) / _kernels.NOISE_SIZE
+    return (-np.log(-np.log(u))).astype(np.float32)
+
+
+NOISE = noise_table()
+
+
+def awkward_vectors(rng):
+    """Vectors of many lengths with the values that test the edge rules."""
+    specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 3.4e38, -3.4e38,
+                         0.5, -0.5, 1.5, -1.5], np.float32)
+    for n in list(range(0, 41)) + [63, 64, 65, 191, 192, 384, 385, 1152]:
+        yield rng.standard_normal(n).astype(np.float32)
+        if n:
+            x = rng.standard_normal(n).astype(np.float32) * np.float32(10.0 ** rng.integers(-6, 6))
+            x[rng.random(n) < 0.2] = rng.choice(specials, size=None)
+            yield x
+            yield np.full(n, rng.choice(specials), np.float32)
+            # exact halves after scaling: absmax 127 makes x * inv = x
+            h = (rng.integers(-254, 255, n) / 2).astype(np.float32)
+            h[0] = 127.0
+            yield h
+
+
+def test_quantize_same_bytes_every_level():
+    rng = np.random.default_rng(0)
+    for x in awkward_vectors(rng):
+        for pad in (0, 3, 64):
+            n_padded = x.size + pad
+            want = _kernels.elementwise_quantize(REF, x, n_padded)
+            for name in LEVELS:
+                got = _kernels.elementwise_quantize(IDX[name], x, n_padded)
+                assert np.float32(got[0]).tobytes() == np.float32(want[0]).tobytes(), (name, x)
+                assert np.array_equal(got[1], want[1]), (name, x, got[1], want[1])
+
+
+def test_quantize_rules():
+    """The documented rule, on the active level: scale absmax/127, round half away from
+    zero, NaN -> 0, inf clamps, padding 128 (zero)."""
+    lv = IDX[LEVELS[-1]]
+    s, q = _kernels.elementwise_quantize(lv, np.array([127, -63.5, 0.5, -0.5, np.nan, 1.49], np.float32), 8)
+    assert s == np.float32(1.0)
+    assert list(q) == [255, 64, 129, 127, 128, 129, 128, 128]
+    s, q = _kernels.elementwise_quantize(lv, np.array([np.inf, -np.inf, 1.0], np.float32), 3)
+    assert np.isfinite(s) and list(q) == [255, 1, 128]
+    s, q = _kernels.elementwise_quantize(lv, np.zeros(5, np.float32), 8)
+    assert s == 1.0 and list(q) == [128] * 8
+
+
+def test_dequantize_same_bits_every_level():
+    rng = np.random.default_rng(1)
+    for rows in list(range(0, 41)) + [192, 256, 1152]:
+        acc = rng.integers(-2**31, 2**31, rows, dtype=np.int64).astype(np.int32)
+        acc[: rows // 3] //= 4096
+        scales = (rng.random(rows) * 10.0 ** rng.integers(-3, 3)).astype(np.float32)
+        bias = rng.standard_normal(rows).astype(np.float32)
+        for x_scale in (np.float32(0.013), np.float32(3e38 / 127), np.float32(1.0)):
+            for b in (None, bias):
+                want = _kernels.elementwise_dequantize(REF, acc, scales, x_scale, b)
+                for name in LEVELS:
+                    got = _kernels.elementwise_dequantize(IDX[name], acc, scales, x_scale, b)
+                    assert got.tobytes() == want.tobytes(), (name, rows, x_scale, b is None)
+
+
+def sample_cases(rng):
+    for n in list(range(1, 40)) + [255, 256, 257, 512, 1000, 1024]:
+        yield rng.standard_normal(n).astype(np.float32) * 4  # flat-ish: most classes in play
+        yield (rng.standard_normal(n) * 40).astype(np.float32)  # peaky: most skipped
+        yield np.zeros(n, np.float32)  # all tied
+        x = rng.standard_normal(n).astype(np.float32)
+        x[rng.random(n) < 0.3] = rng.choice(np.array([np.nan, -np.inf, np.inf, 1e38, -1e38], np.float32))
+        yield x
+        yield np.full(n, np.nan, np.float32)
+        yield np.full(n, -np.inf, np.float32)
+
+
+def test_sample_same_class_every_level():
+    rng = np.random.default_rng(2)
+    for logits in sample_cases(rng):
+        for t in (0.0, -1.0, 1e-4, 0.3, 1.0, 5.0, 1e30):
+            for key in rng.integers(0, 2**64, 6, dtype=np.uint64):
+                want = _kernels.elementwise_sample(REF, logits, t, NOISE, int(key))
+                assert 0 <= want < logits.size
+                for name in LEVELS:
+                    got = _kernels.elementwise_sample(IDX[name], logits, t, NOISE, int(key))
+                    assert got == want, (name, logits, t, int(key), got, want)
+
+
+def test_sample_argmax_and_edge_rules():
+    lv = IDX[LEVELS[-1]]
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        x = rng.integers(-3, 4, rng.integers(1, 300)).astype(np.float32)  # many ties
+        assert _kernels.elementwise_sample(lv, x, 0.0, NOISE, 0) == int(np.argmax(x))  # first max
+    assert _kernels.elementwise_sample(lv, np.array([np.nan, 2, 5, 5], np.float32), 0.0, NOISE, 0) == 2
+    for t in (0.0, 1.0):
+        assert _kernels.elementwise_sample(lv, np.full(20, np.nan, np.float32), t, NOISE, 7) == 0
+        assert _kernels.elementwise_sample(lv, np.full(20, -np.inf, np.float32), t, NOISE, 7) == 0
+        one = np.full(37, -np.inf, np.float32)
+        one[29] = -5.0
+        assert _kernels.elementwise_sample(lv, one, t, NOISE, 7) == 29
+
+
+@pytest.mark.parametrize("name", LEVELS)
+def test_sample_follows_softmax(name):
+    """Gumbel-max with hashed noise samples softmax(logits / T): frequencies over many
+    keys match it (a bad hash, or a skip that is not sound, would show up here)."""
+    logits = np.array([0.0, 1.0, 2.0, 3.0, -1.0, 2.5, -30.0, 0.5] * 4, np.float32)
+    n_draws = 40000
+    for t in (1.0, 0.5):
+        p = np.exp((logits - logits.max()) / t)
+        p /= p.sum()
+        keys = np.random.default_rng(4).integers(0, 2**64, n_draws, dtype=np.uint64)
+        counts = np.bincount([_kernels.elementwise_sample(IDX[name], logits, t, NOISE, int(k)) for k in keys],
+                             minlength=logits.size)
+        freq = counts / n_draws
+        sigma = np.sqrt(p * (1 - p) / n_draws)
+        # the 4096-entry table truncates the Gumbel tails; its effect is far below 5 sigma
+        assert np.all(np.abs(freq - p) <= 5 * sigma + 2e-3), (t, np.round(freq, 4), np.round(p, 4))
