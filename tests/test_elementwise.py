@@ -134,3 +134,29 @@ def test_sample_follows_softmax(name):
         sigma = np.sqrt(p * (1 - p) / n_draws)
         # the 4096-entry table truncates the Gumbel tails; its effect is far below 5 sigma
         assert np.all(np.abs(freq - p) <= 5 * sigma + 2e-3), (t, np.round(freq, 4), np.round(p, 4))
+
+
+@pytest.mark.parametrize("hidden,head,subscale,horizon,excitation", [
+    (20, "dual", 1, 0, 2),     # 10 units per half: leftover units on every vector level
+    (36, "dual", 1, 0, 0),     # n_in 3
+    (44, "mulaw", 1, 0, 2),    # n_in 5, 22 units
+    (36, "dual", 3, 1, 2),     # n_in 6
+    (20, "mulaw", 2, 1, 0),    # n_in 4
+    (28, "dual", 2, 4, 2),     # n_in 9: the generic (not unrolled) GRU path
+])
+def test_engine_odd_sizes_same_bits_every_level(hidden, head, subscale, horizon, excitation):
+    """Whole engine on sizes that are not multiples of the vector width, and on every
+    GRU input count, so the vector levels' leftover and generic paths run."""
+    from vocoder.engine import Vocoder
+    from vocoder.presets import random_preset
+
+    p = random_preset(hidden=hidden, density=0.5, head=head, subscale=subscale, horizon=horizon,
+                      excitation=excitation, n_features=8, hop=40, seed=hidden + subscale)
+    f = np.random.default_rng(5).normal(size=(25, 8)).astype(np.float32)
+    if excitation:
+        f[:, 0] = 60 + 5 * np.sin(np.arange(25))
+        f[:, 1] = np.arange(25) % 3 > 0
+    want = Vocoder(p, seed=1, level=LEVELS[0]).vocode(f)
+    assert np.all(np.isfinite(want))
+    for name in LEVELS[1:]:
+        assert Vocoder(p, seed=1, level=name).vocode(f).tobytes() == want.tobytes(), name

@@ -11,19 +11,23 @@
 #ifndef VK_GRU_F32_H
 #define VK_GRU_F32_H
 
+/* min and max with the x86 minps/maxps rule (the second operand when either is NaN),
+ * so plain C and every vector level treat NaN alike without an extra mask. */
+static inline float vk_minf(float a, float b) { return a < b ? a : b; }
+static inline float vk_maxf(float a, float b) { return a > b ? a : b; }
+
 /* [7/6] Pade approximant of tanh (Lambert's continued fraction), error < 1e-4 on the
- * clamped range; NaN maps to 0 so a bad input cannot poison the state. The vector
- * versions in gru_f32_body.h run the same operations lane by lane. */
+ * clamped range. The clamps use the min/max rule above: NaN saturates to +4.97, so a
+ * bad input gives ~1 and cannot poison the state. gru_f32_body.h runs the same
+ * operations lane by lane. */
 static inline float vk_tanh1(float x)
 {
-    if (!(x == x)) return 0.0f;
-    if (x > 4.97f) x = 4.97f;
-    if (x < -4.97f) x = -4.97f;
+    x = vk_maxf(vk_minf(x, 4.97f), -4.97f);
     float x2 = x * x;
     float num = x * (135135.0f + x2 * (17325.0f + x2 * (378.0f + x2)));
     float den = 135135.0f + x2 * (62370.0f + x2 * (3150.0f + x2 * 28.0f));
     float r = num / den;
-    return r > 1.0f ? 1.0f : (r < -1.0f ? -1.0f : r);
+    return vk_maxf(vk_minf(r, 1.0f), -1.0f);
 }
 
 typedef struct {

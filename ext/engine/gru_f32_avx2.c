@@ -12,5 +12,4 @@
 #define VK_DIV _mm256_div_ps
 #define VK_MIN _mm256_min_ps
 #define VK_MAX _mm256_max_ps
-#define VK_NAN_TO_ZERO(x) _mm256_and_ps((x), _mm256_cmp_ps((x), (x), _CMP_EQ_OQ))
 #include "gru_f32_body.h"

@@ -12,5 +12,4 @@
 #define VK_DIV _mm512_div_ps
 #define VK_MIN _mm512_min_ps
 #define VK_MAX _mm512_max_ps
-#define VK_NAN_TO_ZERO(x) _mm512_maskz_mov_ps(_mm512_cmp_ps_mask((x), (x), _CMP_EQ_OQ), (x))
 #include "gru_f32_body.h"

@@ -1,23 +1,36 @@
 /* Body of the fused gates + GRU update; see gru_f32.h. Before including, define
  * VK_GRU_NAME and, for a vector version, VK_V (vector type), VK_W (lanes) and the
  * operations VK_LOAD, VK_STORE, VK_SET1, VK_ADD, VK_SUB, VK_MUL, VK_DIV, VK_MIN,
- * VK_MAX, VK_NAN_TO_ZERO. The scalar tail is the same sequence of operations. */
+ * VK_MAX (with the x86 NaN rule of vk_minf / vk_maxf). Without VK_V the same code is
+ * instantiated on single floats: that is vk_gru_f32_scalar, the definition, and the
+ * vector versions hand it their leftover units, so there is one sequence of
+ * operations per unit, written once. */
 #include "gru_f32.h"
 
-static inline float gru_sigmoid1(float x) { return 0.5f + 0.5f * vk_tanh1(0.5f * x); }
+#ifndef VK_V
+#define VK_V float
+#define VK_W 1
+#define VK_LOAD(p) (*(p))
+#define VK_STORE(p, v) (*(p) = (v))
+#define VK_SET1(c) (c)
+#define VK_ADD(a, b) ((a) + (b))
+#define VK_SUB(a, b) ((a) - (b))
+#define VK_MUL(a, b) ((a) * (b))
+#define VK_DIV(a, b) ((a) / (b))
+#define VK_MIN(a, b) vk_minf((a), (b))
+#define VK_MAX(a, b) vk_maxf((a), (b))
+#define VK_GRU_SCALAR 1
+#endif
 
-static inline float gru_gate1(const vk_gru_shape *s, const float *x, const float *cond, const float *sb, int r)
-{
-    const int H3 = 3 * s->H;
-    float g = s->in_t[r] * x[0];
-    for (int i = 1; i < s->n_in; i++) g = g + s->in_t[(long)i * H3 + r] * x[i];
-    return (g + cond[r]) + sb[r];
-}
+#ifdef __GNUC__
+#define VK_GRU_INLINE static inline __attribute__((always_inline))
+#else
+#define VK_GRU_INLINE static inline
+#endif
 
-#ifdef VK_V
-static inline VK_V gru_tanhv(VK_V x)
+/* vk_tanh1, lane by lane */
+VK_GRU_INLINE VK_V gru_tanhv(VK_V x)
 {
-    x = VK_NAN_TO_ZERO(x);
     x = VK_MAX(VK_MIN(x, VK_SET1(4.97f)), VK_SET1(-4.97f));
     VK_V x2 = VK_MUL(x, x);
     VK_V num = VK_ADD(VK_SET1(378.0f), x2);
@@ -31,39 +44,59 @@ static inline VK_V gru_tanhv(VK_V x)
     return VK_MAX(VK_MIN(r, VK_SET1(1.0f)), VK_SET1(-1.0f));
 }
 
-static inline VK_V gru_sigmoidv(VK_V x)
+/* sigmoid(x) = 0.5 + 0.5 tanh(x / 2) (the halving is exact) */
+VK_GRU_INLINE VK_V gru_sigmoidv(VK_V x)
 {
     const VK_V half = VK_SET1(0.5f);
     return VK_ADD(half, VK_MUL(half, gru_tanhv(VK_MUL(half, x))));
 }
 
-static inline VK_V gru_gatev(const vk_gru_shape *s, const float *x, const float *cond, const float *sb, int r)
+/* in_w @ x + cond + sub_bias for rows r.. of one gate: the inputs in order, then cond,
+ * then sub_bias */
+VK_GRU_INLINE VK_V gru_gatev(const float *restrict in_t, int H3, const float *restrict x, int n_in,
+                             const float *restrict cond, const float *restrict sb, int r)
 {
-    const int H3 = 3 * s->H;
-    VK_V g = VK_MUL(VK_LOAD(s->in_t + r), VK_SET1(x[0]));
-    for (int i = 1; i < s->n_in; i++) g = VK_ADD(g, VK_MUL(VK_LOAD(s->in_t + (long)i * H3 + r), VK_SET1(x[i])));
+    VK_V g = VK_MUL(VK_LOAD(in_t + r), VK_SET1(x[0]));
+    for (int i = 1; i < n_in; i++) g = VK_ADD(g, VK_MUL(VK_LOAD(in_t + (long)i * H3 + r), VK_SET1(x[i])));
     return VK_ADD(VK_ADD(g, VK_LOAD(cond + r)), VK_LOAD(sb + r));
 }
-#endif
+
+/* Units [u0, u1) in steps of VK_W; returns the first unit not done. Inlined with a
+ * constant n_in, so the input loops unroll and the broadcasts of x stay in registers
+ * (restrict: no store can change x, in_t, cond, ...). */
+VK_GRU_INLINE int gru_run(const float *restrict in_t, int H, const float *restrict x, int n_in,
+                          const float *restrict cond, const float *restrict sb, const float *restrict gh,
+                          const float *restrict h, float *restrict hnew, int u0, int u1)
+{
+    const int H3 = 3 * H;
+    int j = u0;
+    for (; j + VK_W <= u1; j += VK_W) {
+        VK_V r = gru_sigmoidv(VK_ADD(gru_gatev(in_t, H3, x, n_in, cond, sb, j), VK_LOAD(gh + j)));
+        VK_V u = gru_sigmoidv(VK_ADD(gru_gatev(in_t, H3, x, n_in, cond, sb, H + j), VK_LOAD(gh + H + j)));
+        VK_V n = gru_tanhv(VK_ADD(gru_gatev(in_t, H3, x, n_in, cond, sb, 2 * H + j),
+                                  VK_MUL(r, VK_LOAD(gh + 2 * H + j))));
+        VK_V keep = VK_MUL(u, VK_LOAD(h + j));
+        VK_STORE(hnew + j, VK_ADD(VK_MUL(VK_SUB(VK_SET1(1.0f), u), n), keep));
+    }
+    return j;
+}
 
 void VK_GRU_NAME(const vk_gru_shape *s, const float *x, const float *cond, const float *sb,
                  const float *gh, const float *h, float *hnew, int u0, int u1)
 {
+    const float *in_t = s->in_t;
     const int H = s->H;
-    int j = u0;
-#ifdef VK_V
-    for (; j + VK_W <= u1; j += VK_W) {
-        VK_V r = gru_sigmoidv(VK_ADD(gru_gatev(s, x, cond, sb, j), VK_LOAD(gh + j)));
-        VK_V u = gru_sigmoidv(VK_ADD(gru_gatev(s, x, cond, sb, H + j), VK_LOAD(gh + H + j)));
-        VK_V n = gru_tanhv(VK_ADD(gru_gatev(s, x, cond, sb, 2 * H + j), VK_MUL(r, VK_LOAD(gh + 2 * H + j))));
-        VK_V keep = VK_MUL(u, VK_LOAD(h + j));
-        VK_STORE(hnew + j, VK_ADD(VK_MUL(VK_SUB(VK_SET1(1.0f), u), n), keep));
+    int j;
+    switch (s->n_in) { /* 3 + F + E: the usual sizes get their own unrolled copy */
+    case 3: j = gru_run(in_t, H, x, 3, cond, sb, gh, h, hnew, u0, u1); break;
+    case 4: j = gru_run(in_t, H, x, 4, cond, sb, gh, h, hnew, u0, u1); break;
+    case 5: j = gru_run(in_t, H, x, 5, cond, sb, gh, h, hnew, u0, u1); break;
+    case 6: j = gru_run(in_t, H, x, 6, cond, sb, gh, h, hnew, u0, u1); break;
+    default: j = gru_run(in_t, H, x, s->n_in, cond, sb, gh, h, hnew, u0, u1); break;
     }
+#ifndef VK_GRU_SCALAR
+    if (j < u1) vk_gru_f32_scalar(s, x, cond, sb, gh, h, hnew, j, u1); /* leftover units */
+#else
+    (void)j;
 #endif
-    for (; j < u1; j++) {
-        float r = gru_sigmoid1(gru_gate1(s, x, cond, sb, j) + gh[j]);
-        float u = gru_sigmoid1(gru_gate1(s, x, cond, sb, H + j) + gh[H + j]);
-        float n = vk_tanh1(gru_gate1(s, x, cond, sb, 2 * H + j) + r * gh[2 * H + j]);
-        hnew[j] = (1.0f - u) * n + u * h[j];
-    }
 }

@@ -12,5 +12,4 @@
 #define VK_DIV _mm_div_ps
 #define VK_MIN _mm_min_ps
 #define VK_MAX _mm_max_ps
-#define VK_NAN_TO_ZERO(x) _mm_and_ps((x), _mm_cmpeq_ps((x), (x)))
 #include "gru_f32_body.h"
