@@ -160,19 +160,35 @@ static double exc_frame(const vk_engine *e, double p, double inc, int32_t k, dou
     return next - floor(next);
 }
 
-/* y[r] += X[row0 + r] . ev for the excitation's term in a first output layer. */
-static void add_exc(const vk_engine *e, float *y, int row0, int rows, const float *ev)
+/* y[r] += X[row0 + r] . ev for the excitation's term in a first output layer:
+ * y + (x0 * e0 + x1 * e1) per row, four rows at a time (X is [rows][2], so two loads
+ * hold four rows' pairs; the shuffles only move products, the sums are the scalar's). */
+static void add_exc(const vk_engine *e, float *restrict y, int row0, int rows, const float *restrict ev)
 {
-    const float *X = e->m.exc_out_w;
-    for (int r = 0; r < rows; r++) {
-        const float *xr = X + (int64_t)(row0 + r) * 2;
-        y[r] = y[r] + (xr[0] * ev[0] + xr[1] * ev[1]);
+    const float *restrict X = e->m.exc_out_w + (int64_t)row0 * 2;
+    int r = 0;
+#ifdef __SSE2__
+    const __m128 e01 = _mm_setr_ps(ev[0], ev[1], ev[0], ev[1]);
+    for (; r + 4 <= rows; r += 4) {
+        __m128 p01 = _mm_mul_ps(_mm_loadu_ps(X + 2 * r), e01);     /* rows r, r+1 */
+        __m128 p23 = _mm_mul_ps(_mm_loadu_ps(X + 2 * r + 4), e01); /* rows r+2, r+3 */
+        __m128 a = _mm_shuffle_ps(p01, p23, _MM_SHUFFLE(2, 0, 2, 0)); /* x0 * e0 */
+        __m128 b = _mm_shuffle_ps(p01, p23, _MM_SHUFFLE(3, 1, 3, 1)); /* x1 * e1 */
+        _mm_storeu_ps(y + r, _mm_add_ps(_mm_loadu_ps(y + r), _mm_add_ps(a, b)));
     }
+#endif
+    for (; r < rows; r++) y[r] = y[r] + (X[2 * r] * ev[0] + X[2 * r + 1] * ev[1]);
 }
 
+/* max(y, 0); NaN -> 0 (maxps returns its second operand for NaN, as the scalar test) */
 static void relu(float *y, int n)
 {
-    for (int r = 0; r < n; r++) y[r] = y[r] > 0.0f ? y[r] : 0.0f;
+    int r = 0;
+#ifdef __SSE2__
+    const __m128 zero = _mm_setzero_ps();
+    for (; r + 4 <= n; r += 4) _mm_storeu_ps(y + r, _mm_max_ps(_mm_loadu_ps(y + r), zero));
+#endif
+    for (; r < n; r++) y[r] = y[r] > 0.0f ? y[r] : 0.0f;
 }
 
 /* ---------- conditioning ---------- */
@@ -465,6 +481,8 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     e->gshape.in_t = e->in_t;
     e->gshape.n_in = e->n_in;
     e->gshape.H = H;
+    e->gshape.sub_bias_zero = 1;
+    for (int64_t i = 0; i < (int64_t)B * 3 * H; i++) e->gshape.sub_bias_zero &= model->sub_bias[i] == 0.0f;
     for (int i = 0; i < GUMBEL_SIZE; i++) {
         double u = (i + 0.5) / GUMBEL_SIZE;
         e->gumbel[i] = (float)(-log(-log(u)));
