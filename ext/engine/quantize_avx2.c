@@ -25,21 +25,43 @@ static inline __m256i quantize8(const float *x, __m256 inv)
     return _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_or_ps(_mm256_and_ps(t, sign), half)));
 }
 
+/* The common case, every x finite and 127/absmax finite: then |x * inv| <= 127 (1 +
+ * 2^-24)^2 < 127.5, so the NaN mask and the clamp of quantize8 change nothing and are
+ * skipped; the rounding is the same operations, so the same bytes. */
+static inline __m256i quantize8_finite(const float *x, __m256 inv)
+{
+    const __m256 half = _mm256_set1_ps(0.5f), sign = _mm256_set1_ps(-0.0f);
+    __m256 t = _mm256_mul_ps(_mm256_loadu_ps(x), inv);
+    return _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_or_ps(_mm256_and_ps(t, sign), half)));
+}
+
 float vk_quantize_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu)
 {
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 m0 = _mm256_setzero_ps(), m1 = _mm256_setzero_ps();
+    __m256 sum = _mm256_setzero_ps(); /* NaN or inf if some x is (or the sum overflows) */
     int i = 0;
     for (; i + 16 <= n; i += 16) { /* maxps(a, m) keeps m when a is NaN, as the scalar test */
-        m0 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask), m0);
-        m1 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i + 8), abs_mask), m1);
+        const __m256 a0 = _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask);
+        const __m256 a1 = _mm256_and_ps(_mm256_loadu_ps(x + i + 8), abs_mask);
+        m0 = _mm256_max_ps(a0, m0);
+        m1 = _mm256_max_ps(a1, m1);
+        sum = _mm256_add_ps(sum, _mm256_add_ps(a0, a1));
     }
-    for (; i + 8 <= n; i += 8) m0 = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask), m0);
-    float lanes[8];
+    for (; i + 8 <= n; i += 8) {
+        const __m256 a0 = _mm256_and_ps(_mm256_loadu_ps(x + i), abs_mask);
+        m0 = _mm256_max_ps(a0, m0);
+        sum = _mm256_add_ps(sum, a0);
+    }
+    float lanes[8], sums[8];
     _mm256_storeu_ps(lanes, _mm256_max_ps(m0, m1));
+    _mm256_storeu_ps(sums, sum);
     float absmax = 0.0f;
-    for (int k = 0; k < 8; k++)
+    int finite = 1;
+    for (int k = 0; k < 8; k++) {
         if (lanes[k] > absmax) absmax = lanes[k];
+        finite &= sums[k] <= 3.4e38f;
+    }
     for (; i < n; i++) {
         float a = x[i] < 0.0f ? -x[i] : x[i];
         if (a > absmax) absmax = a; /* false for NaN: NaN never becomes the max */
@@ -54,6 +76,13 @@ float vk_quantize_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu)
     const __m256 vinv = _mm256_set1_ps(inv);
     const __m256i bias = _mm256_set1_epi16(128);
     i = 0;
+    if (finite && inv <= 3.4e38f) /* the tail below checks its own elements */
+        for (; i + 16 <= n; i += 16) {
+            __m256i w = _mm256_packs_epi32(quantize8_finite(x + i, vinv), quantize8_finite(x + i + 8, vinv));
+            w = _mm256_add_epi16(_mm256_permute4x64_epi64(w, 0xd8), bias);
+            _mm_storeu_si128((__m128i *)(xu + i),
+                             _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
+        }
     for (; i + 16 <= n; i += 16) {
         /* packs works within 128-bit halves: [a0-3 b0-3 | a4-7 b4-7]; restore order */
         __m256i w = _mm256_packs_epi32(quantize8(x + i, vinv), quantize8(x + i + 8, vinv));

@@ -16,14 +16,22 @@ float vk_quantize_f32_avx512(const float *x, int n, int n_padded, uint8_t *xu)
 {
     const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
     __m512 m0 = _mm512_setzero_ps();
+    __m512 sum = _mm512_setzero_ps(); /* NaN or inf if some x is (or the sum overflows) */
     int i = 0;
-    for (; i + 16 <= n; i += 16) /* maxps(a, m) keeps m when a is NaN, as the scalar test */
-        m0 = _mm512_max_ps(_mm512_castsi512_ps(_mm512_and_si512(_mm512_loadu_si512(x + i), abs_mask)), m0);
-    float lanes[16];
+    for (; i + 16 <= n; i += 16) { /* maxps(a, m) keeps m when a is NaN, as the scalar test */
+        const __m512 a = _mm512_castsi512_ps(_mm512_and_si512(_mm512_loadu_si512(x + i), abs_mask));
+        m0 = _mm512_max_ps(a, m0);
+        sum = _mm512_add_ps(sum, a);
+    }
+    float lanes[16], sums[16];
     _mm512_storeu_ps(lanes, m0);
+    _mm512_storeu_ps(sums, sum);
     float absmax = 0.0f;
-    for (int k = 0; k < 16; k++)
+    int finite = 1;
+    for (int k = 0; k < 16; k++) {
         if (lanes[k] > absmax) absmax = lanes[k];
+        finite &= sums[k] <= 3.4e38f;
+    }
     for (; i < n; i++) {
         float a = x[i] < 0.0f ? -x[i] : x[i];
         if (a > absmax) absmax = a; /* false for NaN: NaN never becomes the max */
@@ -39,6 +47,13 @@ float vk_quantize_f32_avx512(const float *x, int n, int n_padded, uint8_t *xu)
     const __m512i half = _mm512_castps_si512(_mm512_set1_ps(0.5f)), sign = _mm512_set1_epi32((int)0x80000000u);
     const __m512i bias = _mm512_set1_epi32(128);
     i = 0;
+    if (finite && inv <= 3.4e38f) /* then |t| < 127.5: no NaN mask or clamp needed (quantize_avx2.c) */
+        for (; i + 16 <= n; i += 16) {
+            __m512 t = _mm512_mul_ps(_mm512_loadu_ps(x + i), vinv);
+            __m512 h = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(t), sign), half));
+            __m512i q = _mm512_add_epi32(_mm512_cvttps_epi32(_mm512_add_ps(t, h)), bias);
+            _mm_storeu_si128((__m128i *)(xu + i), _mm512_cvtepi32_epi8(q));
+        }
     for (; i + 16 <= n; i += 16) {
         __m512 t = _mm512_mul_ps(_mm512_loadu_ps(x + i), vinv);
         t = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(t, t, _CMP_EQ_OQ), t); /* NaN -> 0 */

@@ -204,20 +204,33 @@ static void normalize_frame(const vk_engine *e, const float *raw, float *z)
 
 /* y = w @ x + b. Each row sums in four interleaved partial sums (columns c = 4i + lane),
  * combined as (s0 + s1) + (s2 + s3), then the leftover columns: one fixed order, SIMD
- * or not, so the result is the same bits everywhere. */
+ * or not, so the result is the same bits everywhere. The SSE2 path runs four rows at
+ * once (x loaded once for all four; a 4x4 transpose lines the rows' partial sums up
+ * for the same pairwise combination). */
 static void dense(const float *w, const float *b, const float *x, int rows, int cols, float *y)
 {
     const int c4 = cols & ~3;
-    for (int r = 0; r < rows; r++) {
-        const float *wr = w + (int64_t)r * cols;
-        float s;
+    int r = 0;
 #ifdef __SSE2__
-        __m128 acc = _mm_setzero_ps();
-        for (int c = 0; c < c4; c += 4) acc = _mm_add_ps(acc, _mm_mul_ps(_mm_loadu_ps(wr + c), _mm_loadu_ps(x + c)));
-        float lane[4];
-        _mm_storeu_ps(lane, acc);
-        s = (lane[0] + lane[1]) + (lane[2] + lane[3]);
-#else
+    for (; r + 4 <= rows; r += 4) {
+        const float *w0 = w + (int64_t)r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+        __m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps(), a2 = _mm_setzero_ps(), a3 = _mm_setzero_ps();
+        for (int c = 0; c < c4; c += 4) {
+            const __m128 xv = _mm_loadu_ps(x + c);
+            a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(w0 + c), xv));
+            a1 = _mm_add_ps(a1, _mm_mul_ps(_mm_loadu_ps(w1 + c), xv));
+            a2 = _mm_add_ps(a2, _mm_mul_ps(_mm_loadu_ps(w2 + c), xv));
+            a3 = _mm_add_ps(a3, _mm_mul_ps(_mm_loadu_ps(w3 + c), xv));
+        }
+        _MM_TRANSPOSE4_PS(a0, a1, a2, a3); /* a_k = lane k of rows r..r+3 */
+        __m128 sv = _mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3));
+        for (int c = c4; c < cols; c++)
+            sv = _mm_add_ps(sv, _mm_mul_ps(_mm_setr_ps(w0[c], w1[c], w2[c], w3[c]), _mm_set1_ps(x[c])));
+        _mm_storeu_ps(y + r, _mm_add_ps(sv, _mm_loadu_ps(b + r)));
+    }
+#endif
+    for (; r < rows; r++) {
+        const float *wr = w + (int64_t)r * cols;
         float l0 = 0.0f, l1 = 0.0f, l2 = 0.0f, l3 = 0.0f;
         for (int c = 0; c < c4; c += 4) {
             l0 = l0 + wr[c] * x[c];
@@ -225,8 +238,7 @@ static void dense(const float *w, const float *b, const float *x, int rows, int 
             l2 = l2 + wr[c + 2] * x[c + 2];
             l3 = l3 + wr[c + 3] * x[c + 3];
         }
-        s = (l0 + l1) + (l2 + l3);
-#endif
+        float s = (l0 + l1) + (l2 + l3);
         for (int c = c4; c < cols; c++) s = s + wr[c] * x[c];
         y[r] = s + b[r];
     }
