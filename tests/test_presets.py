@@ -94,7 +94,7 @@ def test_round_trip_and_shapes(tmp_path, kw):
     for m, l in q.layers.items():
         assert l.dense_float().shape == want[m] and l.dense_float().dtype == np.float32
     assert q.latency_samples == p.lookahead * 32 + B * (B - 1) * F
-    assert q.meta["name"] == p.config["name"] and q.meta["format_version"] == 2
+    assert q.meta["name"] == p.config["name"] and q.meta["format_version"] == 3
     if p.head == "dual":
         assert np.all(t["in_w"].reshape(3, H, -1)[:, : H // 2, 2] == 0)
 
@@ -271,7 +271,15 @@ def _mutate_excitation_names(cfg, flat):
 
 
 def _mutate_version(cfg, flat):
-    cfg["format_version"] = 3
+    cfg["format_version"] = 4
+
+
+def _mutate_preemphasis(cfg, flat):
+    cfg["preemphasis"] = 1.0
+
+
+def _mutate_preemphasis_type(cfg, flat):
+    cfg["preemphasis"] = "0.85"
 
 
 def _mutate_config_missing(cfg, flat):
@@ -327,7 +335,9 @@ REJECTIONS = [
     (_mutate_index_dtype, ["R.col_idx", "int32", "int64"]),
     (_mutate_shape, ["cond1_b", "expected shape [8]", "[9]"]),
     (_mutate_blocks_count, ["O3.blocks"]),
-    (_mutate_version, ["config.format_version", "3", "reads version(s) 1, 2"]),
+    (_mutate_version, ["config.format_version", "4", "reads version(s) 1, 2, 3"]),
+    (_mutate_preemphasis, ["config.preemphasis", "0..0.99", "1.0"]),
+    (_mutate_preemphasis_type, ["config.preemphasis", "0..0.99", "'0.85'"]),
     (_mutate_excitation, ["config.excitation", "(0, 2)"]),
     (_mutate_excitation_names, ["config.feature_names", "'f0' and 'voicing'"]),
     (_mutate_config_missing, ["config", "missing key(s): hop"]),
@@ -466,7 +476,7 @@ def test_version_1_files_load_without_excitation(tmp_path):
     p = random_preset(hidden=16, density=0.5, n_features=4, hop=16, cond_hidden=8, seed=3, excitation=0)
     cfg, flat = raw_parts(p)
     cfg["format_version"] = 1
-    del cfg["excitation"]
+    del cfg["excitation"], cfg["preemphasis"]
     del flat["exc_out_w"]
     q = load_preset(write_raw(tmp_path / "old.safetensors", flat, cfg))
     assert q.excitation == 0 and q.n_in == 3 and q.tensors["exc_out_w"].shape == (16, 0)

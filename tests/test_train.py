@@ -11,7 +11,7 @@ pytest.importorskip("pyworld")
 
 from vocoder import Vocoder, load_preset, save_preset  # noqa: E402
 from vocoder import features as F  # noqa: E402
-from vocoder.reference import excitation as ref_excitation, mulaw_encode  # noqa: E402
+from vocoder.reference import audio_to_classes, excitation as ref_excitation, mulaw_encode  # noqa: E402
 from vocoder.train import corpus, export, trainer  # noqa: E402
 from vocoder.train.excitation import aligned_excitation, aligned_phase, excitation  # noqa: E402
 from vocoder.train.model import WaveRNN, block_mask, fake_quant_rows, sparsity_at  # noqa: E402
@@ -277,3 +277,26 @@ def test_floor_of_the_output_representation(trained, tmp_path):
     snr = {k: v["band_snr_db"] for k, v in res["rows"].items() if "band_snr_db" in v}
     assert set(snr) == set(floor.ROUNDTRIPS) and snr["linear16"][0] > snr["mulaw8"][0] > 30
     assert "8-bit mu-law" in floor.format_table(res)
+
+
+def test_fine_tune_to_preemphasis_from_a_checkpoint(trained, tmp_path):
+    """--init-from + --preemphasis: the weights and masks carry over, the targets are the
+    pre-emphasised classes, and the exported preset tells the engine to de-emphasise."""
+    out, items, _, _ = trained
+    base, _, _ = trainer.load_checkpoint(out)
+    st = trainer.fit(None, tmp_path, init_from=out, preemphasis=0.85, max_steps=5, minutes=1e9, batch=8,
+                     win_frames=4, lr=1e-3, sparsity=0.5, prune_start=0.0, prune_end=0.0, items=items,
+                     val_items=items[:1], val_windows=8, ckpt_every_s=1e9, log=lambda m: None, threads=1)
+    assert st["step"] == 5 and st["init_from"] == str(out)
+    model, _, _ = trainer.load_checkpoint(tmp_path)
+    assert model.hp["preemphasis"] == 0.85 and model.hp["hidden"] == base.hp["hidden"]
+    for name in base.sparse_params():   # the base's pruned blocks stay pruned
+        assert torch.equal(getattr(model, f"mask_{name}"), getattr(base, f"mask_{name}"))
+    data = trainer.Dataset(items[:1], HOP, SR, 8, 2, 2, preemphasis=0.85)
+    a = items[0][1]
+    n = items[0][2].shape[0] * HOP
+    assert np.array_equal(data.targets[:n], audio_to_classes(a[:n], 8, 0.85))
+    p = load_preset(export.export_checkpoint(tmp_path, tmp_path / "pe.safetensors", name="pe"))
+    assert p.preemphasis == 0.85
+    y = Vocoder(p, seed=1).vocode(items[0][2])
+    assert np.all(np.isfinite(y)) and np.abs(y).max() <= 1.0

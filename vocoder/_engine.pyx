@@ -19,6 +19,7 @@ cdef extern from "engine/wavernn.h":
         int n_features, hop, ctx_before, lookahead, cond_hidden
         int excitation, sample_rate
         float temperature
+        float preemphasis
         const float *feat_mean
         const float *feat_std
         const float *cond1_w
@@ -120,6 +121,7 @@ cdef void fill_model(vk_model *m, dict dense, dict layers, dict cfg) except *:
     m.lookahead = cfg["lookahead"]
     m.cond_hidden = cfg["cond_hidden"]
     m.temperature = cfg["temperature"]
+    m.preemphasis = cfg.get("preemphasis", 0.0)
     m.feat_mean = fptr(dense["feat_mean"])
     m.feat_std = fptr(dense["feat_std"])
     m.cond1_w = fptr(dense["cond1_w"])

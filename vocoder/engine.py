@@ -132,7 +132,7 @@ class Vocoder:
         """Logits the int8 network predicts for each sample of ``audio`` given the true
         previous samples (B = 1 presets). Same keys as
         :meth:`vocoder.reference.ReferenceModel.teacher_forced`. Resets the engine."""
-        from .reference import audio_to_dual, mulaw_encode
+        from .reference import audio_to_dual, mulaw_encode, preemphasize
 
         if self.preset.subscale != 1:
             raise ValueError("teacher forcing needs a preset with subscale 1")
@@ -141,6 +141,7 @@ class Vocoder:
         n = f.shape[0] * self.hop
         if audio.shape != (n,):
             raise ValueError(f"audio: expected {n} samples (frames * hop), got {audio.shape}")
+        audio = preemphasize(audio, self.preset.preemphasis)   # what the network models
         q = self.preset.n_classes
         if self.preset.head == "dual":
             a, b = (np.ascontiguousarray(v, np.int32) for v in audio_to_dual(audio))

@@ -14,7 +14,8 @@ The config keys (all required; :func:`load_preset` rejects missing, unknown, mis
 and out-of-range ones):
 
 =================  =========================================================
-format_version     int, 2 (version 1 files, made before the excitation, still load)
+format_version     int, 3 (versions 1 and 2, made before the excitation and the
+                   pre-emphasis, still load)
 name               non-empty str; ``license``, ``version``, ``description``: str
 sample_rate        int 8000..48000 (Hz)
 hop                int 1..4096, samples per feature frame
@@ -29,6 +30,9 @@ excitation         E, int 0 or 2: per-sample pulse and sine at the pitch of feat
                    ``f0`` (then features 0, 1 must be named ``f0``, ``voicing``);
                    absent in version 1 files (read as 0)
 temperature        float >= 0, default sampling temperature
+preemphasis        float 0..0.99: the network models ``x[n] - a x[n-1]`` and the
+                   engine de-emphasises its output (0: plain audio; absent in
+                   version 1 and 2 files, read as 0)
 training, singer   JSON objects, free-form (provenance; front-end data)
 =================  =========================================================
 
@@ -65,8 +69,8 @@ import numpy as np
 from . import blocksparse
 from .blocksparse import PackedBlocks
 
-FORMAT_VERSION = 2
-SUPPORTED_FORMAT_VERSIONS = (1, 2)
+FORMAT_VERSION = 3
+SUPPORTED_FORMAT_VERSIONS = (1, 2, 3)
 METADATA_KEY = "vocoder"
 SUFFIX = ".safetensors"
 #: Largest preset file we read. The largest network the config limits allow is about
@@ -82,7 +86,7 @@ CONFIG_KEYS = (
     "format_version", "name", "license", "version", "description",
     "sample_rate", "hop", "n_features", "feature_names",
     "hidden", "head", "mulaw_bits", "subscale", "horizon",
-    "ctx_before", "lookahead", "cond_hidden", "excitation", "temperature",
+    "ctx_before", "lookahead", "cond_hidden", "excitation", "temperature", "preemphasis",
     "training", "singer",
 )
 #: Excitation channel counts the network supports (docs/model.md).
@@ -189,6 +193,8 @@ def _check_config(config, where: str) -> dict:
         )
     if int(fv) == 1 and "excitation" not in config:
         config = {**config, "excitation": 0}  # version 1 predates the excitation
+    if int(fv) < 3 and "preemphasis" not in config:
+        config = {**config, "preemphasis": 0.0}  # versions 1 and 2 predate the pre-emphasis
     missing = [k for k in CONFIG_KEYS if k not in config]
     if missing:
         raise _fail(where, "config", f"missing key(s): {', '.join(missing)}")
@@ -258,6 +264,12 @@ def _check_config(config, where: str) -> dict:
     if not math.isfinite(tf) or tf < 0:
         raise _fail(where, field("temperature"), f"must be a finite number >= 0, got {t!r:.50}")
     out["temperature"] = tf
+    a = config["preemphasis"]
+    af = float(a) if isinstance(a, (int, float, np.integer, np.floating)) and not isinstance(a, (bool, np.bool_)) \
+        and abs(a) < 1e300 else math.nan
+    if not 0.0 <= af <= 0.99:
+        raise _fail(where, field("preemphasis"), f"must be a number in 0..0.99, got {a!r:.50}")
+    out["preemphasis"] = af
     for k in ("training", "singer"):
         v = config[k]
         if not isinstance(v, dict):
@@ -470,6 +482,7 @@ class Preset:
     ctx_before = property(lambda self: self._config["ctx_before"])
     cond_hidden = property(lambda self: self._config["cond_hidden"])
     excitation = property(lambda self: self._config["excitation"])
+    preemphasis = property(lambda self: self._config["preemphasis"])
     temperature = property(lambda self: self._config["temperature"])
 
     @property
@@ -771,7 +784,7 @@ def _block_mask(rng, rows: int, cols: int, density: float) -> np.ndarray:
 
 def random_preset(hidden=384, density=0.1, head="dual", subscale=1, sample_rate=16000, seed=0, n_features=22,
                   hop=None, mulaw_bits=9, horizon=None, ctx_before=1, lookahead=1, cond_hidden=64,
-                  temperature=1.0, name=None, excitation=2) -> Preset:
+                  temperature=1.0, name=None, excitation=2, preemphasis=0.0) -> Preset:
     """A random, untrained but numerically sane preset (deterministic in ``seed``).
 
     ``density`` is the fraction of 16x4 blocks kept in ``R`` and the output matrices.
@@ -794,7 +807,7 @@ def random_preset(hidden=384, density=0.1, head="dual", subscale=1, sample_rate=
         "feature_names": default_feature_names(n_features),
         "hidden": hidden, "head": head, "mulaw_bits": mulaw_bits, "subscale": subscale, "horizon": horizon,
         "ctx_before": ctx_before, "lookahead": lookahead, "cond_hidden": cond_hidden,
-        "excitation": excitation, "temperature": temperature, "training": {"random": True, "seed": seed, "density": density}, "singer": {},
+        "excitation": excitation, "temperature": temperature, "preemphasis": preemphasis, "training": {"random": True, "seed": seed, "density": density}, "singer": {},
     }
     cfg = _check_config(config, f"<preset {config['name']!r}>")  # bad arguments fail here, clearly
     H, K, E = hidden, ctx_before + 1 + lookahead, cfg["excitation"]

@@ -70,6 +70,37 @@ def mulaw_encode(audio, bits: int) -> np.ndarray:
     return np.clip(np.floor((y + 1.0) / 2.0 * mu + 0.5), 0, mu).astype(np.int64)
 
 
+def preemphasize(audio, alpha: float) -> np.ndarray:
+    """``x[n] - alpha x[n-1]`` (with ``x[-1] = 0``), float64: the signal a preset with
+    ``preemphasis = alpha`` models. Tilting the spectrum up before the 8-bit mu-law
+    classes puts their white quantisation noise under the voice's falling spectrum
+    once :func:`deemphasize` undoes the tilt (as LPCNet does); docs/model.md."""
+    x = np.asarray(audio, np.float64)
+    if not alpha:
+        return x
+    y = x.copy()
+    y[1:] -= alpha * x[:-1]
+    return y
+
+
+def deemphasize(audio, alpha: float) -> np.ndarray:
+    """The inverse of :func:`preemphasize`: ``y[n] = x[n] + alpha y[n-1]`` in float32,
+    the engine's exact operations (one multiply, one add, no fused multiply-add)."""
+    x = np.asarray(audio, np.float32)
+    if not alpha:
+        return x.copy()
+    from scipy.signal import lfilter
+
+    # direct form II transposed with b = [1], a = [1, -alpha]: y = x + (alpha * y_prev)
+    return lfilter(np.array([1.0], np.float32), np.array([1.0, -alpha], np.float32), x).astype(np.float32)
+
+
+def audio_to_classes(audio, bits: int, preemphasis: float = 0.0) -> np.ndarray:
+    """Recorded audio to the mu-law classes a preset is trained on (pre-emphasised first
+    when the preset says so)."""
+    return mulaw_encode(preemphasize(audio, preemphasis), bits)
+
+
 def mulaw_decode(classes, bits: int) -> np.ndarray:
     """Mu-law classes to float32 audio: ``y = 2k/mu - 1``, ``x = sign(y)((1+mu)^|y| - 1)/mu``."""
     mu = 2 ** int(bits) - 1
@@ -239,6 +270,7 @@ class ReferenceModel:
         audio = np.asarray(audio, np.float64).reshape(-1)
         if audio.shape[0] != T:
             raise ValueError(f"audio must have frames * hop = {T} samples, got {audio.shape[0]}")
+        audio = preemphasize(audio, self.cfg["preemphasis"])   # what the network models
         cond = self.conditioning(f)
         exc = excitation(f, self.hop, self.sr) if self.E else np.zeros((T, 0), np.float32)
         x = np.zeros((T, 3 + self.E), self.dtype)
@@ -337,4 +369,6 @@ class ReferenceModel:
                     k = sample(self.logits_mulaw(h[b], e))
                     audio[i] = mulaw_decode(k, bits)
                     prev[b] = (float(class_to_input(k, self.Q)), 0.0)
-        return audio
+        # the engine de-emphasises and clamps what it delivers; so does the reference
+        a = self.cfg["preemphasis"]
+        return np.clip(deemphasize(audio, a), -1.0, 1.0) if a else audio

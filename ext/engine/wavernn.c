@@ -32,6 +32,7 @@ struct vk_engine {
     int H, Hc, B, F, n_in, K, nf, Q, hop, E;
     uint64_t rng;
     float temperature;
+    float deemph; /* de-emphasis state: the last output before clamping */
 
     /* normalised frames, ring of fcap */
     float *frames;
@@ -480,6 +481,7 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     e->mulaw_table = alloc(sizeof(float) * e->Q);
     e->in_t = alloc(sizeof(float) * e->n_in * 3 * H);
     if ((e->E && (e->E != 2 || !model->exc_out_w || e->nf < 2 || model->sample_rate < 1)) ||
+        !(model->preemphasis >= 0.0f && model->preemphasis <= 0.99f) ||
         !e->exc_inc || !e->exc_v || !e->exc_k || !e->exc ||
         !e->mulaw_table || !e->in_t || !e->frames || !e->cond || !e->cond_in || !e->cond_hid || !e->h || !e->hnew ||
         !e->gh || !e->gx || !e->hid || !e->logits || !e->xin || !e->xu || !e->acc || !e->xscale ||
@@ -535,6 +537,7 @@ void vk_engine_reset(vk_engine *e, uint64_t seed)
     e->finished = 0;
     e->cond_next = 0;
     e->exc_phase = 0.0;
+    e->deemph = 0.0f;
     memset(e->h, 0, sizeof(float) * e->B * e->shid);
     e->step = 0;
     e->frontier = 0;
@@ -669,13 +672,24 @@ int64_t vk_engine_ready(const vk_engine *e)
     return e->pending_zeros + frontier - e->delivered;
 }
 
+/* The network models pre-emphasised audio when the preset says so: undo it on the way
+ * out, y = x + a y[-1] (one multiply, one add; its state is bounded by 1/(1-a)), and
+ * clamp what leaves. */
+static inline float deemphasize(vk_engine *e, float x)
+{
+    if (e->m.preemphasis == 0.0f) return x;
+    float y = x + e->m.preemphasis * e->deemph;
+    e->deemph = y;
+    return y > 1.0f ? 1.0f : (y < -1.0f ? -1.0f : y);
+}
+
 void vk_engine_render(vk_engine *e, float *out, int n)
 {
     int k = 0;
     while (k < n && e->pending_zeros > 0) { out[k++] = 0.0f; e->pending_zeros--; }
     while (k < n) {
         if (e->delivered < e->frontier) {
-            out[k++] = e->hist_audio[e->delivered & e->hmask];
+            out[k++] = deemphasize(e, e->hist_audio[e->delivered & e->hmask]);
             e->delivered++;
             continue;
         }

@@ -23,6 +23,7 @@ typedef struct {
     int n_features, hop, ctx_before, lookahead, cond_hidden;
     int excitation, sample_rate;           /* E (0 or 2): features 0, 1 are f0 and voicing */
     float temperature;
+    float preemphasis;                     /* a: the output is de-emphasised, y = x + a y[-1] */
     const float *feat_mean, *feat_std;     /* [nf] */
     const float *cond1_w, *cond1_b;        /* [cond_hidden, K*nf], [cond_hidden] */
     const float *cond2_w, *cond2_b;        /* [3H, cond_hidden], [3H] */

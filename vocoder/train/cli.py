@@ -40,7 +40,9 @@ def cmd_fit(args) -> int:
     fit(args.corpus, args.out, minutes=args.minutes, hidden=args.hidden, bits=args.bits, batch=args.batch,
         win_frames=args.window_frames, lr=args.lr, sparsity=args.sparsity, resume=args.resume, seed=args.seed,
         threads=args.threads, bf16=args.bf16, ckpt_every_s=args.checkpoint_minutes * 60, log=_log,
-        max_steps=args.max_steps, excitation=0 if args.no_excitation else 2, cond_hidden=args.cond_hidden)
+        max_steps=args.max_steps, excitation=0 if args.no_excitation else 2, cond_hidden=args.cond_hidden,
+        preemphasis=args.preemphasis, init_from=args.init_from, prune_start=args.prune_start,
+        prune_end=args.prune_end, qat_start=args.qat_start)
     return 0
 
 
@@ -132,6 +134,13 @@ def add_parsers(sub) -> None:
     f.add_argument("--max-steps", type=int, help="stop after this many steps (tests)")
     f.add_argument("--no-excitation", action="store_true", help="train without the excitation input (E = 0)")
     f.add_argument("--seed", type=int, default=0)
+    f.add_argument("--preemphasis", type=float, default=0.0, metavar="ALPHA",
+                   help="model x[n] - ALPHA x[n-1] (0.85 puts the mu-law noise under the voice; docs/model.md)")
+    f.add_argument("--init-from", metavar="CKPT", help="start from this checkpoint's weights and masks "
+                   "(fresh optimiser and schedule), e.g. to fine-tune to a new --preemphasis")
+    f.add_argument("--prune-start", type=float, default=0.3, help="pruning starts at this fraction of the budget")
+    f.add_argument("--prune-end", type=float, default=0.75, help="final sparsity from this fraction on")
+    f.add_argument("--qat-start", type=float, default=0.8, help="quantisation-aware from this fraction on")
     f.set_defaults(func=cmd_fit)
 
     e = ts.add_parser("export", help="write a preset from a checkpoint")

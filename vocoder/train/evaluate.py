@@ -178,9 +178,9 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
         nfr = min(f.shape[0], 2 * sr // hop)
         ff, aa = f[:nfr], a[: nfr * hop]
         lt = voc.teacher_forced(ff, aa)["logits"]
-        from ..reference import mulaw_encode
+        from ..reference import audio_to_classes
 
-        k = mulaw_encode(aa, p.config["mulaw_bits"])
+        k = audio_to_classes(aa, p.config["mulaw_bits"], p.preemphasis)
         tf["engine_nll"].append(_nll(lt, k) * len(k))
         if model is not None:
             tf["float_nll"].append(_float_nll(model, ff, aa, k, sr, hop) * len(k))

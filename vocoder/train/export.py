@@ -62,7 +62,7 @@ def build_preset(model, state=None, singer=None, licence="", name="default", ver
         "corpus": corpus_info or {},
     }
     config = {
-        "format_version": 2,
+        "format_version": 3,
         "name": name,
         "license": licence,
         "version": version,
@@ -73,6 +73,7 @@ def build_preset(model, state=None, singer=None, licence="", name="default", ver
         "hidden": hp["hidden"], "head": "mulaw", "mulaw_bits": hp["bits"], "subscale": 1, "horizon": 0,
         "ctx_before": hp["ctx_before"], "lookahead": hp["lookahead"], "cond_hidden": hp["cond_hidden"],
         "excitation": hp["excitation"], "temperature": float(temperature),
+        "preemphasis": float(hp.get("preemphasis", 0.0)),
         "training": json.loads(json.dumps(training, default=float)),
         "singer": singer or {},
     }

@@ -21,12 +21,13 @@ PAIR_LIMIT = 128
 
 class WaveRNN(nn.Module):
     def __init__(self, n_features=26, hidden=384, cond_hidden=128, ctx_before=2, lookahead=2, bits=8,
-                 excitation=2, hop=80, sample_rate=16000):
+                 excitation=2, hop=80, sample_rate=16000, preemphasis=0.0):
         super().__init__()
         if hidden % 2:
             raise ValueError("hidden must be even")
         self.hp = dict(n_features=n_features, hidden=hidden, cond_hidden=cond_hidden, ctx_before=ctx_before,
-                       lookahead=lookahead, bits=bits, excitation=excitation, hop=hop, sample_rate=sample_rate)
+                       lookahead=lookahead, bits=bits, excitation=excitation, hop=hop, sample_rate=sample_rate,
+                       preemphasis=float(preemphasis))
         self.H, self.E, self.Q = hidden, excitation, 2 ** bits
         self.K = ctx_before + 1 + lookahead
         self.n_in = 3 + excitation

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..reference import class_to_input, mulaw_encode
+from ..reference import audio_to_classes, class_to_input
 from . import corpus as corpus_mod
 from .excitation import aligned_excitation, excitation as free_excitation
 from .model import WaveRNN, block_mask, sparsity_at
@@ -43,7 +43,7 @@ class Dataset:
     the index table of each frame's conditioning window (clamped at file edges).
     """
 
-    def __init__(self, items, hop, sample_rate, bits, ctx_before, lookahead, exc_mode="aligned"):
+    def __init__(self, items, hop, sample_rate, bits, ctx_before, lookahead, exc_mode="aligned", preemphasis=0.0):
         self.hop, self.bits, self.Q = hop, bits, 2 ** bits
         feats, targets, prevs, excs, ctx_idx, starts = [], [], [], [], [], []
         frame_base = 0
@@ -54,7 +54,7 @@ class Dataset:
                 continue
             a = np.zeros(n * hop, np.float64)
             a[: min(len(audio), n * hop)] = audio[: n * hop]
-            k = mulaw_encode(a, bits)
+            k = audio_to_classes(a, bits, preemphasis)
             prev = np.concatenate([[self.Q // 2], k[:-1]])
             feats.append(f.astype(np.float32))
             targets.append(k.astype(np.int16))
@@ -296,12 +296,15 @@ def evaluate_loss(model, data, starts, win_frames, zero_exc=False, batch=64, exc
 def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, ctx_before=2, lookahead=2,
         batch=128, win_frames=6, lr=2e-3, lr_final=2e-4, sparsity=0.9, prune_start=0.3, prune_end=0.75,
         qat_start=0.8, resume=False, seed=0, threads=2, bf16=False, ckpt_every_s=300.0, excitation=2,
-        sources=None, log=print, max_steps=None, val_windows=256, items=None, val_items=None, stop_at_step=None):
+        sources=None, log=print, max_steps=None, val_windows=256, items=None, val_items=None, stop_at_step=None,
+        preemphasis=0.0, init_from=None):
     """Train (or resume) for ``minutes`` of training time in total; returns the final state dict.
 
     ``max_steps`` bounds the run by steps instead of time (the schedule then runs on steps);
     ``stop_at_step`` stops this call early, checkpointed, without changing the schedule (an
     interruption, for tests): a later ``resume=True`` call continues exactly where it stopped.
+    ``init_from`` starts a new run (fresh optimiser and schedule) from another checkpoint's
+    weights and masks, e.g. to fine-tune a voice to a new ``preemphasis``.
     """
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -329,17 +332,24 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
         if rng_state["torch"] is not None:
             torch.set_rng_state(rng_state["torch"])
         log(f"resumed {ckpt}: step {state['step']}, {state['train_s'] / 60:.1f} min trained")
+    elif init_from is not None:
+        model = read_checkpoint(init_from)[0]
+        model.hp["preemphasis"] = float(preemphasis)
+        log(f"fine-tuning from {init_from} (H={model.hp['hidden']}), preemphasis {preemphasis}")
+        opt_state, state = None, {"step": 0, "train_s": 0.0, "samples": 0, "history": [], "qat": False,
+                                  "init_from": str(init_from)}
     else:
         model = WaveRNN(n_features=items[0][2].shape[1], hidden=hidden, cond_hidden=cond_hidden,
                         ctx_before=ctx_before, lookahead=lookahead, bits=bits, excitation=excitation, hop=hop,
-                        sample_rate=sr)
+                        sample_rate=sr, preemphasis=preemphasis)
         model.set_normalisation(*feature_stats(items))
         opt_state, state = None, {"step": 0, "train_s": 0.0, "samples": 0, "history": [], "qat": False}
     state["minutes"] = minutes
     hp = model.hp
     t_setup = time.time()
-    data = Dataset(items, hop, sr, hp["bits"], hp["ctx_before"], hp["lookahead"])
-    vdata = Dataset(val_items or items[:2], hop, sr, hp["bits"], hp["ctx_before"], hp["lookahead"])
+    pe = hp.get("preemphasis", 0.0)
+    data = Dataset(items, hop, sr, hp["bits"], hp["ctx_before"], hp["lookahead"], preemphasis=pe)
+    vdata = Dataset(val_items or items[:2], hop, sr, hp["bits"], hp["ctx_before"], hp["lookahead"], preemphasis=pe)
     vstarts_all = vdata.window_starts(win_frames)
     vstarts = np.sort(np.random.default_rng(1234).choice(vstarts_all, size=min(val_windows, len(vstarts_all)),
                                                          replace=False))
@@ -428,7 +438,8 @@ def main_fit(args) -> int:
     fit(args.corpus, args.out, minutes=args.minutes, hidden=args.hidden, bits=args.bits, batch=args.batch,
         win_frames=args.window_frames, lr=args.lr, sparsity=args.sparsity, resume=args.resume, seed=args.seed,
         threads=args.threads, bf16=args.bf16, ckpt_every_s=args.checkpoint_minutes * 60, log=log,
-        max_steps=args.max_steps, excitation=0 if args.no_excitation else 2)
+        max_steps=args.max_steps, excitation=0 if args.no_excitation else 2, preemphasis=args.preemphasis,
+        init_from=args.init_from, prune_start=args.prune_start, prune_end=args.prune_end, qat_start=args.qat_start)
     return 0
 
 
