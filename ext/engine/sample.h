@@ -25,10 +25,11 @@
 
 #define VK_NOISE_BITS 12 /* noise table of 2^12 Gumbel quantiles */
 
-/* Table index of class k's noise: Wellons' "lowbias32" integer hash of key_lo + k *
- * golden ratio, with key_hi folded in between the two rounds (so two calls whose low
- * keys differ by a multiple of the step do not share shifted noise). Only 32-bit
- * wrapping multiplies, xors and shifts, which every vector level has. */
+/* Table index of class k's noise: the top bits of Wellons' "lowbias32" integer hash of
+ * key_lo + k * golden ratio, with key_hi folded in between the two rounds (so two calls
+ * whose low keys differ by a multiple of the step do not share shifted noise). The
+ * hash's last step (x ^= x >> 16) cannot change the top 16 bits, so it is left out.
+ * Only 32-bit wrapping multiplies, xors and shifts, which every vector level has. */
 static inline uint32_t vk_noise_index(uint32_t k, uint32_t key_lo, uint32_t key_hi)
 {
     uint32_t x = key_lo + k * 0x9e3779b9u;
@@ -37,7 +38,6 @@ static inline uint32_t vk_noise_index(uint32_t k, uint32_t key_lo, uint32_t key_
     x ^= key_hi;
     x ^= x >> 15;
     x *= 0x846ca68bu;
-    x ^= x >> 16;
     return x >> (32 - VK_NOISE_BITS);
 }
 

@@ -17,6 +17,10 @@
 
 #include "sample.h"
 
+#if VK_NOISE_BITS != 12
+#error "the bucket registers below are laid out for a 4096-entry table"
+#endif
+
 int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint64_t key)
 {
     int k = 0;
@@ -51,14 +55,11 @@ int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint
     /* bucket bounds: index i has m = VK_NOISE_SIZE - i in [2^e, 2^(e+1)), whose largest
      * index is VK_NOISE_SIZE - 2^e; the float exponent of m (127 + e) picks the entry,
      * its low 3 bits in one of two registers (e < 8, e >= 8) */
-    float lo[8], hi[8];
-    for (int e = 0; e <= VK_NOISE_BITS; e++) {
-        float b = noise[VK_NOISE_SIZE - (1 << e)];
-        if (e < 8) lo[(127 + e) & 7] = b;
-        else hi[(127 + e) & 7] = b;
-    }
-    for (int e = VK_NOISE_BITS + 1; e < 16; e++) hi[(127 + e) & 7] = noise[VK_NOISE_SIZE - 1]; /* unused */
-    const __m256 blo = _mm256_loadu_ps(lo), bhi = _mm256_loadu_ps(hi);
+#define VK_B(e) noise[VK_NOISE_SIZE - (1 << (e))]
+    /* lane (127 + e) & 7 holds e's bound: lanes 0..7 are e = 1..7, 0 and e = 9..12, 8 */
+    const __m256 blo = _mm256_setr_ps(VK_B(1), VK_B(2), VK_B(3), VK_B(4), VK_B(5), VK_B(6), VK_B(7), VK_B(0));
+    const __m256 bhi = _mm256_setr_ps(VK_B(9), VK_B(10), VK_B(11), VK_B(12), VK_B(0), VK_B(0), VK_B(0), VK_B(8));
+#undef VK_B
 
     const __m256 vv0 = _mm256_set1_ps(v0), vtemp = _mm256_set1_ps(t), vtmax = _mm256_set1_ps(t_max);
     const __m256 two8 = _mm256_set1_ps(256.0f);
@@ -95,8 +96,7 @@ int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint
             x = _mm256_mullo_epi32(x, c1);
             x = _mm256_xor_si256(x, khi);
             x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 15));
-            x = _mm256_mullo_epi32(x, c2);
-            x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+            x = _mm256_mullo_epi32(x, c2); /* (the hash's last xorshift keeps the top bits) */
             const __m256i idx = _mm256_srli_epi32(x, 32 - VK_NOISE_BITS);
             const __m256 m = _mm256_cvtepi32_ps(_mm256_sub_epi32(size, idx)); /* exact: <= 2^12 */
             const __m256i ex = _mm256_srli_epi32(_mm256_castps_si256(m), 23);

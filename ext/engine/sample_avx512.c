@@ -68,8 +68,7 @@ int vk_sample_avx512(const float *logits, int n, float t, const float *noise, ui
             x = _mm512_mullo_epi32(x, c1);
             x = _mm512_xor_si512(x, khi);
             x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 15));
-            x = _mm512_mullo_epi32(x, c2);
-            x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
+            x = _mm512_mullo_epi32(x, c2); /* (the hash's last xorshift keeps the top bits) */
             const __m512i idx = _mm512_srli_epi32(x, 32 - VK_NOISE_BITS);
             const __m512 m = _mm512_cvtepi32_ps(_mm512_sub_epi32(size, idx)); /* exact: <= 2^12 */
             const __m512 bound = _mm512_permutexvar_ps(_mm512_srli_epi32(_mm512_castps_si512(m), 23), btab);
