@@ -214,25 +214,44 @@ def find_port(ports, want):
 # ---------------------------------------------------------------------------------------
 # The host: the audio callback and what it needs
 # ---------------------------------------------------------------------------------------
+def _prefaulted(shape, dtype=np.float64) -> np.ndarray:
+    """A zeroed array whose pages are written now. ``np.zeros`` gets fresh pages from the
+    OS untouched, so the first write to each would be a page fault inside whichever audio
+    callback touches it first (and, in a VM, possibly a fault in the hypervisor too)."""
+    return np.full(shape, 0, dtype)
+
+
 class CallbackStats:
     """Callback time against the period, kept without allocation in the callback: a
-    histogram over the whole run and a ring of the most recent callbacks."""
+    histogram over the whole run and a ring of the most recent callbacks.
+
+    The engine's time per callback is the CPU time of the voices' render calls (thread
+    CPU time, ``time.thread_time``), not their wall time: wall time also counts the
+    moments the audio thread did not run at all (preempted by another real-time thread
+    or an interrupt thread, the VM's vCPU descheduled, the GIL held by another thread
+    when render returns), which is the machine's doing, not the engine's. The render
+    calls' wall time is kept as well (``engine_wall_*``)."""
+
+    #: Engine underruns whose callback index is kept (``underrun_at``).
+    UNDERRUNS_KEPT = 64
 
     def __init__(self):
-        self.hist = np.zeros(HIST_BINS, np.int64)
-        self.engine_hist = np.zeros(HIST_BINS, np.int64)   # the voices' render calls alone
-        self.engine_max = 0.0
-        self.ring_t = np.zeros(RING)       # callback start (perf_counter seconds)
-        self.ring_load = np.zeros(RING)    # callback time / period
+        self.hist = _prefaulted(HIST_BINS, np.int64)
+        self.engine_hist = _prefaulted(HIST_BINS, np.int64)       # render calls, CPU time
+        self.engine_wall_hist = _prefaulted(HIST_BINS, np.int64)  # render calls, wall time
+        self.engine_max = 0.0              # the largest render CPU time / period
+        self.engine_wall_max = 0.0
+        self.ring_t = _prefaulted(RING)     # callback start (perf_counter seconds)
+        self.ring_load = _prefaulted(RING)  # callback time / period
         self.n = 0
         self.max_load = 0.0
         self.engine_underruns = 0          # callbacks whose render calls' CPU time exceeded the period
+        self.underrun_at = _prefaulted(self.UNDERRUNS_KEPT, np.int64)   # their indices (the first ones)
         self.host_overruns = 0             # callbacks whose whole CPU time exceeded it
         self.slow_callbacks = 0            # callbacks whose wall time exceeded it (any cause)
         self.cpu_max = 0.0                 # the largest callback CPU time / period
-        self.engine_cpu_max = 0.0          # the largest render CPU time / period
         # The 8 slowest callbacks: [index, wall / period, render / period, cpu / period, events]
-        self.worst = np.zeros((8, 5))
+        self.worst = _prefaulted((8, 5))
         self.events_now = 0                # set by the host before add()
         self.xruns = 0                     # PortAudio's output_underflow flags (any cause)
         self.errors = 0                    # exceptions caught in the callback
@@ -254,16 +273,20 @@ class CallbackStats:
             engine_cpu = engine
         if cpu > self.cpu_max:
             self.cpu_max = cpu
-        if engine_cpu > self.engine_cpu_max:
-            self.engine_cpu_max = engine_cpu
         if engine_cpu > 1.0:
+            if self.engine_underruns < self.UNDERRUNS_KEPT:
+                self.underrun_at[self.engine_underruns] = self.n
             self.engine_underruns += 1
         if cpu > 1.0:
             self.host_overruns += 1
-        b = int(engine * HIST_SCALE)
+        b = int(engine_cpu * HIST_SCALE)
         self.engine_hist[b if b < HIST_BINS else HIST_BINS - 1] += 1
-        if engine > self.engine_max:
-            self.engine_max = engine
+        if engine_cpu > self.engine_max:
+            self.engine_max = engine_cpu
+        b = int(engine * HIST_SCALE)
+        self.engine_wall_hist[b if b < HIST_BINS else HIST_BINS - 1] += 1
+        if engine > self.engine_wall_max:
+            self.engine_wall_max = engine
         i = self.n % RING
         self.ring_t[i] = t0
         self.ring_load[i] = load
@@ -290,10 +313,13 @@ class CallbackStats:
             return 0.0, 0.0
         return float(np.median(sel)), float(sel.max())
 
-    def quantile(self, q: float, engine: bool = False) -> float:
+    def quantile(self, q: float, engine: bool = False, wall: bool = False) -> float:
         """The load at quantile ``q`` (upper edge of its 0.25 % bin; the max for q = 1);
-        ``engine``: of the render calls alone."""
-        hist, mx = (self.engine_hist, self.engine_max) if engine else (self.hist, self.max_load)
+        ``engine``: of the render calls alone (their CPU time; ``wall``: their wall time)."""
+        if engine:
+            hist, mx = (self.engine_wall_hist, self.engine_wall_max) if wall else (self.engine_hist, self.engine_max)
+        else:
+            hist, mx = self.hist, self.max_load
         total = int(hist.sum())
         if total == 0:
             return 0.0
@@ -303,14 +329,17 @@ class CallbackStats:
         return min((k + 1) / HIST_SCALE, mx)
 
     def summary(self) -> dict:
-        """Callback time / period (median ... max), the same for the render calls alone
-        (``engine_*``), and the counts."""
+        """Callback wall time / period (median ... max), the render calls' CPU time
+        (``engine_*``: the engine's own time) and wall time (``engine_wall_*``), and the
+        counts; ``underrun_at``: the indices of the first engine underruns."""
         return dict(callbacks=self.n, median=self.quantile(0.5), p99=self.quantile(0.99),
                     p999=self.quantile(0.999), max=self.max_load,
                     engine_median=self.quantile(0.5, True), engine_p99=self.quantile(0.99, True),
                     engine_p999=self.quantile(0.999, True), engine_max=self.engine_max,
-                    cpu_max=self.cpu_max, engine_cpu_max=self.engine_cpu_max,
-                    engine_underruns=self.engine_underruns, host_overruns=self.host_overruns,
+                    engine_wall_p999=self.quantile(0.999, True, True), engine_wall_max=self.engine_wall_max,
+                    cpu_max=self.cpu_max, engine_underruns=self.engine_underruns,
+                    underrun_at=[int(i) for i in self.underrun_at[:min(self.engine_underruns, self.UNDERRUNS_KEPT)]],
+                    host_overruns=self.host_overruns,
                     slow_callbacks=self.slow_callbacks, xruns=self.xruns, callback_errors=self.errors,
                     worst=[dict(index=int(r[0]), wall=r[1], render=r[2], cpu=r[3], midi_events=int(r[4]))
                            for r in self.worst[np.argsort(-self.worst[:, 1])] if r[1] > 0])
@@ -350,8 +379,8 @@ class LiveHost:
         self._renderers = _renderers(self._voices)
         self._routes = tuple(None if r is None else self._voices[r] for r in routing)
         self.routing = list(routing)
-        self._mono = np.zeros(MAX_BLOCK, np.float32)
-        self._scratch = np.zeros(MAX_BLOCK, np.float32)
+        self._mono = _prefaulted(MAX_BLOCK, np.float32)
+        self._scratch = _prefaulted(MAX_BLOCK, np.float32)
         self._batch = []                       # MIDI drained in one callback (reused)
         self.max_events = MAX_EVENTS_PER_CALLBACK
         self._commands = collections.deque()   # (voice index or None, method name, args)
@@ -360,7 +389,7 @@ class LiveHost:
         self._render_time = 0.0
         self._render_cpu = 0.0
         self.position = 0                      # device samples rendered so far
-        self._log = np.zeros((max(0, int(event_log)), 4), np.int64)
+        self._log = _prefaulted((max(0, int(event_log)), 4), np.int64)
         self._log_n = 0
         self.set_midi(midi_in)
 
