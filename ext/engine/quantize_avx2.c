@@ -53,15 +53,13 @@ float vk_quantize_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu)
         m0 = _mm256_max_ps(a0, m0);
         sum = _mm256_add_ps(sum, a0);
     }
-    float lanes[8], sums[8];
-    _mm256_storeu_ps(lanes, _mm256_max_ps(m0, m1));
-    _mm256_storeu_ps(sums, sum);
-    float absmax = 0.0f;
-    int finite = 1;
-    for (int k = 0; k < 8; k++) {
-        if (lanes[k] > absmax) absmax = lanes[k];
-        finite &= sums[k] <= 3.4e38f;
-    }
+    /* lanes hold +0 or positive, never NaN: any order of max gives the scalar's max */
+    const __m256 m = _mm256_max_ps(m0, m1);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
+    float absmax = _mm_cvtss_f32(h);
+    const int finite = _mm256_movemask_ps(_mm256_cmp_ps(sum, _mm256_set1_ps(3.4e38f), _CMP_LE_OQ)) == 0xff;
     for (; i < n; i++) {
         float a = x[i] < 0.0f ? -x[i] : x[i];
         if (a > absmax) absmax = a; /* false for NaN: NaN never becomes the max */
