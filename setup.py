@@ -2,8 +2,10 @@
 
 Each kernel file in ext/kernels/ is compiled with the flags of its own ISA, so one
 build runs on any x86-64 CPU and the dispatcher picks the best level at import. The
-float code around the kernels is compiled once, with baseline flags and
--ffp-contract=off, so its results are the same bits whatever level runs.
+float code around the kernels is compiled with -ffp-contract=off (no FMA): most of it
+once, with baseline flags; the hot elementwise parts per ISA (ENGINE_ISA_FILES), doing
+the same IEEE operations per element, so the results are the same bits whatever level
+runs.
 """
 
 import os

@@ -1,6 +1,7 @@
-/* Activation quantisation and dequantisation shared by every level. Compiled once with
- * baseline flags and -ffp-contract=off, so the float parts around the integer kernels
- * give the same bits whatever kernel level runs. */
+/* Activation quantisation and dequantisation around the integer kernels. The baseline
+ * pair (quantize.c, SSE2 on x86-64) is the definition; the engine's per-level pairs
+ * (quantize_avx2.c, quantize_avx512.c) run the same IEEE operations per element with
+ * more lanes and no FMA, so every level gives the same bits. */
 #ifndef VK_QUANTIZE_H
 #define VK_QUANTIZE_H
 

@@ -1,9 +1,11 @@
 /* Streaming WaveRNN: conditioning, GRU with coarse/fine split, dual or mu-law softmax
  * head, Gumbel-max sampling, subscale batching. See docs/model.md.
  *
- * Only the matrix products go through the per-level kernels (exact integers); all
- * float code is here, compiled once with -ffp-contract=off, so every level produces
- * the same samples. */
+ * The matrix products go through the per-level kernels (exact integers); the hot
+ * elementwise code (GRU update, quantiser, sampler) has per-level versions that run the
+ * same IEEE operations per element (gru_f32_body.h, quantize.h, sample.h); the rest of
+ * the float code is here, compiled once with -ffp-contract=off. So every level
+ * produces the same samples. */
 #define _POSIX_C_SOURCE 200112L /* posix_memalign */
 #include "wavernn.h"
 
