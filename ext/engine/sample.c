@@ -14,6 +14,7 @@ int vk_sample_scalar(const float *logits, int n, float t, const float *noise, ui
     if (!(t > 0.0f)) return k_top; /* argmax: the first class holding the largest logit */
     /* every class, in order, without branches on the data (they mispredict on flat
      * distributions); the vector levels skip classes, soundly, instead */
+    key = vk_noise_key(key, top);
     const uint32_t key_lo = (uint32_t)key, key_hi = (uint32_t)(key >> 32);
     float best_v = -INFINITY;
     int best = 0;

@@ -8,7 +8,8 @@
  * RNG, so every class's noise is independent of which other classes were looked at: a
  * vector level draws 8 or 16 classes at once and skips the ones that provably cannot
  * win, and still picks the same class as the plain loop. The engine draws one 64-bit
- * key per call from its own seeded RNG.
+ * key per call from its own seeded RNG; the sampler folds the top logit into it
+ * (vk_noise_key).
  *
  * Definitions every level follows exactly (so the class is the same on all of them):
  * - v_k is one IEEE multiply and one add (no FMA), in float.
@@ -44,6 +45,18 @@ static inline uint32_t vk_noise_index(uint32_t k, uint32_t key_lo, uint32_t key_
 #define VK_NOISE_SIZE (1 << VK_NOISE_BITS)
 
 /* Returns the class in [0, n). noise is only read when t > 0; key is ignored at t <= 0. */
+/* The call's key with the top logit folded in (its bits, -0 read as +0, so every level
+ * agrees). For given logits the key stays uniformly random, so the noise is still
+ * independent Gumbel noise; but two runs whose logits differ draw different noise from
+ * then on, as a sequential RNG would (without this, a render and a slightly perturbed
+ * render would share noise and stay sample-identical until some argmax flipped). */
+static inline uint64_t vk_noise_key(uint64_t key, float top)
+{
+    union { float f; uint32_t u; } b;
+    b.f = top + 0.0f;
+    return key ^ ((uint64_t)b.u * 0x9e3779b97f4a7c15ull);
+}
+
 typedef int (*vk_sample_fn)(const float *logits, int n, float t, const float *noise, uint64_t key);
 
 int vk_sample_scalar(const float *logits, int n, float t, const float *noise, uint64_t key);

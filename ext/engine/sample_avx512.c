@@ -29,6 +29,7 @@ int vk_sample_avx512(const float *logits, int n, float t, const float *noise, ui
     }
     if (!(t > 0.0f)) return k_top;
 
+    key = vk_noise_key(key, top);
     const uint32_t key_lo = (uint32_t)key, key_hi = (uint32_t)(key >> 32);
     float v0 = top + t * noise[vk_noise_index((uint32_t)k_top, key_lo, key_hi)];
     if (!(v0 == v0)) v0 = -INFINITY;
