@@ -63,7 +63,7 @@ MAX_EVENTS_PER_CALLBACK = 128
 #: GIL switch interval while the stream runs. When render returns (or a callback starts)
 #: while another thread runs Python (the status line, OSC), the audio thread waits up to
 #: this long for the GIL: at 0.5 ms that was 0.19 of a 128-frame period at 48 kHz, seen
-#: once every few seconds with the status line on; at 0.1 ms it is under 0.04.
+#: once every few seconds with the status line on; at 0.1 ms it measured 0.04-0.10.
 SWITCH_INTERVAL = 0.0001
 
 
