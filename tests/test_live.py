@@ -661,7 +661,7 @@ def _realtime_run(jack_server, tmp_path, preset_path, flood: bool):
     log_size = int(12000 * LIVE_SECONDS) + 64 if flood else 64
     # The JACK server's xruns (cycles a client missed), with their times: JACK MIDI sent
     # in a cycle the host's MIDI client missed is dropped by JACK before the host sees
-    # it (measured: stopping the host for 20 ms under the flood loses ~160 messages).
+    # it (measured: stopping the host for 20 ms under the flood loses 160-380 messages).
     xrun_times = _XrunWatch()
     try:
         lv = LiveProc(["--preset", preset_path, "--midi-in", sender.port, "--no-status",
