@@ -7,7 +7,7 @@ import pytest
 import vocoder
 from vocoder import kernels
 from vocoder.presets import PresetError, load_preset, random_preset, save_preset
-from vocoder.reference import audio_to_classes, deemphasize, mulaw_encode, preemphasize
+from vocoder.reference import audio_to_classes, dc_block, deemphasize, emphasis_out, mulaw_encode, preemphasize
 
 from test_presets import raw_parts, write_raw
 
@@ -25,7 +25,8 @@ def test_engine_output_is_the_deemphasised_network_output(head):
     plain, tilted = random_preset(**kw), random_preset(**kw, preemphasis=0.85)
     raw = vocoder.Vocoder(plain, seed=3).vocode(features(plain))
     out = vocoder.Vocoder(tilted, seed=3).vocode(features(tilted))
-    expect = np.clip(deemphasize(raw, 0.85), -1, 1)
+    expect = emphasis_out(raw, 0.85, 16000)
+    assert expect.tobytes() == np.clip(dc_block(deemphasize(raw, 0.85), 16000), -1, 1).tobytes()
     assert np.abs(out).max() > 0.01 and not np.array_equal(out, raw)
     assert out.tobytes() == expect.tobytes()
 
@@ -80,6 +81,16 @@ def test_classes_and_recursions_are_inverse():
         acc = np.float32(v + np.float32(np.float32(0.85) * acc))
         manual[i] = acc
     assert manual.tobytes() == deemphasize(y[:50], 0.85).tobytes()
+    r, z, zs = np.float32(1.0 - 2.0 * np.pi * 20.0 / 16000), np.float32(0), np.empty(50, np.float32)
+    for i in range(50):
+        z = np.float32(manual[i] + np.float32(np.float32(r * z) - (manual[i - 1] if i else np.float32(0))))
+        zs[i] = z
+    assert zs.tobytes() == dc_block(manual, 16000).tobytes()
+    # the blocker removes DC and keeps the voice's band
+    t = np.arange(16000)
+    assert abs(dc_block(np.full(16000, 0.5), 16000)[-1000:]).max() < 1e-3
+    tone = np.sin(2 * np.pi * 110 * t / 16000)
+    assert 0.95 < np.abs(dc_block(tone, 16000)[8000:]).max() < 1.01
 
 
 def test_round_trip_and_old_files(tmp_path):

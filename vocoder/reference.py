@@ -95,6 +95,27 @@ def deemphasize(audio, alpha: float) -> np.ndarray:
     return lfilter(np.array([1.0], np.float32), np.array([1.0, -alpha], np.float32), x).astype(np.float32)
 
 
+def dc_block(audio, sample_rate: int) -> np.ndarray:
+    """The DC blocker the engine runs after :func:`deemphasize`: ``z[n] = y[n] + (r z[n-1]
+    - y[n-1])`` in float32, ``r = 1 - 2 pi 20 / sample_rate`` (a 20 Hz high-pass). The
+    de-emphasis multiplies DC by ``1/(1-a)``, so without it a small bias of the sampled
+    classes becomes rumble."""
+    from scipy.signal import lfilter
+
+    r = np.float32(1.0 - 2.0 * np.pi * 20.0 / sample_rate)
+    # direct form II transposed, b = [1, -1], a = [1, -r]: z = y + ((-y_prev) - (-r z_prev))
+    return lfilter(np.array([1.0, -1.0], np.float32), np.array([1.0, -r], np.float32),
+                   np.asarray(audio, np.float32)).astype(np.float32)
+
+
+def emphasis_out(audio, alpha: float, sample_rate: int) -> np.ndarray:
+    """What the engine delivers from the network's samples: de-emphasised, DC-blocked and
+    clamped to [-1, 1] when ``alpha > 0``; unchanged otherwise."""
+    if not alpha:
+        return np.asarray(audio, np.float32)
+    return np.clip(dc_block(deemphasize(audio, alpha), sample_rate), -1.0, 1.0)
+
+
 def audio_to_classes(audio, bits: int, preemphasis: float = 0.0) -> np.ndarray:
     """Recorded audio to the mu-law classes a preset is trained on (pre-emphasised first
     when the preset says so)."""
@@ -370,5 +391,4 @@ class ReferenceModel:
                     audio[i] = mulaw_decode(k, bits)
                     prev[b] = (float(class_to_input(k, self.Q)), 0.0)
         # the engine de-emphasises and clamps what it delivers; so does the reference
-        a = self.cfg["preemphasis"]
-        return np.clip(deemphasize(audio, a), -1.0, 1.0) if a else audio
+        return emphasis_out(audio, self.cfg["preemphasis"], self.sr)

@@ -34,7 +34,9 @@ struct vk_engine {
     int H, Hc, B, F, n_in, K, nf, Q, hop, E;
     uint64_t rng;
     float temperature;
-    float deemph; /* de-emphasis state: the last output before clamping */
+    float deemph;  /* de-emphasis state: its last output */
+    float dc_out;  /* DC blocker state: its last output, before clamping */
+    float dc_pole; /* r of the DC blocker, 1 - 2 pi 20 Hz / rate */
 
     /* normalised frames, ring of fcap */
     float *frames;
@@ -505,6 +507,7 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     }
     e->gumbel_span = e->gumbel[GUMBEL_SIZE - 1] - e->gumbel[0];
     vk_engine_set_level(e, level);
+    e->dc_pole = (float)(1.0 - 2.0 * 3.14159265358979323846 * 20.0 / (double)(model->sample_rate > 0 ? model->sample_rate : 16000));
     e->latency = (int64_t)model->lookahead * e->hop + (int64_t)B * (B - 1) * e->F;
     vk_engine_reset(e, seed);
     return e;
@@ -540,6 +543,7 @@ void vk_engine_reset(vk_engine *e, uint64_t seed)
     e->cond_next = 0;
     e->exc_phase = 0.0;
     e->deemph = 0.0f;
+    e->dc_out = 0.0f;
     memset(e->h, 0, sizeof(float) * e->B * e->shid);
     e->step = 0;
     e->frontier = 0;
@@ -675,14 +679,19 @@ int64_t vk_engine_ready(const vk_engine *e)
 }
 
 /* The network models pre-emphasised audio when the preset says so: undo it on the way
- * out, y = x + a y[-1] (one multiply, one add; its state is bounded by 1/(1-a)), and
- * clamp what leaves. */
+ * out, y = x + a y[-1] (one multiply, one add; its state is bounded by 1/(1-a)), block
+ * DC, and clamp what leaves (docs/model.md). */
 static inline float deemphasize(vk_engine *e, float x)
 {
     if (e->m.preemphasis == 0.0f) return x;
-    float y = x + e->m.preemphasis * e->deemph;
+    const float y = x + e->m.preemphasis * e->deemph;
+    /* The de-emphasis has a gain of 1/(1-a) at DC, so a small bias of the sampled classes
+     * would become rumble and eat headroom: a DC blocker at 20 Hz follows it,
+     * z = y + (r z[-1] - y[-1]). */
+    const float z = y + (e->dc_pole * e->dc_out - e->deemph);
     e->deemph = y;
-    return y > 1.0f ? 1.0f : (y < -1.0f ? -1.0f : y);
+    e->dc_out = z;
+    return z > 1.0f ? 1.0f : (z < -1.0f ? -1.0f : z);
 }
 
 void vk_engine_render(vk_engine *e, float *out, int n)
