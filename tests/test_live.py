@@ -346,6 +346,20 @@ class Recorder:
         self.client.close()
 
 
+def _wait_for_midi_path(sender, rec, timeout=10.0):
+    """Send an unused controller (CC 119, which the voices ignore) until the recorder hears
+    it: the JACK MIDI path is up. A fixed sleep was not enough once in a fresh CI venv (the
+    recorder missed the melody's first note-on)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        sender.send(0xB0, 119, 0)
+        time.sleep(0.05)
+        if any(b[0] == 0xB0 and b[1] == 119 for _, b in list(rec.midi)):
+            time.sleep(0.2)
+            return
+    raise AssertionError("the recorder never heard the sender over JACK MIDI")
+
+
 def _start_live_and_record(jack_server, tmp_path, preset_path, sender, seconds, extra=()):
     import jack
 
@@ -549,7 +563,7 @@ def default_preset_run(jack_server, tmp_path_factory):
         lv, rec = _start_live_and_record(jack_server, tmp_path_factory.mktemp("default"), str(default), sender,
                                          seconds)
         try:
-            time.sleep(0.3)
+            _wait_for_midi_path(sender, rec)
             for n in PITCH_NOTES:
                 sender.send(0x90, n, 100)
                 time.sleep(PITCH_ON)
