@@ -64,7 +64,6 @@ struct vk_engine {
     float *xscale;
     float *mulaw_table; /* [Q] audio value of each mu-law class */
     float *in_t;        /* in_w transposed, [n_in][3H] */
-    float gumbel_span;  /* largest minus smallest Gumbel table entry */
     int sx, sacc, s3h, shid, sq;
 
     /* generated history by global sample index, ring of hcap (power of two) */
@@ -505,7 +504,6 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
         double u = (i + 0.5) / GUMBEL_SIZE;
         e->gumbel[i] = (float)(-log(-log(u)));
     }
-    e->gumbel_span = e->gumbel[GUMBEL_SIZE - 1] - e->gumbel[0];
     vk_engine_set_level(e, level);
     e->dc_pole = (float)(1.0 - 2.0 * 3.14159265358979323846 * 20.0 / (double)(model->sample_rate > 0 ? model->sample_rate : 16000));
     e->latency = (int64_t)model->lookahead * e->hop + (int64_t)B * (B - 1) * e->F;
