@@ -7,14 +7,6 @@
 /* The SSE2 paths (baseline on x86-64, so the same code runs whatever kernel level is
  * active) perform the same IEEE operations in the same order as the scalar tails. */
 
-static inline int quantize_one(float t)
-{
-    if (!(t == t)) return 0; /* NaN */
-    if (t > 127.0f) t = 127.0f;
-    if (t < -127.0f) t = -127.0f;
-    return t < 0.0f ? -(int)(0.5f - t) : (int)(t + 0.5f); /* round half away from zero */
-}
-
 float vk_quantize_f32(const float *x, int n, int n_padded, uint8_t *xu)
 {
     float absmax = 0.0f;
@@ -29,11 +21,7 @@ float vk_quantize_f32(const float *x, int n, int n_padded, uint8_t *xu)
     for (int k = 0; k < 4; k++)
         if (lanes[k] > absmax) absmax = lanes[k];
 #endif
-    for (; i < n; i++) {
-        float a = x[i] < 0.0f ? -x[i] : x[i];
-        if (a > absmax) absmax = a; /* false for NaN: NaN never becomes the max */
-    }
-    if (!(absmax <= 3.0e38f)) absmax = 3.0e38f; /* inf: keep the scale finite */
+    absmax = vk_absmax_tail(x, i, n, absmax);
     if (absmax == 0.0f) {
         for (i = 0; i < n_padded; i++) xu[i] = 128;
         return 1.0f;
@@ -59,7 +47,7 @@ float vk_quantize_f32(const float *x, int n, int n_padded, uint8_t *xu)
     }
 #endif
     for (; i < n; i++) {
-        int q = quantize_one(x[i] * inv);
+        int q = vk_quantize_one(x[i] * inv);
         xu[i] = (uint8_t)(q + 128);
     }
     for (; i < n_padded; i++) xu[i] = 128;

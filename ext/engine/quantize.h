@@ -9,6 +9,29 @@
 
 #include "sample.h"
 
+/* The scalar rules every level shares (the vector bodies run the same operations per
+ * lane; the leftover elements go through these). */
+
+/* One element: t = x * inv, NaN -> 0, clamped to +-127, rounded half away from zero. */
+static inline int vk_quantize_one(float t)
+{
+    if (!(t == t)) return 0; /* NaN */
+    if (t > 127.0f) t = 127.0f;
+    if (t < -127.0f) t = -127.0f;
+    return t < 0.0f ? -(int)(0.5f - t) : (int)(t + 0.5f);
+}
+
+/* absmax folded over x[i..n); NaN never becomes the max and an infinite max is held at
+ * 3e38 so the scale stays finite. */
+static inline float vk_absmax_tail(const float *x, int i, int n, float absmax)
+{
+    for (; i < n; i++) {
+        float a = x[i] < 0.0f ? -x[i] : x[i];
+        if (a > absmax) absmax = a; /* false for NaN */
+    }
+    return absmax <= 3.0e38f ? absmax : 3.0e38f;
+}
+
 /* Quantise x[0..n) to offset-binary bytes (q + 128, q in [-127, 127]) with the dynamic
  * scale absmax/127; pads xu[n..n_padded) with 128 (zero). NaN counts as 0, +-inf
  * clamps. Returns the scale (1 when x is all zero). */

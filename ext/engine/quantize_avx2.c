@@ -6,14 +6,6 @@
 
 #include "quantize.h"
 
-static inline int quantize_one(float t)
-{
-    if (!(t == t)) return 0; /* NaN */
-    if (t > 127.0f) t = 127.0f;
-    if (t < -127.0f) t = -127.0f;
-    return t < 0.0f ? -(int)(0.5f - t) : (int)(t + 0.5f); /* round half away from zero */
-}
-
 /* t = x * inv, NaN -> 0, clamp to +-127, then t +- 0.5 truncated: the scalar rule. */
 static inline __m256i quantize8(const float *x, __m256 inv)
 {
@@ -60,11 +52,7 @@ float vk_quantize_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu)
     h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
     float absmax = _mm_cvtss_f32(h);
     const int finite = _mm256_movemask_ps(_mm256_cmp_ps(sum, _mm256_set1_ps(3.4e38f), _CMP_LE_OQ)) == 0xff;
-    for (; i < n; i++) {
-        float a = x[i] < 0.0f ? -x[i] : x[i];
-        if (a > absmax) absmax = a; /* false for NaN: NaN never becomes the max */
-    }
-    if (!(absmax <= 3.0e38f)) absmax = 3.0e38f; /* inf: keep the scale finite */
+    absmax = vk_absmax_tail(x, i, n, absmax);
     if (absmax == 0.0f) {
         for (i = 0; i < n_padded; i++) xu[i] = 128;
         return 1.0f;
@@ -88,7 +76,7 @@ float vk_quantize_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu)
         _mm_storeu_si128((__m128i *)(xu + i),
                          _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
     }
-    for (; i < n; i++) xu[i] = (uint8_t)(quantize_one(x[i] * inv) + 128);
+    for (; i < n; i++) xu[i] = (uint8_t)(vk_quantize_one(x[i] * inv) + 128);
     for (; i < n_padded; i++) xu[i] = 128;
     return scale;
 }

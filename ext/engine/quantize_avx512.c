@@ -4,14 +4,6 @@
 
 #include "quantize.h"
 
-static inline int quantize_one(float t)
-{
-    if (!(t == t)) return 0; /* NaN */
-    if (t > 127.0f) t = 127.0f;
-    if (t < -127.0f) t = -127.0f;
-    return t < 0.0f ? -(int)(0.5f - t) : (int)(t + 0.5f); /* round half away from zero */
-}
-
 float vk_quantize_f32_avx512(const float *x, int n, int n_padded, uint8_t *xu)
 {
     const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
@@ -32,11 +24,7 @@ float vk_quantize_f32_avx512(const float *x, int n, int n_padded, uint8_t *xu)
         if (lanes[k] > absmax) absmax = lanes[k];
         finite &= sums[k] <= 3.4e38f;
     }
-    for (; i < n; i++) {
-        float a = x[i] < 0.0f ? -x[i] : x[i];
-        if (a > absmax) absmax = a; /* false for NaN: NaN never becomes the max */
-    }
-    if (!(absmax <= 3.0e38f)) absmax = 3.0e38f; /* inf: keep the scale finite */
+    absmax = vk_absmax_tail(x, i, n, absmax);
     if (absmax == 0.0f) {
         for (i = 0; i < n_padded; i++) xu[i] = 128;
         return 1.0f;
@@ -62,7 +50,7 @@ float vk_quantize_f32_avx512(const float *x, int n, int n_padded, uint8_t *xu)
         __m512i q = _mm512_add_epi32(_mm512_cvttps_epi32(_mm512_add_ps(t, h)), bias); /* 1..255 */
         _mm_storeu_si128((__m128i *)(xu + i), _mm512_cvtepi32_epi8(q));
     }
-    for (; i < n; i++) xu[i] = (uint8_t)(quantize_one(x[i] * inv) + 128);
+    for (; i < n; i++) xu[i] = (uint8_t)(vk_quantize_one(x[i] * inv) + 128);
     for (; i < n_padded; i++) xu[i] = 128;
     return scale;
 }
