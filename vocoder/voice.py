@@ -280,8 +280,6 @@ class VoiceGroup:
         from . import _engine
 
         voices = tuple(voices)
-        if not 1 <= len(voices) <= 16:
-            raise ValueError(f"a VoiceGroup holds 1 to 16 voices, got {len(voices)}")
         for k, v in enumerate(voices):
             if not isinstance(v, Voice):
                 raise TypeError(f"voice {k} is a {type(v).__name__}, not a vocoder.Voice")

@@ -429,18 +429,3 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
     log(f"done: step {state['step']}, validation loss {vl:.4f} nats, with the excitation zeroed {vz:.4f}")
     save_checkpoint(ckpt, model, opt, state, rng)
     return state
-
-
-def main_fit(args) -> int:
-    def log(msg):
-        print(time.strftime("%H:%M:%S ") + msg, flush=True)
-
-    fit(args.corpus, args.out, minutes=args.minutes, hidden=args.hidden, bits=args.bits, batch=args.batch,
-        win_frames=args.window_frames, lr=args.lr, sparsity=args.sparsity, resume=args.resume, seed=args.seed,
-        threads=args.threads, bf16=args.bf16, ckpt_every_s=args.checkpoint_minutes * 60, log=log,
-        max_steps=args.max_steps, excitation=0 if args.no_excitation else 2, preemphasis=args.preemphasis,
-        init_from=args.init_from, prune_start=args.prune_start, prune_end=args.prune_end, qat_start=args.qat_start)
-    return 0
-
-
-
