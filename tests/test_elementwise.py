@@ -6,7 +6,7 @@ which whole-engine runs rarely reach."""
 import numpy as np
 import pytest
 
-from vocoder import _kernels, kernels
+from vocoder import _engine, _kernels, kernels
 
 LEVELS = kernels.available_levels()
 IDX = {name: kernels.LEVELS.index(name) for name in LEVELS}
@@ -77,6 +77,56 @@ def test_dequantize_same_bits_every_level():
                 for name in LEVELS:
                     got = _kernels.elementwise_dequantize(IDX[name], acc, scales, x_scale, b)
                     assert got.tobytes() == want.tobytes(), (name, rows, x_scale, b is None)
+
+
+def nan_free_absmax(x):
+    """max |x| over the non-NaN elements (0 when none): what a producer of x passes."""
+    a = np.abs(x[~np.isnan(x)])
+    return np.float32(a.max()) if a.size else np.float32(0.0)
+
+
+def test_quantize_max_same_bytes_as_quantize():
+    """Given the max its producer noted, the quantiser skips its first pass and must give
+    exactly what the two-pass quantiser gives, on every level."""
+    rng = np.random.default_rng(4)
+    for x in awkward_vectors(rng):
+        for pad in (0, 5):
+            want = _kernels.elementwise_quantize(REF, x, x.size + pad)
+            for name in LEVELS:
+                got = _engine.elementwise_quantize_max(IDX[name], x, x.size + pad, nan_free_absmax(x))
+                assert np.float32(got[0]).tobytes() == np.float32(want[0]).tobytes(), (name, x)
+                assert np.array_equal(got[1], want[1]), (name, x, got[1], want[1])
+
+
+def test_dequantize_relu_same_bits_as_separate_passes():
+    """The hidden layer's fused pass (dequantise, + excitation term, relu, max) gives the
+    bits of the passes it replaced, on every level, with inf and NaN on the way."""
+    rng = np.random.default_rng(5)
+    with np.errstate(all="ignore"):
+        for rows in list(range(1, 41)) + [192, 256, 384]:
+            acc = rng.integers(-2**31, 2**31, rows, dtype=np.int64).astype(np.int32)
+            acc[: rows // 2] //= 2**20
+            scales = (rng.random(rows) * 10.0 ** rng.integers(-3, 3)).astype(np.float32)
+            bias = rng.standard_normal(rows).astype(np.float32)
+            w0 = rng.standard_normal(rows).astype(np.float32)
+            w1 = rng.standard_normal(rows).astype(np.float32)
+            if rows > 3:
+                w0[rows // 3] = np.inf  # inf + ... and inf - inf = NaN reach the relu
+                w1[rows // 3] = -np.inf
+            for x_scale in (np.float32(1e-6), np.float32(3e38 / 127)):
+                for b in (None, bias):
+                    for ws in ((None, None), (w0, w1)):
+                        for e0, e1 in ((np.float32(0.7), np.float32(-0.3)), (np.float32(0.0), np.float32(1.0))):
+                            y = _kernels.elementwise_dequantize(REF, acc, scales, x_scale, b)
+                            if ws[0] is not None:
+                                y = y + (ws[0] * e0 + ws[1] * e1)
+                            y = np.where(y > 0, y, np.float32(0)).astype(np.float32)
+                            want_max = np.float32(y.max())
+                            for name in LEVELS:
+                                got, m = _engine.elementwise_dequantize_relu(IDX[name], acc, scales, x_scale, b,
+                                                                             ws[0], ws[1], e0, e1)
+                                assert got.tobytes() == y.tobytes(), (name, rows, x_scale)
+                                assert np.float32(m).tobytes() == want_max.tobytes(), (name, rows, m, want_max)
 
 
 def sample_cases(rng):

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Cython layer over ext/engine/wavernn.c. vocoder/engine.py is the public face."""
 
-from libc.stdint cimport int16_t, int32_t, int64_t, uint64_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint64_t
 import numpy as np
 cimport numpy as cnp
 from vocoder._kernels cimport PackedMatrix, vk_bsmat
@@ -408,3 +408,51 @@ cdef class VoiceGroupCore:
             ptrs[k] = &outs[k, 0]
         with nogil:
             vk_voice_render_group(self.g, self.vs, self.n_voices, ptrs, n)
+
+
+# ---- the engine's fused elementwise functions, for tests (every level must give the
+# bits of the plain C version, and the same as the unfused functions they replace) ----
+
+cdef extern from "engine/quantize.h":
+    ctypedef float (*vk_quantize_max_fn)(const float *x, int n, int n_padded, uint8_t *xu, float maxabs) noexcept nogil
+    ctypedef float (*vk_dequantize_relu_fn)(const int32_t *acc, const float *row_scale, float x_scale,
+                                            const float *bias, const float *w0, const float *w1, float e0,
+                                            float e1, float *y, int rows) noexcept nogil
+    ctypedef struct vk_quant_fns:
+        vk_quantize_max_fn quantize_max
+        vk_dequantize_relu_fn dequantize_relu
+    vk_quant_fns vk_quant_for_level(int level) nogil
+
+
+def elementwise_quantize_max(int level, const float[::1] x, int n_padded, float maxabs):
+    """(scale, bytes[n_padded]) from ``level``'s quantiser given max |x| (quantize_max)."""
+    cdef vk_quant_fns f = vk_quant_for_level(level)
+    cdef uint8_t[::1] xu = np.empty(max(n_padded, 1), np.uint8)
+    cdef float xs
+    with nogil:
+        xs = f.quantize_max(&x[0] if x.shape[0] else NULL, x.shape[0], n_padded, &xu[0], maxabs)
+    return xs, np.asarray(xu)[:n_padded]
+
+
+def elementwise_dequantize_relu(int level, const int32_t[::1] acc, const float[::1] row_scale, float x_scale,
+                                bias, w0, w1, float e0, float e1):
+    """(y, max y) from ``level``'s fused hidden-layer output (bias, w0/w1: None or float32[rows])."""
+    cdef vk_quant_fns f = vk_quant_for_level(level)
+    cdef int rows = acc.shape[0]
+    cdef float[::1] y = np.empty(max(rows, 1), np.float32)
+    cdef const float[::1] b, a0, a1
+    cdef const float *bp = NULL
+    cdef const float *p0 = NULL
+    cdef const float *p1 = NULL
+    cdef float m
+    if bias is not None:
+        b = bias
+        bp = &b[0]
+    if w0 is not None:
+        a0 = w0
+        a1 = w1
+        p0 = &a0[0]
+        p1 = &a1[0]
+    with nogil:
+        m = f.dequantize_relu(&acc[0], &row_scale[0], x_scale, bp, p0, p1, e0, e1, &y[0], rows)
+    return np.asarray(y)[:rows], m

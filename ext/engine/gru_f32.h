@@ -4,12 +4,15 @@
  *   r   = sigmoid(gx_r + gh_r);  u = sigmoid(gx_z + gh_z)
  *   n   = tanh(gx_n + r * gh_n); h' = (1 - u) * n + u * h
  *
- * for units [u0, u1). Every level runs the same IEEE operations in the same order on
+ * for units [u0, u1), where gh = R h is read as R's int32 accumulators and dequantised
+ * on the fly. Every level runs the same IEEE operations in the same order on
  * each unit (only the lane count differs, and there is no FMA), so every level gives
  * the same bits. gru_f32_body.h holds the body; each gru_f32_<isa>.c compiles it with
  * its own flags. */
 #ifndef VK_GRU_F32_H
 #define VK_GRU_F32_H
+
+#include <stdint.h>
 
 /* min and max with the x86 minps/maxps rule (the second operand when either is NaN),
  * so plain C and every vector level treat NaN alike without an extra mask. */
@@ -39,18 +42,28 @@ typedef struct {
     int sub_bias_zero;
 } vk_gru_shape;
 
-typedef void (*vk_gru_fn)(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
-                          const float *gh, const float *h, float *hnew, int u0, int u1);
+/* gh = R h as the kernel left it: row r of gh is (float)acc[r] * (row_scale[r] *
+ * x_scale) + bias[r], vk_dequantize's rule (bias required). */
+typedef struct {
+    const int32_t *acc;
+    const float *row_scale, *bias;
+    float x_scale;
+} vk_gru_rec;
 
-void vk_gru_f32_scalar(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
-                       const float *gh, const float *h, float *hnew, int u0, int u1);
+/* Returns max |h'| over the units written (NaN never counts, as in the quantiser's
+ * absmax), so h' can be quantised without a pass to find it (vk_quant_fns.quantize_max). */
+typedef float (*vk_gru_fn)(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
+                           const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1);
+
+float vk_gru_f32_scalar(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
+                        const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1);
 #ifndef VK_NO_X86
-void vk_gru_f32_sse2(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
-                     const float *gh, const float *h, float *hnew, int u0, int u1);
-void vk_gru_f32_avx2(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
-                     const float *gh, const float *h, float *hnew, int u0, int u1);
-void vk_gru_f32_avx512(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
-                       const float *gh, const float *h, float *hnew, int u0, int u1);
+float vk_gru_f32_sse2(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
+                      const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1);
+float vk_gru_f32_avx2(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
+                      const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1);
+float vk_gru_f32_avx512(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
+                        const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1);
 #endif
 
 /* The function for a kernel level (VK_LEVEL_*). */

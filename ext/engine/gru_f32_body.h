@@ -1,7 +1,8 @@
 /* Body of the fused gates + GRU update; see gru_f32.h. Before including, define
  * VK_GRU_NAME and, for a vector version, VK_V (vector type), VK_W (lanes) and the
- * operations VK_LOAD, VK_STORE, VK_SET1, VK_ADD, VK_SUB, VK_MUL, VK_DIV, VK_MIN,
- * VK_MAX (with the x86 NaN rule of vk_minf / vk_maxf). Without VK_V the same code is
+ * operations VK_LOAD, VK_LOADI (VK_W int32 converted to float), VK_STORE, VK_SET1,
+ * VK_ADD, VK_SUB, VK_MUL, VK_DIV, VK_MIN, VK_MAX (with the x86 NaN rule of vk_minf /
+ * vk_maxf), VK_ABS (clear the sign bit) and VK_HMAX (max of the lanes, none NaN). Without VK_V the same code is
  * instantiated on single floats: that is vk_gru_f32_scalar, the definition, and the
  * vector versions hand it their leftover units, so there is one sequence of
  * operations per unit, written once. */
@@ -13,6 +14,7 @@
 #define VK_V float
 #define VK_W 1
 #define VK_LOAD(p) (*(p))
+#define VK_LOADI(p) ((float)*(p))
 #define VK_STORE(p, v) (*(p) = (v))
 #define VK_SET1(c) (c)
 #define VK_ADD(a, b) ((a) + (b))
@@ -21,6 +23,8 @@
 #define VK_DIV(a, b) ((a) / (b))
 #define VK_MIN(a, b) vk_minf((a), (b))
 #define VK_MAX(a, b) vk_maxf((a), (b))
+#define VK_ABS(a) ((a) < 0.0f ? -(a) : (a))
+#define VK_HMAX(a) (a)
 #define VK_GRU_SCALAR 1
 #endif
 
@@ -63,6 +67,14 @@ VK_GRU_INLINE VK_V gru_gatev(const float *restrict in_t, int H3, const float *re
     return sb ? VK_ADD(g, VK_LOAD(sb + r)) : g;
 }
 
+/* gh = (float)acc * (row_scale * x_scale) + bias for rows r..: R's dequantisation,
+ * the operations of vk_dequantize in its order, so the same bits as the separate pass
+ * it replaces (which wrote gh to memory only for the gates to read it back) */
+VK_GRU_INLINE VK_V gru_ghv(const vk_gru_rec *restrict g, VK_V xs, int r)
+{
+    return VK_ADD(VK_MUL(VK_LOADI(g->acc + r), VK_MUL(VK_LOAD(g->row_scale + r), xs)), VK_LOAD(g->bias + r));
+}
+
 /* Units [u0, u1) in steps of VK_W; returns the first unit not done. Inlined with a
  * constant n_in, so the input loops unroll and the broadcasts of x stay in registers
  * (restrict: no store can change x, in_t, cond, ...).
@@ -74,10 +86,12 @@ VK_GRU_INLINE VK_V gru_gatev(const float *restrict in_t, int H3, const float *re
  * chain is short and many run at once. Same operations per unit, same bits. */
 #define VK_GRU_CHUNK 64 /* units per chunk, a multiple of every VK_W */
 VK_GRU_INLINE int gru_run(const float *restrict in_t, int H, const float *restrict x, int n_in,
-                          const float *restrict cond, const float *restrict sb, const float *restrict gh,
-                          const float *restrict h, float *restrict hnew, int u0, int u1)
+                          const float *restrict cond, const float *restrict sb, const vk_gru_rec *restrict gh,
+                          const float *restrict h, float *restrict hnew, int u0, int u1, float *absmax)
 {
     const int H3 = 3 * H;
+    const VK_V xs = VK_SET1(gh->x_scale);
+    VK_V m = VK_SET1(0.0f); /* max |h'| so far (maxps keeps m for NaN, as the quantiser) */
     float ga[VK_GRU_CHUNK], gb[VK_GRU_CHUNK], gc[VK_GRU_CHUNK];
     int c0 = u0;
     while (u1 - c0 >= VK_W) {
@@ -85,52 +99,60 @@ VK_GRU_INLINE int gru_run(const float *restrict in_t, int H, const float *restri
         cn -= cn % VK_W;
         for (int k = 0; k < cn; k += VK_W) { /* pre-activations of r and u, n's input part */
             const int j = c0 + k;
-            VK_STORE(ga + k, VK_ADD(gru_gatev(in_t, H3, x, n_in, cond, sb, j), VK_LOAD(gh + j)));
-            VK_STORE(gb + k, VK_ADD(gru_gatev(in_t, H3, x, n_in, cond, sb, H + j), VK_LOAD(gh + H + j)));
+            VK_STORE(ga + k, VK_ADD(gru_gatev(in_t, H3, x, n_in, cond, sb, j), gru_ghv(gh, xs, j)));
+            VK_STORE(gb + k, VK_ADD(gru_gatev(in_t, H3, x, n_in, cond, sb, H + j), gru_ghv(gh, xs, H + j)));
             VK_STORE(gc + k, gru_gatev(in_t, H3, x, n_in, cond, sb, 2 * H + j));
         }
         for (int k = 0; k < cn; k += VK_W) { /* r, u; n's argument */
             const int j = c0 + k;
             VK_V r = gru_sigmoidv(VK_LOAD(ga + k));
             VK_STORE(gb + k, gru_sigmoidv(VK_LOAD(gb + k)));
-            VK_STORE(gc + k, VK_ADD(VK_LOAD(gc + k), VK_MUL(r, VK_LOAD(gh + 2 * H + j))));
+            VK_STORE(gc + k, VK_ADD(VK_LOAD(gc + k), VK_MUL(r, gru_ghv(gh, xs, 2 * H + j))));
         }
         for (int k = 0; k < cn; k += VK_W) { /* n and the new state */
             const int j = c0 + k;
             VK_V u = VK_LOAD(gb + k);
             VK_V n = gru_tanhv(VK_LOAD(gc + k));
             VK_V keep = VK_MUL(u, VK_LOAD(h + j));
-            VK_STORE(hnew + j, VK_ADD(VK_MUL(VK_SUB(VK_SET1(1.0f), u), n), keep));
+            const VK_V hn = VK_ADD(VK_MUL(VK_SUB(VK_SET1(1.0f), u), n), keep);
+            VK_STORE(hnew + j, hn);
+            m = VK_MAX(VK_ABS(hn), m);
         }
         c0 += cn;
     }
+    *absmax = VK_HMAX(m);
     return c0;
 }
 
-void VK_GRU_NAME(const vk_gru_shape *s, const float *x, const float *cond, const float *sb,
-                 const float *gh, const float *h, float *hnew, int u0, int u1)
+float VK_GRU_NAME(const vk_gru_shape *s, const float *x, const float *cond, const float *sb,
+                  const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1)
 {
     const float *in_t = s->in_t;
     const int H = s->H;
     int j;
+    float m;
     /* 3 + F + E inputs: the usual counts get their own unrolled copy, with and without
      * the sub_bias stream (a NULL constant folds the test away) */
     if (s->sub_bias_zero) {
         switch (s->n_in) {
-        case 3: j = gru_run(in_t, H, x, 3, cond, NULL, gh, h, hnew, u0, u1); break;
-        case 5: j = gru_run(in_t, H, x, 5, cond, NULL, gh, h, hnew, u0, u1); break;
-        default: j = gru_run(in_t, H, x, s->n_in, cond, NULL, gh, h, hnew, u0, u1); break;
+        case 3: j = gru_run(in_t, H, x, 3, cond, NULL, gh, h, hnew, u0, u1, &m); break;
+        case 5: j = gru_run(in_t, H, x, 5, cond, NULL, gh, h, hnew, u0, u1, &m); break;
+        default: j = gru_run(in_t, H, x, s->n_in, cond, NULL, gh, h, hnew, u0, u1, &m); break;
         }
     } else {
         switch (s->n_in) {
-        case 4: j = gru_run(in_t, H, x, 4, cond, sb, gh, h, hnew, u0, u1); break;
-        case 6: j = gru_run(in_t, H, x, 6, cond, sb, gh, h, hnew, u0, u1); break;
-        default: j = gru_run(in_t, H, x, s->n_in, cond, sb, gh, h, hnew, u0, u1); break;
+        case 4: j = gru_run(in_t, H, x, 4, cond, sb, gh, h, hnew, u0, u1, &m); break;
+        case 6: j = gru_run(in_t, H, x, 6, cond, sb, gh, h, hnew, u0, u1, &m); break;
+        default: j = gru_run(in_t, H, x, s->n_in, cond, sb, gh, h, hnew, u0, u1, &m); break;
         }
     }
 #ifndef VK_GRU_SCALAR
-    if (j < u1) vk_gru_f32_scalar(s, x, cond, sb, gh, h, hnew, j, u1); /* leftover units */
+    if (j < u1) { /* leftover units */
+        const float mt = vk_gru_f32_scalar(s, x, cond, sb, gh, h, hnew, j, u1);
+        m = vk_maxf(mt, m);
+    }
 #else
     (void)j;
 #endif
+    return m;
 }

@@ -7,6 +7,8 @@
 /* The SSE2 paths (baseline on x86-64, so the same code runs whatever kernel level is
  * active) perform the same IEEE operations in the same order as the scalar tails. */
 
+static float quantize_given(const float *x, int n, int n_padded, uint8_t *xu, float absmax);
+
 float vk_quantize_f32(const float *x, int n, int n_padded, uint8_t *xu)
 {
     float absmax = 0.0f;
@@ -21,7 +23,18 @@ float vk_quantize_f32(const float *x, int n, int n_padded, uint8_t *xu)
     for (int k = 0; k < 4; k++)
         if (lanes[k] > absmax) absmax = lanes[k];
 #endif
-    absmax = vk_absmax_tail(x, i, n, absmax);
+    return quantize_given(x, n, n_padded, xu, vk_absmax_tail(x, i, n, absmax));
+}
+
+float vk_quantize_max_f32(const float *x, int n, int n_padded, uint8_t *xu, float maxabs)
+{
+    return quantize_given(x, n, n_padded, xu, vk_absmax_cap(maxabs));
+}
+
+/* the second pass, once the (capped) absmax is known */
+static float quantize_given(const float *x, int n, int n_padded, uint8_t *xu, float absmax)
+{
+    int i;
     if (absmax == 0.0f) {
         for (i = 0; i < n_padded; i++) xu[i] = 128;
         return 1.0f;
@@ -63,3 +76,7 @@ void vk_dequantize(const int32_t *acc, const float *row_scale, float x_scale,
         y[r] = bias ? v + bias[r] : v;
     }
 }
+
+/* vk_dequantize_relu: the plain C instance of the shared body (the definition) */
+#define VK_DR_NAME vk_dequantize_relu
+#include "dequantize_relu_body.h"

@@ -21,6 +21,9 @@ static inline int vk_quantize_one(float t)
     return t < 0.0f ? -(int)(0.5f - t) : (int)(t + 0.5f);
 }
 
+/* an infinite absmax is held at 3e38 so the scale stays finite */
+static inline float vk_absmax_cap(float absmax) { return absmax <= 3.0e38f ? absmax : 3.0e38f; }
+
 /* absmax folded over x[i..n); NaN never becomes the max and an infinite max is held at
  * 3e38 so the scale stays finite. */
 static inline float vk_absmax_tail(const float *x, int i, int n, float absmax)
@@ -29,7 +32,7 @@ static inline float vk_absmax_tail(const float *x, int i, int n, float absmax)
         float a = x[i] < 0.0f ? -x[i] : x[i];
         if (a > absmax) absmax = a; /* false for NaN */
     }
-    return absmax <= 3.0e38f ? absmax : 3.0e38f;
+    return vk_absmax_cap(absmax);
 }
 
 /* Quantise x[0..n) to offset-binary bytes (q + 128, q in [-127, 127]) with the dynamic
@@ -37,9 +40,21 @@ static inline float vk_absmax_tail(const float *x, int i, int n, float absmax)
  * clamps. Returns the scale (1 when x is all zero). */
 float vk_quantize_f32(const float *x, int n, int n_padded, uint8_t *xu);
 
+/* The same bytes and scale as vk_quantize_f32(x, n, n_padded, xu) when maxabs is the
+ * largest |x[i]| over the non-NaN elements (+inf allowed; 0 for none), which the
+ * producer of x found as it wrote x: saves the quantiser its first pass. */
+float vk_quantize_max_f32(const float *x, int n, int n_padded, uint8_t *xu, float maxabs);
+
 /* y[r] = (float)acc[r] * (row_scale[r] * x_scale) + bias[r], bias may be NULL. */
 void vk_dequantize(const int32_t *acc, const float *row_scale, float x_scale,
                    const float *bias, float *y, int rows);
+
+/* A hidden layer's output in one pass: vk_dequantize's y[r], then (w0 not NULL) the
+ * excitation's term y[r] + (w0[r] * e0 + w1[r] * e1), then relu (y > 0 ? y : 0, so
+ * NaN -> +0, -0 -> +0). Returns max y[r] (+0 for rows = 0): the maxabs for
+ * quantize_max, as every y is >= +0 and none is NaN. */
+float vk_dequantize_relu(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                         const float *w0, const float *w1, float e0, float e1, float *y, int rows);
 
 /* Per-level versions for the engine's sample loop: every level returns the same bits
  * as the two functions above (same IEEE operations per element, no FMA). The sampler
@@ -48,19 +63,31 @@ void vk_dequantize(const int32_t *acc, const float *row_scale, float x_scale,
 typedef float (*vk_quantize_fn)(const float *x, int n, int n_padded, uint8_t *xu);
 typedef void (*vk_dequantize_fn)(const int32_t *acc, const float *row_scale, float x_scale,
                                  const float *bias, float *y, int rows);
+typedef float (*vk_quantize_max_fn)(const float *x, int n, int n_padded, uint8_t *xu, float maxabs);
+typedef float (*vk_dequantize_relu_fn)(const int32_t *acc, const float *row_scale, float x_scale,
+                                       const float *bias, const float *w0, const float *w1, float e0,
+                                       float e1, float *y, int rows);
 typedef struct {
     vk_quantize_fn quantize;
     vk_dequantize_fn dequantize;
     vk_sample_fn sample;
+    vk_quantize_max_fn quantize_max;
+    vk_dequantize_relu_fn dequantize_relu;
 } vk_quant_fns;
 
 #ifndef VK_NO_X86
 float vk_quantize_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu);
 void vk_dequantize_avx2(const int32_t *acc, const float *row_scale, float x_scale,
                         const float *bias, float *y, int rows);
+float vk_quantize_max_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu, float maxabs);
+float vk_dequantize_relu_avx2(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                              const float *w0, const float *w1, float e0, float e1, float *y, int rows);
 float vk_quantize_f32_avx512(const float *x, int n, int n_padded, uint8_t *xu);
 void vk_dequantize_avx512(const int32_t *acc, const float *row_scale, float x_scale,
                           const float *bias, float *y, int rows);
+float vk_quantize_max_f32_avx512(const float *x, int n, int n_padded, uint8_t *xu, float maxabs);
+float vk_dequantize_relu_avx512(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                                const float *w0, const float *w1, float e0, float e1, float *y, int rows);
 #endif
 
 /* The functions for a kernel level (VK_LEVEL_*). */

@@ -27,6 +27,8 @@ static inline __m256i quantize8_finite(const float *x, __m256 inv)
     return _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_or_ps(_mm256_and_ps(t, sign), half)));
 }
 
+static float quantize_given(const float *x, int n, int n_padded, uint8_t *xu, float absmax, int finite);
+
 float vk_quantize_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu)
 {
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
@@ -52,7 +54,19 @@ float vk_quantize_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu)
     h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
     float absmax = _mm_cvtss_f32(h);
     const int finite = _mm256_movemask_ps(_mm256_cmp_ps(sum, _mm256_set1_ps(3.4e38f), _CMP_LE_OQ)) == 0xff;
-    absmax = vk_absmax_tail(x, i, n, absmax);
+    return quantize_given(x, n, n_padded, xu, vk_absmax_tail(x, i, n, absmax), finite);
+}
+
+/* Without the sum that proves every x finite, the rounding takes the checked path. */
+float vk_quantize_max_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu, float maxabs)
+{
+    return quantize_given(x, n, n_padded, xu, vk_absmax_cap(maxabs), 0);
+}
+
+/* The second pass, once the (capped) absmax is known; finite: every x is. */
+static float quantize_given(const float *x, int n, int n_padded, uint8_t *xu, float absmax, int finite)
+{
+    int i;
     if (absmax == 0.0f) {
         for (i = 0; i < n_padded; i++) xu[i] = 128;
         return 1.0f;
@@ -104,3 +118,23 @@ void vk_dequantize_avx2(const int32_t *acc, const float *row_scale, float x_scal
         y[r] = bias ? v + bias[r] : v;
     }
 }
+
+/* vk_dequantize_relu, 8 lanes */
+#define VK_DR_NAME vk_dequantize_relu_avx2
+#define VK_V __m256
+#define VK_W 8
+#define VK_LOAD _mm256_loadu_ps
+#define VK_LOADI(p) _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(p)))
+#define VK_STORE _mm256_storeu_ps
+#define VK_SET1 _mm256_set1_ps
+#define VK_ADD _mm256_add_ps
+#define VK_MUL _mm256_mul_ps
+#define VK_MAX _mm256_max_ps
+static inline float hmax8(__m256 v) /* lanes >= +0, no NaN: any order */
+{
+    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+    return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
+}
+#define VK_HMAX hmax8
+#include "dequantize_relu_body.h"

@@ -4,6 +4,8 @@
 
 #include "quantize.h"
 
+static float quantize_given(const float *x, int n, int n_padded, uint8_t *xu, float absmax, int finite);
+
 float vk_quantize_f32_avx512(const float *x, int n, int n_padded, uint8_t *xu)
 {
     const __m512i abs_mask = _mm512_set1_epi32(0x7fffffff);
@@ -24,7 +26,19 @@ float vk_quantize_f32_avx512(const float *x, int n, int n_padded, uint8_t *xu)
         if (lanes[k] > absmax) absmax = lanes[k];
         finite &= sums[k] <= 3.4e38f;
     }
-    absmax = vk_absmax_tail(x, i, n, absmax);
+    return quantize_given(x, n, n_padded, xu, vk_absmax_tail(x, i, n, absmax), finite);
+}
+
+/* Without the sum that proves every x finite, the rounding takes the checked path. */
+float vk_quantize_max_f32_avx512(const float *x, int n, int n_padded, uint8_t *xu, float maxabs)
+{
+    return quantize_given(x, n, n_padded, xu, vk_absmax_cap(maxabs), 0);
+}
+
+/* The second pass, once the (capped) absmax is known; finite: every x is. */
+static float quantize_given(const float *x, int n, int n_padded, uint8_t *xu, float absmax, int finite)
+{
+    int i;
     if (absmax == 0.0f) {
         for (i = 0; i < n_padded; i++) xu[i] = 128;
         return 1.0f;
@@ -71,3 +85,17 @@ void vk_dequantize_avx512(const int32_t *acc, const float *row_scale, float x_sc
         y[r] = bias ? v + bias[r] : v;
     }
 }
+
+/* vk_dequantize_relu, 16 lanes */
+#define VK_DR_NAME vk_dequantize_relu_avx512
+#define VK_V __m512
+#define VK_W 16
+#define VK_LOAD _mm512_loadu_ps
+#define VK_LOADI(p) _mm512_cvtepi32_ps(_mm512_loadu_si512((const void *)(p)))
+#define VK_STORE _mm512_storeu_ps
+#define VK_SET1 _mm512_set1_ps
+#define VK_ADD _mm512_add_ps
+#define VK_MUL _mm512_mul_ps
+#define VK_MAX _mm512_max_ps
+#define VK_HMAX _mm512_reduce_max_ps /* lanes >= +0, no NaN: any order */
+#include "dequantize_relu_body.h"

@@ -58,10 +58,12 @@ struct vk_engine {
     float *cond_in, *cond_hid;
 
     /* per sub-tensor state and scratch; strides padded to 64 bytes */
-    float *h, *hnew, *gh, *gx, *hid, *logits, *xin;
+    float *h, *hnew, *hid, *logits, *xin;
+    float *hmax; /* [B] max |h| of each sub-tensor's state, for R's quantisation */
     uint8_t *xu;
-    int32_t *acc;
-    float *xscale;
+    int32_t *acc, *acc_r;
+    float *xscale, *xscale_r;
+    float *exc_w0, *exc_w1; /* exc_out_w's two columns, [H] each (one vector load per term) */
     float *mulaw_table; /* [Q] audio value of each mu-law class */
     float *in_t;        /* in_w transposed, [n_in][3H] */
     int sx, sacc, s3h, shid, sq;
@@ -162,37 +164,6 @@ static double exc_frame(const vk_engine *e, double p, double inc, int32_t k, dou
     }
     double next = p + (double)e->hop * inc;
     return next - floor(next);
-}
-
-/* y[r] += X[row0 + r] . ev for the excitation's term in a first output layer:
- * y + (x0 * e0 + x1 * e1) per row, four rows at a time (X is [rows][2], so two loads
- * hold four rows' pairs; the shuffles only move products, the sums are the scalar's). */
-static void add_exc(const vk_engine *e, float *restrict y, int row0, int rows, const float *restrict ev)
-{
-    const float *restrict X = e->m.exc_out_w + (int64_t)row0 * 2;
-    int r = 0;
-#ifdef __SSE2__
-    const __m128 e01 = _mm_setr_ps(ev[0], ev[1], ev[0], ev[1]);
-    for (; r + 4 <= rows; r += 4) {
-        __m128 p01 = _mm_mul_ps(_mm_loadu_ps(X + 2 * r), e01);     /* rows r, r+1 */
-        __m128 p23 = _mm_mul_ps(_mm_loadu_ps(X + 2 * r + 4), e01); /* rows r+2, r+3 */
-        __m128 a = _mm_shuffle_ps(p01, p23, _MM_SHUFFLE(2, 0, 2, 0)); /* x0 * e0 */
-        __m128 b = _mm_shuffle_ps(p01, p23, _MM_SHUFFLE(3, 1, 3, 1)); /* x1 * e1 */
-        _mm_storeu_ps(y + r, _mm_add_ps(_mm_loadu_ps(y + r), _mm_add_ps(a, b)));
-    }
-#endif
-    for (; r < rows; r++) y[r] = y[r] + (X[2 * r] * ev[0] + X[2 * r + 1] * ev[1]);
-}
-
-/* max(y, 0); NaN -> 0 (maxps returns its second operand for NaN, as the scalar test) */
-static void relu(float *y, int n)
-{
-    int r = 0;
-#ifdef __SSE2__
-    const __m128 zero = _mm_setzero_ps();
-    for (; r + 4 <= n; r += 4) _mm_storeu_ps(y + r, _mm_max_ps(_mm_loadu_ps(y + r), zero));
-#endif
-    for (; r < n; r++) y[r] = y[r] > 0.0f ? y[r] : 0.0f;
 }
 
 /* ---------- conditioning ---------- */
@@ -302,9 +273,12 @@ typedef struct {
     int64_t i;         /* global sample index */
     const float *cond; /* conditioning of i's frame, [3H] */
     int cls_a, cls_b;
+    /* max |.| of what the GRU halves and the hidden layer wrote, so their quantisation
+     * needs no pass to find it */
+    float hmax_a, hmax_b, hid_max;
 } vk_lane;
 
-enum { BUF_H, BUF_HNEW, BUF_HNEW_FINE, BUF_HID, BUF_GH, BUF_LOGITS };
+enum { BUF_H, BUF_HNEW, BUF_HNEW_FINE, BUF_HID, BUF_LOGITS };
 
 static float *lane_buf(const vk_lane *l, int which)
 {
@@ -315,50 +289,61 @@ static float *lane_buf(const vk_lane *l, int which)
     case BUF_HNEW: return e->hnew + (int64_t)b * e->shid;
     case BUF_HNEW_FINE: return e->hnew + (int64_t)b * e->shid + e->Hc;
     case BUF_HID: return e->hid + (int64_t)b * e->shid;
-    case BUF_GH: return e->gh + (int64_t)b * e->s3h;
     default: return e->logits + (int64_t)b * e->sq;
     }
 }
 
 static float *lane_input(const vk_lane *l) { return l->e->xin + l->b * (l->e->n_in + 1); }
 
-/* Batched scratch: quantised inputs and accumulators of up to VK_MAX_BATCH lanes. */
+/* Batched scratch: quantised inputs and accumulators of up to VK_MAX_BATCH lanes; R's
+ * accumulators have their own (both GRU halves read them, the output layers run
+ * between). */
 typedef struct {
     uint8_t *xu;
-    int32_t *acc;
-    float *xscale;
+    int32_t *acc, *acc_r;
+    float *xscale, *xscale_r;
 } vk_scratch;
 
-/* out = L in (+ bias) for every lane, each input quantised once. w holds the weights
- * and the kernel level. relu optional. */
-static void layer_lanes(const vk_engine *w, const vk_layer *L, const vk_lane *ln, int nl, int in, int out,
-                        const vk_scratch *s, int relu)
+/* acc = L x for every lane (stride sacc), x quantised once with its scale in xscale[k];
+ * maxabs[k] is the lane's max |x|, known from whoever wrote x. */
+static void matmul_lanes(const vk_engine *w, const vk_layer *L, const vk_lane *ln, int nl, int in,
+                         const float *maxabs, const vk_scratch *s, int32_t *acc, float *xscale)
 {
     for (int k = 0; k < nl; k++)
-        s->xscale[k] = w->quant.quantize(lane_buf(&ln[k], in), L->cols, L->cols_padded, s->xu + (int64_t)k * w->sx);
+        xscale[k] = w->quant.quantize_max(lane_buf(&ln[k], in), L->cols, L->cols_padded,
+                                          s->xu + (int64_t)k * w->sx, maxabs[k]);
     if (nl == 1)
-        w->gemv(&L->m, s->xu, s->acc);
+        w->gemv(&L->m, s->xu, acc);
     else
-        w->gemm(&L->m, nl, s->xu, w->sx, s->acc, w->sacc);
+        w->gemm(&L->m, nl, s->xu, w->sx, acc, w->sacc);
+}
+
+/* First output layer of a softmax: hid = relu(L h + X exc) (X only with an excitation),
+ * its max noted for the next layer. row0: the layer's first row in X. */
+static void hidden_lanes(const vk_engine *w, const vk_layer *L, vk_lane *ln, int nl, int in, int row0,
+                         const vk_scratch *s)
+{
+    float mx[VK_MAX_BATCH];
+    for (int k = 0; k < nl; k++) mx[k] = in == BUF_HNEW ? ln[k].hmax_a : ln[k].hmax_b;
+    matmul_lanes(w, L, ln, nl, in, mx, s, s->acc, s->xscale);
     for (int k = 0; k < nl; k++) {
-        float *y = lane_buf(&ln[k], out);
-        w->quant.dequantize(s->acc + (int64_t)k * w->sacc, L->scales, s->xscale[k], L->bias, y, L->rows);
-        if (relu)
-            for (int r = 0; r < L->rows; r++) y[r] = y[r] > 0.0f ? y[r] : 0.0f;
+        const float *ev = lane_input(&ln[k]) + 3 + w->F;
+        ln[k].hid_max = w->quant.dequantize_relu(s->acc + (int64_t)k * w->sacc, L->scales, s->xscale[k], L->bias,
+                                                 w->E ? w->exc_w0 + row0 : NULL, w->E ? w->exc_w1 + row0 : NULL,
+                                                 w->E ? ev[0] : 0.0f, w->E ? ev[1] : 0.0f,
+                                                 lane_buf(&ln[k], BUF_HID), L->rows);
     }
 }
 
-/* First output layer of a softmax: relu(L h + X exc) (X only with an excitation). */
-static void hidden_lanes(const vk_engine *w, const vk_layer *L, const vk_lane *ln, int nl, int in, int row0,
-                         const vk_scratch *s)
+/* Second output layer: logits = L hid. */
+static void logits_lanes(const vk_engine *w, const vk_layer *L, const vk_lane *ln, int nl, const vk_scratch *s)
 {
-    layer_lanes(w, L, ln, nl, in, BUF_HID, s, !w->E);
-    if (w->E)
-        for (int k = 0; k < nl; k++) {
-            float *y = lane_buf(&ln[k], BUF_HID);
-            add_exc(w, y, row0, L->rows, lane_input(&ln[k]) + 3 + w->F);
-            relu(y, L->rows);
-        }
+    float mx[VK_MAX_BATCH];
+    for (int k = 0; k < nl; k++) mx[k] = ln[k].hid_max;
+    matmul_lanes(w, L, ln, nl, BUF_HID, mx, s, s->acc, s->xscale);
+    for (int k = 0; k < nl; k++)
+        w->quant.dequantize(s->acc + (int64_t)k * w->sacc, L->scales, s->xscale[k], L->bias,
+                            lane_buf(&ln[k], BUF_LOGITS), L->rows);
 }
 
 /* The network for every lane: GRU (coarse half, then fine half once the coarse class
@@ -371,14 +356,21 @@ static void step_lanes(const vk_engine *w, vk_lane *ln, int nl, const vk_scratch
     const int H = w->H, Hc = w->Hc;
     const int dual = w->m.head == VK_HEAD_DUAL;
 
-    layer_lanes(w, &w->m.R, ln, nl, BUF_H, BUF_GH, s, 0);
-    for (int k = 0; k < nl; k++)
-        w->gru(&w->gshape, lane_input(&ln[k]), ln[k].cond, w->m.sub_bias + (int64_t)ln[k].b * 3 * H,
-               lane_buf(&ln[k], BUF_GH), lane_buf(&ln[k], BUF_H), lane_buf(&ln[k], BUF_HNEW), 0, dual ? Hc : H);
+    vk_gru_rec g[VK_MAX_BATCH];
+    {
+        float mx[VK_MAX_BATCH];
+        for (int k = 0; k < nl; k++) mx[k] = ln[k].e->hmax[ln[k].b];
+        matmul_lanes(w, &w->m.R, ln, nl, BUF_H, mx, s, s->acc_r, s->xscale_r);
+    }
+    for (int k = 0; k < nl; k++) { /* the GRU dequantises R h itself */
+        g[k] = (vk_gru_rec){s->acc_r + (int64_t)k * w->sacc, w->m.R.scales, w->m.R.bias, s->xscale_r[k]};
+        ln[k].hmax_a = w->gru(&w->gshape, lane_input(&ln[k]), ln[k].cond, w->m.sub_bias + (int64_t)ln[k].b * 3 * H,
+                              &g[k], lane_buf(&ln[k], BUF_H), lane_buf(&ln[k], BUF_HNEW), 0, dual ? Hc : H);
+    }
 
     /* coarse (or the only) softmax */
     hidden_lanes(w, &w->m.O1, ln, nl, BUF_HNEW, 0, s);
-    layer_lanes(w, &w->m.O2, ln, nl, BUF_HID, BUF_LOGITS, s, 0);
+    logits_lanes(w, &w->m.O2, ln, nl, s);
     for (int k = 0; k < nl; k++) {
         const float *logits = lane_buf(&ln[k], BUF_LOGITS);
         if (force_a) {
@@ -389,7 +381,10 @@ static void step_lanes(const vk_engine *w, vk_lane *ln, int nl, const vk_scratch
         }
     }
     if (!dual) {
-        for (int k = 0; k < nl; k++) ln[k].cls_b = 0;
+        for (int k = 0; k < nl; k++) {
+            ln[k].cls_b = 0;
+            ln[k].hmax_b = 0.0f;
+        }
         return;
     }
 
@@ -397,12 +392,12 @@ static void step_lanes(const vk_engine *w, vk_lane *ln, int nl, const vk_scratch
     for (int k = 0; k < nl; k++) {
         float *x = lane_input(&ln[k]);
         x[2] = byte_input(ln[k].cls_a);
-        w->gru(&w->gshape, x, ln[k].cond, w->m.sub_bias + (int64_t)ln[k].b * 3 * H, lane_buf(&ln[k], BUF_GH),
-               lane_buf(&ln[k], BUF_H), lane_buf(&ln[k], BUF_HNEW), Hc, H);
+        ln[k].hmax_b = w->gru(&w->gshape, x, ln[k].cond, w->m.sub_bias + (int64_t)ln[k].b * 3 * H, &g[k],
+                              lane_buf(&ln[k], BUF_H), lane_buf(&ln[k], BUF_HNEW), Hc, H);
     }
     /* the fine layers read the fine half of each state vector */
     hidden_lanes(w, &w->m.O3, ln, nl, BUF_HNEW_FINE, Hc, s);
-    layer_lanes(w, &w->m.O4, ln, nl, BUF_HID, BUF_LOGITS, s, 0);
+    logits_lanes(w, &w->m.O4, ln, nl, s);
     for (int k = 0; k < nl; k++) {
         const float *logits = lane_buf(&ln[k], BUF_LOGITS);
         if (force_b) {
@@ -469,15 +464,18 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     e->cond_in = alloc(sizeof(float) * e->K * e->nf);
     e->cond_hid = alloc(sizeof(float) * model->cond_hidden);
     e->h = alloc(sizeof(float) * B * e->shid);
+    e->hmax = alloc(sizeof(float) * B);
     e->hnew = alloc(sizeof(float) * B * e->shid);
-    e->gh = alloc(sizeof(float) * B * e->s3h);
-    e->gx = alloc(sizeof(float) * B * e->s3h);
     e->hid = alloc(sizeof(float) * B * e->shid);
     e->logits = alloc(sizeof(float) * B * e->sq);
     e->xin = alloc(sizeof(float) * B * (e->n_in + 1));
     e->xu = alloc((size_t)B * e->sx);
     e->acc = alloc(sizeof(int32_t) * B * e->sacc);
+    e->acc_r = alloc(sizeof(int32_t) * B * e->sacc);
     e->xscale = alloc(sizeof(float) * B);
+    e->xscale_r = alloc(sizeof(float) * B);
+    e->exc_w0 = alloc(sizeof(float) * H);
+    e->exc_w1 = alloc(sizeof(float) * H);
     e->hist_a = alloc(sizeof(int32_t) * hcap);
     e->hist_b = alloc(sizeof(int32_t) * hcap);
     e->hist_audio = alloc(sizeof(float) * hcap);
@@ -487,12 +485,18 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
         !(model->preemphasis >= 0.0f && model->preemphasis <= 0.99f) ||
         !e->exc_inc || !e->exc_v || !e->exc_k || !e->exc ||
         !e->mulaw_table || !e->in_t || !e->frames || !e->cond || !e->cond_in || !e->cond_hid || !e->h || !e->hnew ||
-        !e->gh || !e->gx || !e->hid || !e->logits || !e->xin || !e->xu || !e->acc || !e->xscale ||
+        !model->R.bias || /* the GRU adds it unconditionally */
+        !e->hmax || !e->hid || !e->logits || !e->xin || !e->xu || !e->acc || !e->xscale || !e->acc_r ||
+        !e->xscale_r || !e->exc_w0 || !e->exc_w1 ||
         !e->hist_a || !e->hist_b || !e->hist_audio) {
         vk_engine_destroy(e);
         return NULL;
     }
     for (int k = 0; k < e->Q; k++) e->mulaw_table[k] = mulaw_decode_exact(k, e->Q);
+    for (int r = 0; e->E && r < H; r++) {
+        e->exc_w0[r] = model->exc_out_w[2 * r];
+        e->exc_w1[r] = model->exc_out_w[2 * r + 1];
+    }
     for (int r = 0; r < 3 * H; r++)
         for (int i = 0; i < e->n_in; i++) e->in_t[(int64_t)i * 3 * H + r] = model->in_w[(int64_t)r * e->n_in + i];
     e->gshape.in_t = e->in_t;
@@ -515,7 +519,8 @@ void vk_engine_destroy(vk_engine *e)
 {
     if (!e) return;
     void *bufs[] = {e->frames, e->exc_inc, e->exc_v, e->exc_k, e->exc, e->cond, e->cond_in, e->cond_hid, e->h, e->hnew,
-                    e->gh, e->gx, e->hid, e->logits, e->xin, e->xu, e->acc, e->xscale,
+                    e->hmax, e->hid, e->logits, e->xin, e->xu, e->acc, e->xscale, e->acc_r, e->xscale_r,
+                    e->exc_w0, e->exc_w1,
                     e->hist_a, e->hist_b, e->hist_audio, e->mulaw_table, e->in_t};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) free(bufs[i]);
     free(e);
@@ -543,6 +548,7 @@ void vk_engine_reset(vk_engine *e, uint64_t seed)
     e->deemph = 0.0f;
     e->dc_out = 0.0f;
     memset(e->h, 0, sizeof(float) * e->B * e->shid);
+    memset(e->hmax, 0, sizeof(float) * e->B);
     e->step = 0;
     e->frontier = 0;
     e->delivered = 0;
@@ -647,6 +653,7 @@ static void finish_lanes(vk_engine *e, const vk_lane *ln, int nl)
                                                                 : e->mulaw_table[ln[k].cls_a];
     }
     memcpy(e->h, e->hnew, sizeof(float) * nl * e->shid);
+    for (int k = 0; k < nl; k++) e->hmax[ln[k].b] = ln[k].hmax_a > ln[k].hmax_b ? ln[k].hmax_a : ln[k].hmax_b;
     e->step++;
     int64_t lag_pos = e->step - (int64_t)(e->B - 1) * e->F; /* positions done by every sub-tensor */
     if (lag_pos > 0) e->frontier = lag_pos * e->B;
@@ -656,7 +663,7 @@ static void finish_lanes(vk_engine *e, const vk_lane *ln, int nl)
 static void run_step(vk_engine *e)
 {
     vk_lane ln[VK_MAX_BATCH];
-    const vk_scratch s = {e->xu, e->acc, e->xscale};
+    const vk_scratch s = {e->xu, e->acc, e->acc_r, e->xscale, e->xscale_r};
     int nl = prepare_lanes(e, ln);
     step_lanes(e, ln, nl, &s, NULL, NULL, NULL, NULL);
     finish_lanes(e, ln, nl);
@@ -723,12 +730,13 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
 {
     const int n_in = e->n_in;
     const int dual = e->m.head == VK_HEAD_DUAL;
-    const vk_scratch s = {e->xu, e->acc, e->xscale};
+    const vk_scratch s = {e->xu, e->acc, e->acc_r, e->xscale, e->xscale_r};
     float *exc = e->exc;
     double phase = 0.0;
     int64_t cur_frame = -1;
-    vk_lane lane = {e, 0, 0, e->cond, 0, 0}; /* cond slot 0 is enough: frames are visited in order */
+    vk_lane lane = {e, 0, 0, e->cond, 0, 0, 0.0f, 0.0f, 0.0f}; /* cond slot 0: frames are visited in order */
     memset(e->h, 0, sizeof(float) * e->shid);
+    e->hmax[0] = 0.0f;
     for (int i = 0; i < n; i++) {
         int64_t f = i / e->hop;
         if (f != cur_frame) {
@@ -760,6 +768,7 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
         step_lanes(e, &lane, 1, &s, cls_a + i, dual ? cls_b + i : NULL, logits_a + (int64_t)i * e->Q,
                    dual ? logits_b + (int64_t)i * 256 : NULL);
         memcpy(e->h, e->hnew, sizeof(float) * e->shid);
+        e->hmax[0] = lane.hmax_a > lane.hmax_b ? lane.hmax_a : lane.hmax_b;
     }
 }
 
@@ -778,8 +787,10 @@ vk_batch *vk_batch_create(const vk_engine *like)
     g->sacc = like->sacc;
     g->s.xu = alloc((size_t)VK_MAX_BATCH * like->sx);
     g->s.acc = alloc(sizeof(int32_t) * VK_MAX_BATCH * like->sacc);
+    g->s.acc_r = alloc(sizeof(int32_t) * VK_MAX_BATCH * like->sacc);
     g->s.xscale = alloc(sizeof(float) * VK_MAX_BATCH);
-    if (!g->s.xu || !g->s.acc || !g->s.xscale) {
+    g->s.xscale_r = alloc(sizeof(float) * VK_MAX_BATCH);
+    if (!g->s.xu || !g->s.acc || !g->s.xscale || !g->s.acc_r || !g->s.xscale_r) {
         vk_batch_destroy(g);
         return NULL;
     }
@@ -792,6 +803,8 @@ void vk_batch_destroy(vk_batch *g)
     free(g->s.xu);
     free(g->s.acc);
     free(g->s.xscale);
+    free(g->s.acc_r);
+    free(g->s.xscale_r);
     free(g);
 }
 
