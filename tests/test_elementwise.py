@@ -64,6 +64,24 @@ def test_quantize_rules():
     assert s == 1.0 and list(q) == [128] * 8
 
 
+def test_quantize_capped_absmax_every_level():
+    """|x| in (3e38, 3.4e38] with a sum that does not overflow: the absmax is capped at
+    3e38, so x * inv passes 127.5 and must still clamp to +-127 (the vector levels once
+    took their unclamped path here and gave -128 for -3.2e38)."""
+    for n in (1, 16, 17, 64):
+        for v in (3.2e38, -3.2e38, 3.4e38, -3.0e38):
+            x = np.zeros(n, np.float32)
+            x[0] = v
+            x[-1] = 1.0 if n > 1 else v
+            want = _kernels.elementwise_quantize(REF, x, n)
+            assert want[1][0] == (255 if v > 0 else 1)
+            for name in LEVELS:
+                got = _kernels.elementwise_quantize(IDX[name], x, n)
+                assert np.array_equal(got[1], want[1]), (name, n, v, got[1], want[1])
+                got = _engine.elementwise_quantize_max(IDX[name], x, n, nan_free_absmax(x))
+                assert np.array_equal(got[1], want[1]), (name, n, v, got[1], want[1])
+
+
 def test_dequantize_same_bits_every_level():
     rng = np.random.default_rng(1)
     for rows in list(range(0, 41)) + [192, 256, 1152]:
@@ -87,9 +105,11 @@ def nan_free_absmax(x):
 
 def test_quantize_max_same_bytes_as_quantize():
     """Given the max its producer noted, the quantiser skips its first pass and must give
-    exactly what the two-pass quantiser gives, on every level."""
+    exactly what the two-pass quantiser gives, on every level (x without NaN: the
+    producers write none; inf and huge values stay)."""
     rng = np.random.default_rng(4)
     for x in awkward_vectors(rng):
+        x = np.where(np.isnan(x), np.float32(0.25), x).astype(np.float32)
         for pad in (0, 5):
             want = _kernels.elementwise_quantize(REF, x, x.size + pad)
             for name in LEVELS:

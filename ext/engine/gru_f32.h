@@ -50,8 +50,10 @@ typedef struct {
     float x_scale;
 } vk_gru_rec;
 
-/* Returns max |h'| over the units written (NaN never counts, as in the quantiser's
- * absmax), so h' can be quantised without a pass to find it (vk_quant_fns.quantize_max). */
+/* Returns max |h'| over the units written, so h' can be quantised without a pass to
+ * find it (vk_quant_fns.quantize_max, which needs x free of NaN). h' is always finite:
+ * the clamps in vk_tanh1 take NaN and inf to +-4.97, so r, u are in [0, 1] and |n| < 1,
+ * and h' = (1 - u) n + u h stays within about 1 of 0 from h = 0 on. */
 typedef float (*vk_gru_fn)(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
                            const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1);
 

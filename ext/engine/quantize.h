@@ -40,9 +40,11 @@ static inline float vk_absmax_tail(const float *x, int i, int n, float absmax)
  * clamps. Returns the scale (1 when x is all zero). */
 float vk_quantize_f32(const float *x, int n, int n_padded, uint8_t *xu);
 
-/* The same bytes and scale as vk_quantize_f32(x, n, n_padded, xu) when maxabs is the
- * largest |x[i]| over the non-NaN elements (+inf allowed; 0 for none), which the
- * producer of x found as it wrote x: saves the quantiser its first pass. */
+/* The same bytes and scale as vk_quantize_f32(x, n, n_padded, xu) for an x without
+ * NaN whose largest |x[i]| is maxabs (+inf allowed), which the producer of x found as
+ * it wrote x: saves the quantiser its first pass. Both producers write no NaN (relu
+ * maps it to 0; the GRU state is finite, gru_f32.h), so a finite maxabs proves every x
+ * finite and the vector levels round without the NaN mask and clamp. */
 float vk_quantize_max_f32(const float *x, int n, int n_padded, uint8_t *xu, float maxabs);
 
 /* y[r] = (float)acc[r] * (row_scale[r] * x_scale) + bias[r], bias may be NULL. */

@@ -17,8 +17,8 @@ static inline __m256i quantize8(const float *x, __m256 inv)
     return _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_or_ps(_mm256_and_ps(t, sign), half)));
 }
 
-/* The common case, every x finite and 127/absmax finite: then |x * inv| <= 127 (1 +
- * 2^-24)^2 < 127.5, so the NaN mask and the clamp of quantize8 change nothing and are
+/* The common case, every x finite, absmax not capped and 127/absmax finite: then
+ * |x * inv| <= 127 (1 + 2^-24)^2 < 127.5, so the NaN mask and the clamp of quantize8 change nothing and are
  * skipped; the rounding is the same operations, so the same bytes. */
 static inline __m256i quantize8_finite(const float *x, __m256 inv)
 {
@@ -57,10 +57,10 @@ float vk_quantize_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu)
     return quantize_given(x, n, n_padded, xu, vk_absmax_tail(x, i, n, absmax), finite);
 }
 
-/* Without the sum that proves every x finite, the rounding takes the checked path. */
+/* x holds no NaN (quantize.h), so a finite maxabs means every x is finite. */
 float vk_quantize_max_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu, float maxabs)
 {
-    return quantize_given(x, n, n_padded, xu, vk_absmax_cap(maxabs), 0);
+    return quantize_given(x, n, n_padded, xu, vk_absmax_cap(maxabs), maxabs <= 3.4e38f);
 }
 
 /* The second pass, once the (capped) absmax is known; finite: every x is. */
@@ -76,7 +76,9 @@ static float quantize_given(const float *x, int n, int n_padded, uint8_t *xu, fl
     const __m256 vinv = _mm256_set1_ps(inv);
     const __m256i bias = _mm256_set1_epi16(128);
     i = 0;
-    if (finite && inv <= 3.4e38f) /* the tail below checks its own elements */
+    /* absmax < 3e38: not capped, so |x| <= absmax holds (a capped one would let
+     * |x * inv| pass 127.5) */
+    if (finite && absmax < 3.0e38f && inv <= 3.4e38f) /* the tail below checks its own elements */
         for (; i + 16 <= n; i += 16) {
             __m256i w = _mm256_packs_epi32(quantize8_finite(x + i, vinv), quantize8_finite(x + i + 8, vinv));
             w = _mm256_add_epi16(_mm256_permute4x64_epi64(w, 0xd8), bias);

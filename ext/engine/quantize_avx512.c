@@ -29,10 +29,10 @@ float vk_quantize_f32_avx512(const float *x, int n, int n_padded, uint8_t *xu)
     return quantize_given(x, n, n_padded, xu, vk_absmax_tail(x, i, n, absmax), finite);
 }
 
-/* Without the sum that proves every x finite, the rounding takes the checked path. */
+/* x holds no NaN (quantize.h), so a finite maxabs means every x is finite. */
 float vk_quantize_max_f32_avx512(const float *x, int n, int n_padded, uint8_t *xu, float maxabs)
 {
-    return quantize_given(x, n, n_padded, xu, vk_absmax_cap(maxabs), 0);
+    return quantize_given(x, n, n_padded, xu, vk_absmax_cap(maxabs), maxabs <= 3.4e38f);
 }
 
 /* The second pass, once the (capped) absmax is known; finite: every x is. */
@@ -49,7 +49,7 @@ static float quantize_given(const float *x, int n, int n_padded, uint8_t *xu, fl
     const __m512i half = _mm512_castps_si512(_mm512_set1_ps(0.5f)), sign = _mm512_set1_epi32((int)0x80000000u);
     const __m512i bias = _mm512_set1_epi32(128);
     i = 0;
-    if (finite && inv <= 3.4e38f) /* then |t| < 127.5: no NaN mask or clamp needed (quantize_avx2.c) */
+    if (finite && absmax < 3.0e38f && inv <= 3.4e38f) /* then |t| < 127.5: no mask or clamp (quantize_avx2.c) */
         for (; i + 16 <= n; i += 16) {
             __m512 t = _mm512_mul_ps(_mm512_loadu_ps(x + i), vinv);
             __m512 h = _mm512_castsi512_ps(_mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(t), sign), half));
