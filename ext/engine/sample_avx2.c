@@ -21,30 +21,69 @@
 #error "the bucket registers below are laid out for a 4096-entry table"
 #endif
 
+/* The largest lane value (-inf when none beats it) and, among lanes holding it, the
+ * lowest class (0 when the value is -inf). Lanes hold no NaN. Branchless. */
+static inline int vk_first_max8(__m256 v, __m256i k, float *vmax)
+{
+    __m256 m = _mm256_max_ps(v, _mm256_permute2f128_ps(v, v, 1));
+    m = _mm256_max_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
+    m = _mm256_max_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1))); /* max in every lane */
+    const __m256 hit = _mm256_and_ps(_mm256_cmp_ps(v, m, _CMP_EQ_OQ),
+                                     _mm256_cmp_ps(m, _mm256_set1_ps(-INFINITY), _CMP_GT_OQ));
+    __m256i c = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)),
+                                                     _mm256_castsi256_ps(k), hit));
+    c = _mm256_min_epi32(c, _mm256_permute2x128_si256(c, c, 1));
+    c = _mm256_min_epi32(c, _mm256_shuffle_epi32(c, _MM_SHUFFLE(1, 0, 3, 2)));
+    c = _mm256_min_epi32(c, _mm256_shuffle_epi32(c, _MM_SHUFFLE(2, 3, 0, 1)));
+    *vmax = _mm256_cvtss_f32(m);
+    const int cls = _mm256_cvtsi256_si32(c);
+    return cls == 0x7fffffff ? 0 : cls;
+}
+
 int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint64_t key)
 {
     int k = 0;
-    /* maxps(x, m) returns m when x is NaN, so NaN never becomes the top */
-    __m256 vtop = _mm256_set1_ps(-INFINITY);
-    for (; k + 8 <= n; k += 8) vtop = _mm256_max_ps(_mm256_loadu_ps(logits + k), vtop);
-    float lanes[8];
-    _mm256_storeu_ps(lanes, vtop);
-    float top = -INFINITY;
-    for (int j = 0; j < 8; j++)
-        if (lanes[j] > top) top = lanes[j];
-    for (; k < n; k++)
-        if (logits[k] > top) top = logits[k];
-    /* the first class holding the top (0 when no logit beats -inf) */
-    int k_top = 0;
-    if (top > -INFINITY) {
-        const __m256 vt = _mm256_set1_ps(top);
-        for (k = 0; k + 8 <= n; k += 8) {
-            int m = _mm256_movemask_ps(_mm256_cmp_ps(_mm256_loadu_ps(logits + k), vt, _CMP_EQ_OQ));
-            if (m) break;
-        }
-        while (logits[k] != top) k++;
-        k_top = k;
+    /* top logit and its first class in one pass, without branches: each lane keeps its
+     * first maximum (strict >, false for NaN); two sets of lanes (even, odd blocks) so the
+     * compare-blend chains overlap */
+    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    const __m256i eight = _mm256_set1_epi32(8);
+    __m256 t0 = ninf, t1 = ninf;
+    __m256i i0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), i1 = _mm256_add_epi32(i0, eight);
+    __m256i k0 = i0, k1 = i1;
+    const __m256i step16 = _mm256_set1_epi32(16);
+    const int n8 = n & ~7;
+    for (; k + 16 <= n8; k += 16) {
+        const __m256 a = _mm256_loadu_ps(logits + k), b = _mm256_loadu_ps(logits + k + 8);
+        const __m256 ga = _mm256_cmp_ps(a, t0, _CMP_GT_OQ), gb = _mm256_cmp_ps(b, t1, _CMP_GT_OQ);
+        t0 = _mm256_blendv_ps(t0, a, ga);
+        t1 = _mm256_blendv_ps(t1, b, gb);
+        k0 = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(k0), _mm256_castsi256_ps(i0), ga));
+        k1 = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(k1), _mm256_castsi256_ps(i1), gb));
+        i0 = _mm256_add_epi32(i0, step16);
+        i1 = _mm256_add_epi32(i1, step16);
     }
+    if (k < n8) { /* an odd block */
+        const __m256 a = _mm256_loadu_ps(logits + k);
+        const __m256 ga = _mm256_cmp_ps(a, t0, _CMP_GT_OQ);
+        t0 = _mm256_blendv_ps(t0, a, ga);
+        k0 = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(k0), _mm256_castsi256_ps(i0), ga));
+        k += 8;
+    }
+    /* merge the two sets: the larger value, the lower class on a tie (t1's classes are
+     * not all above t0's) */
+    {
+        const __m256 g = _mm256_cmp_ps(t1, t0, _CMP_GT_OQ);
+        const __m256 eq = _mm256_and_ps(_mm256_cmp_ps(t1, t0, _CMP_EQ_OQ),
+                                        _mm256_castsi256_ps(_mm256_cmpgt_epi32(k0, k1)));
+        const __m256 take1 = _mm256_or_ps(g, eq);
+        t0 = _mm256_blendv_ps(t0, t1, take1);
+        k0 = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(k0), _mm256_castsi256_ps(k1), take1));
+    }
+    float top;
+    int k_top = vk_first_max8(t0, k0, &top); /* 0 when no lane beats -inf */
+    for (; k < n; k++)
+        if (logits[k] > top) { top = logits[k]; k_top = k; }
     if (!(t > 0.0f)) return k_top;
 
     key = vk_noise_key(key, top);
@@ -76,7 +115,6 @@ int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint
     enum { VK_CHUNK = 64 };
     int list_a[VK_CHUNK], list_b[VK_CHUNK];
     __m256i idx_b[VK_CHUNK];
-    const int n8 = n & ~7;
     for (int c0 = 0; c0 < n8; c0 += 8 * VK_CHUNK) {
         const int c1_end = c0 + 8 * VK_CHUNK < n8 ? c0 + 8 * VK_CHUNK : n8;
         /* 1: no noise can lift any class of the block to v_top */
@@ -121,15 +159,8 @@ int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint
         }
     }
     k = n8;
-    /* the largest lane value; among lanes holding it, the lowest class */
-    float bv[8];
-    int bk[8];
-    _mm256_storeu_ps(bv, best);
-    _mm256_storeu_si256((__m256i *)bk, best_k);
-    float best_v = -INFINITY;
-    int cls = 0;
-    for (int j = 0; j < 8; j++)
-        if (bv[j] > best_v || (bv[j] == best_v && bv[j] > -INFINITY && bk[j] < cls)) { best_v = bv[j]; cls = bk[j]; }
+    float best_v;
+    int cls = vk_first_max8(best, best_k, &best_v);
     for (; k < n; k++) { /* leftover classes come after every vector class */
         float v = logits[k] + t * noise[vk_noise_index((uint32_t)k, key_lo, key_hi)];
         if (v > best_v) { best_v = v; cls = k; }

@@ -6,27 +6,35 @@
 
 #include "sample.h"
 
+/* The largest lane value (-inf when none beats it) and, among lanes holding it, the
+ * lowest class (0 when the value is -inf). Lanes hold no NaN. */
+static inline int vk_first_max16(__m512 v, __m512i k, float *vmax)
+{
+    const float m = _mm512_reduce_max_ps(v);
+    *vmax = m;
+    if (!(m > -INFINITY)) return 0;
+    return _mm512_mask_reduce_min_epi32(_mm512_cmp_ps_mask(v, _mm512_set1_ps(m), _CMP_EQ_OQ), k);
+}
+
 int vk_sample_avx512(const float *logits, int n, float t, const float *noise, uint64_t key)
 {
     int k = 0;
-    __m512 vtop = _mm512_set1_ps(-INFINITY);
-    for (; k + 16 <= n; k += 16) vtop = _mm512_max_ps(_mm512_loadu_ps(logits + k), vtop); /* NaN -> keeps vtop */
-    float lanes[16];
-    _mm512_storeu_ps(lanes, vtop);
-    float top = -INFINITY;
-    for (int j = 0; j < 16; j++)
-        if (lanes[j] > top) top = lanes[j];
-    for (; k < n; k++)
-        if (logits[k] > top) top = logits[k];
-    /* the first class holding the top (0 when no logit beats -inf) */
-    int k_top = 0;
-    if (top > -INFINITY) {
-        const __m512 vt = _mm512_set1_ps(top);
-        for (k = 0; k + 16 <= n; k += 16)
-            if (_mm512_cmp_ps_mask(_mm512_loadu_ps(logits + k), vt, _CMP_EQ_OQ)) break;
-        while (logits[k] != top) k++;
-        k_top = k;
+    /* top logit and its first class in one pass, without branches: each lane keeps its
+     * first maximum (strict >, false for NaN); 16 lanes do what AVX2's two sets of 8 do */
+    __m512 t0 = _mm512_set1_ps(-INFINITY);
+    __m512i i0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), k0 = i0;
+    const __m512i step16 = _mm512_set1_epi32(16);
+    for (; k + 16 <= n; k += 16) {
+        const __m512 a = _mm512_loadu_ps(logits + k);
+        const __mmask16 ga = _mm512_cmp_ps_mask(a, t0, _CMP_GT_OQ);
+        t0 = _mm512_mask_mov_ps(t0, ga, a);
+        k0 = _mm512_mask_mov_epi32(k0, ga, i0);
+        i0 = _mm512_add_epi32(i0, step16);
     }
+    float top;
+    int k_top = vk_first_max16(t0, k0, &top); /* 0 when no lane beats -inf */
+    for (; k < n; k++)
+        if (logits[k] > top) { top = logits[k]; k_top = k; }
     if (!(t > 0.0f)) return k_top;
 
     key = vk_noise_key(key, top);
@@ -87,14 +95,8 @@ int vk_sample_avx512(const float *logits, int n, float t, const float *noise, ui
         }
     }
     k = n16;
-    float bv[16];
-    int bk[16];
-    _mm512_storeu_ps(bv, best);
-    _mm512_storeu_si512(bk, best_k);
-    float best_v = -INFINITY;
-    int cls = 0;
-    for (int j = 0; j < 16; j++)
-        if (bv[j] > best_v || (bv[j] == best_v && bv[j] > -INFINITY && bk[j] < cls)) { best_v = bv[j]; cls = bk[j]; }
+    float best_v;
+    int cls = vk_first_max16(best, best_k, &best_v);
     for (; k < n; k++) {
         float v = logits[k] + t * noise[vk_noise_index((uint32_t)k, key_lo, key_hi)];
         if (v > best_v) { best_v = v; cls = k; }

@@ -181,27 +181,49 @@ static void normalize_frame(const vk_engine *e, const float *raw, float *z)
  * combined as (s0 + s1) + (s2 + s3), then the leftover columns: one fixed order, SIMD
  * or not, so the result is the same bits everywhere. The SSE2 path runs four rows at
  * once (x loaded once for all four; a 4x4 transpose lines the rows' partial sums up
- * for the same pairwise combination). */
+ * for the same pairwise combination), eight where it can: each row's sum is a chain of
+ * adds, and eight chains keep the adder busy where four wait on its latency. */
+#ifdef __SSE2__
+static inline __m128 dense_finish4(__m128 a0, __m128 a1, __m128 a2, __m128 a3, const float *const *wr,
+                                   const float *x, int c4, int cols, const float *b)
+{
+    _MM_TRANSPOSE4_PS(a0, a1, a2, a3); /* a_k = lane k of the four rows */
+    __m128 sv = _mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3));
+    for (int c = c4; c < cols; c++)
+        sv = _mm_add_ps(sv, _mm_mul_ps(_mm_setr_ps(wr[0][c], wr[1][c], wr[2][c], wr[3][c]), _mm_set1_ps(x[c])));
+    return _mm_add_ps(sv, _mm_loadu_ps(b));
+}
+#endif
+
 static void dense(const float *w, const float *b, const float *x, int rows, int cols, float *y)
 {
     const int c4 = cols & ~3;
     int r = 0;
 #ifdef __SSE2__
+    for (; r + 8 <= rows; r += 8) {
+        const float *wr[8];
+        for (int k = 0; k < 8; k++) wr[k] = w + (int64_t)(r + k) * cols;
+        __m128 a[8];
+        for (int k = 0; k < 8; k++) a[k] = _mm_setzero_ps();
+        for (int c = 0; c < c4; c += 4) {
+            const __m128 xv = _mm_loadu_ps(x + c);
+            for (int k = 0; k < 8; k++) a[k] = _mm_add_ps(a[k], _mm_mul_ps(_mm_loadu_ps(wr[k] + c), xv));
+        }
+        _mm_storeu_ps(y + r, dense_finish4(a[0], a[1], a[2], a[3], wr, x, c4, cols, b + r));
+        _mm_storeu_ps(y + r + 4, dense_finish4(a[4], a[5], a[6], a[7], wr + 4, x, c4, cols, b + r + 4));
+    }
     for (; r + 4 <= rows; r += 4) {
-        const float *w0 = w + (int64_t)r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+        const float *wr[4];
+        for (int k = 0; k < 4; k++) wr[k] = w + (int64_t)(r + k) * cols;
         __m128 a0 = _mm_setzero_ps(), a1 = _mm_setzero_ps(), a2 = _mm_setzero_ps(), a3 = _mm_setzero_ps();
         for (int c = 0; c < c4; c += 4) {
             const __m128 xv = _mm_loadu_ps(x + c);
-            a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(w0 + c), xv));
-            a1 = _mm_add_ps(a1, _mm_mul_ps(_mm_loadu_ps(w1 + c), xv));
-            a2 = _mm_add_ps(a2, _mm_mul_ps(_mm_loadu_ps(w2 + c), xv));
-            a3 = _mm_add_ps(a3, _mm_mul_ps(_mm_loadu_ps(w3 + c), xv));
+            a0 = _mm_add_ps(a0, _mm_mul_ps(_mm_loadu_ps(wr[0] + c), xv));
+            a1 = _mm_add_ps(a1, _mm_mul_ps(_mm_loadu_ps(wr[1] + c), xv));
+            a2 = _mm_add_ps(a2, _mm_mul_ps(_mm_loadu_ps(wr[2] + c), xv));
+            a3 = _mm_add_ps(a3, _mm_mul_ps(_mm_loadu_ps(wr[3] + c), xv));
         }
-        _MM_TRANSPOSE4_PS(a0, a1, a2, a3); /* a_k = lane k of rows r..r+3 */
-        __m128 sv = _mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3));
-        for (int c = c4; c < cols; c++)
-            sv = _mm_add_ps(sv, _mm_mul_ps(_mm_setr_ps(w0[c], w1[c], w2[c], w3[c]), _mm_set1_ps(x[c])));
-        _mm_storeu_ps(y + r, _mm_add_ps(sv, _mm_loadu_ps(b + r)));
+        _mm_storeu_ps(y + r, dense_finish4(a0, a1, a2, a3, wr, x, c4, cols, b + r));
     }
 #endif
     for (; r < rows; r++) {
@@ -642,6 +664,19 @@ static int prepare_lanes(vk_engine *e, vk_lane *ln)
     return nb;
 }
 
+/* The new states become the states of the lanes 0..nl-1: a pointer swap when every
+ * sub-tensor stepped (no copy), else a copy (lanes past nl keep their state). */
+static void commit_states(vk_engine *e, int nl)
+{
+    if (nl == e->B) {
+        float *t = e->h;
+        e->h = e->hnew;
+        e->hnew = t;
+    } else {
+        memcpy(e->h, e->hnew, sizeof(float) * nl * e->shid);
+    }
+}
+
 /* Store the lanes' samples in e's history and move e to its next step. */
 static void finish_lanes(vk_engine *e, const vk_lane *ln, int nl)
 {
@@ -652,7 +687,7 @@ static void finish_lanes(vk_engine *e, const vk_lane *ln, int nl)
         e->hist_audio[i & e->hmask] = e->m.head == VK_HEAD_DUAL ? dual_audio(ln[k].cls_a, ln[k].cls_b)
                                                                 : e->mulaw_table[ln[k].cls_a];
     }
-    memcpy(e->h, e->hnew, sizeof(float) * nl * e->shid);
+    commit_states(e, nl);
     for (int k = 0; k < nl; k++) e->hmax[ln[k].b] = ln[k].hmax_a > ln[k].hmax_b ? ln[k].hmax_a : ln[k].hmax_b;
     e->step++;
     int64_t lag_pos = e->step - (int64_t)(e->B - 1) * e->F; /* positions done by every sub-tensor */
@@ -767,7 +802,7 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
         lane.i = i;
         step_lanes(e, &lane, 1, &s, cls_a + i, dual ? cls_b + i : NULL, logits_a + (int64_t)i * e->Q,
                    dual ? logits_b + (int64_t)i * 256 : NULL);
-        memcpy(e->h, e->hnew, sizeof(float) * e->shid);
+        commit_states(e, 1);
         e->hmax[0] = lane.hmax_a > lane.hmax_b ? lane.hmax_a : lane.hmax_b;
     }
 }
