@@ -300,3 +300,29 @@ def test_fine_tune_to_preemphasis_from_a_checkpoint(trained, tmp_path):
     assert p.preemphasis == 0.85
     y = Vocoder(p, seed=1).vocode(items[0][2])
     assert np.all(np.isfinite(y)) and np.abs(y).max() <= 1.0
+
+
+def test_source_weights_draw_a_source_more_often():
+    items = make_items(n=2, seconds=1.0)
+    items[1] = items[1][:3] + ({"source": "oohs"},)
+    data = trainer.Dataset(items, HOP, SR, 8, 2, 2)
+    starts = data.window_starts(4)
+    assert data.window_probabilities(4, None) is None
+    assert data.window_probabilities(4, {"oohs": 1.0}) is None
+    p = data.window_probabilities(4, {"oohs": 3.0})
+    second = starts >= data.files[1][0]
+    n1, n2 = (~second).sum(), second.sum()
+    # each oohs window weighs 3: the source's share is 3 n2 / (n1 + 3 n2)
+    assert np.isclose(p[second].sum(), 3 * n2 / (n1 + 3 * n2))
+    assert np.isclose(p.sum(), 1.0) and np.allclose(p[second], p[second][0])
+    with pytest.raises(ValueError, match="festival.*no such source"):
+        data.window_probabilities(4, {"festival": 2.0})
+
+
+def test_source_weight_flag_is_checked():
+    from vocoder.train.cli import _source_weights
+
+    assert _source_weights(["fluidr3-oohs=3", "user=0.5"]) == {"fluidr3-oohs": 3.0, "user": 0.5}
+    for bad in ("fluidr3-oohs", "=3", "oohs=-1", "oohs=x", "oohs=nan"):
+        with pytest.raises(SystemExit, match="SOURCE=WEIGHT"):
+            _source_weights([bad])

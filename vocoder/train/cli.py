@@ -34,6 +34,22 @@ def cmd_corpus(args) -> int:
     return 0
 
 
+def _source_weights(specs):
+    """["fluidr3-oohs=3", ...] -> {"fluidr3-oohs": 3.0}; a clear error for a bad spec."""
+    out = {}
+    for spec in specs or []:
+        name, sep, value = spec.partition("=")
+        try:
+            w = float(value)
+        except ValueError:
+            w = -1.0
+        if not sep or not name or not (w > 0 and w < 1e6):
+            raise SystemExit(f"--source-weight {spec!r}: expected SOURCE=WEIGHT with a positive weight, "
+                             f"e.g. fluidr3-oohs=3 (sources are listed in the corpus's corpus.json)")
+        out[name] = w
+    return out
+
+
 def cmd_fit(args) -> int:
     from .trainer import fit
 
@@ -42,7 +58,7 @@ def cmd_fit(args) -> int:
         threads=args.threads, bf16=args.bf16, ckpt_every_s=args.checkpoint_minutes * 60, log=_log,
         max_steps=args.max_steps, excitation=0 if args.no_excitation else 2, cond_hidden=args.cond_hidden,
         preemphasis=args.preemphasis, init_from=args.init_from, prune_start=args.prune_start,
-        prune_end=args.prune_end, qat_start=args.qat_start)
+        prune_end=args.prune_end, qat_start=args.qat_start, source_weights=_source_weights(args.source_weight))
     return 0
 
 
@@ -140,6 +156,9 @@ def add_parsers(sub) -> None:
                    "(fresh optimiser and schedule), e.g. to fine-tune to a new --preemphasis")
     f.add_argument("--prune-start", type=float, default=0.3, help="pruning starts at this fraction of the budget")
     f.add_argument("--prune-end", type=float, default=0.75, help="final sparsity from this fraction on")
+    f.add_argument("--source-weight", action="append", metavar="SOURCE=W",
+                   help="draw windows of this corpus source W times as often as its share of the audio "
+                        "(repeatable; e.g. fluidr3-oohs=3)")
     f.add_argument("--qat-start", type=float, default=0.8, help="quantisation-aware from this fraction on")
     f.set_defaults(func=cmd_fit)
 

@@ -47,8 +47,8 @@ class Dataset:
         self.hop, self.bits, self.Q = hop, bits, 2 ** bits
         feats, targets, prevs, excs, ctx_idx, starts = [], [], [], [], [], []
         frame_base = 0
-        self.names = []
-        for name, audio, f, _meta in items:
+        self.names, self.sources = [], []
+        for name, audio, f, meta in items:
             n = f.shape[0]
             if n < 8:
                 continue
@@ -70,6 +70,7 @@ class Dataset:
             starts.append((frame_base, n))
             frame_base += n
             self.names.append(name)
+            self.sources.append((meta or {}).get("source", ""))
         if not feats:
             raise ValueError("no usable items (each needs at least 8 frames)")
         self.feats = np.concatenate(feats)
@@ -88,6 +89,21 @@ class Dataset:
         """Every frame index a window of ``win_frames`` can start at."""
         s = [np.arange(b, b + n - win_frames + 1) for b, n in self.files if n >= win_frames]
         return np.concatenate(s)
+
+    def window_probabilities(self, win_frames, source_weights):
+        """Drawing probability of each of ``window_starts``: every window of a source weighs
+        ``source_weights[source]`` (default 1), so a weight of 3 draws that source's audio as
+        if it were three times as long. None when every weight is 1 (uniform draw)."""
+        if not source_weights or all(w == 1.0 for w in source_weights.values()):
+            return None
+        unknown = set(source_weights) - set(self.sources)
+        if unknown:
+            raise ValueError(f"source weight for {sorted(unknown)}: no such source in the corpus "
+                             f"(sources: {sorted(set(self.sources))})")
+        w = [np.full(n - win_frames + 1, float(source_weights.get(src, 1.0)))
+             for (b, n), src in zip(self.files, self.sources) if n >= win_frames]
+        w = np.concatenate(w)
+        return w / w.sum()
 
     def batch(self, starts, win_frames):
         """Tensors (ctx [B, fr, K*nf], prev [B, T], exc [B, T, 2], target [B, T]) for window starts."""
@@ -297,7 +313,7 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
         batch=128, win_frames=6, lr=2e-3, lr_final=2e-4, sparsity=0.9, prune_start=0.3, prune_end=0.75,
         qat_start=0.8, resume=False, seed=0, threads=2, bf16=False, ckpt_every_s=300.0, excitation=2,
         sources=None, log=print, max_steps=None, val_windows=256, items=None, val_items=None, stop_at_step=None,
-        preemphasis=0.0, init_from=None):
+        preemphasis=0.0, init_from=None, source_weights=None):
     """Train (or resume) for ``minutes`` of training time in total; returns the final state dict.
 
     ``max_steps`` bounds the run by steps instead of time (the schedule then runs on steps);
@@ -305,6 +321,8 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
     interruption, for tests): a later ``resume=True`` call continues exactly where it stopped.
     ``init_from`` starts a new run (fresh optimiser and schedule) from another checkpoint's
     weights and masks, e.g. to fine-tune a voice to a new ``preemphasis``.
+    ``source_weights`` ({source: weight}) draws training windows of a source more (or less)
+    often than its share of the audio, e.g. ``{"fluidr3-oohs": 3}``.
     """
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -354,6 +372,9 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
     vstarts = np.sort(np.random.default_rng(1234).choice(vstarts_all, size=min(val_windows, len(vstarts_all)),
                                                          replace=False))
     starts_all = data.window_starts(win_frames)
+    starts_p = data.window_probabilities(win_frames, source_weights)
+    if starts_p is not None:
+        state["source_weights"] = dict(source_weights)
     log(f"data: {data.frames * hop / sr / 60:.1f} min train, {vdata.frames * hop / sr:.0f} s validation, "
         f"setup {time.time() - t_setup:.0f} s; model H={hp['hidden']} Q={model.Q} E={hp['excitation']}")
     opt = torch.optim.Adam(model.parameters(), lr=lr)
@@ -388,7 +409,7 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
             model.qat = True
             state["qat"] = True
             log(f"step {state['step']}: quantisation-aware fine-tuning from here")
-        starts = rng.choice(starts_all, size=batch)
+        starts = rng.choice(starts_all, size=batch, p=starts_p)
         ctx, prev, exc, tgt = data.batch(starts, win_frames)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
             logits = model(ctx, prev, exc)
