@@ -173,6 +173,28 @@ def test_sample_same_class_every_level():
                     assert got == want, (name, logits, t, int(key), got, want)
 
 
+def test_sample_acc_same_as_dequantize_then_sample():
+    """The sampler fed with accumulators (dequantisation in its first pass) writes the
+    dequantiser's logits and draws the class the plain sampler draws from them."""
+    rng = np.random.default_rng(6)
+    for n in list(range(1, 40)) + [255, 256, 257, 512]:
+        scales = (rng.random(n) * 10.0 ** rng.integers(-4, 0)).astype(np.float32)
+        bias = rng.standard_normal(n).astype(np.float32)
+        for acc in (rng.integers(-3000, 3000, n).astype(np.int32), np.zeros(n, np.int32),
+                    rng.integers(-2**31, 2**31, n, dtype=np.int64).astype(np.int32)):
+            for x_scale in (np.float32(0.013), np.float32(3e38 / 127)):
+                for b in (None, bias):
+                    want_logits = _kernels.elementwise_dequantize(REF, acc, scales, x_scale, b)
+                    for t in (0.0, 1e-4, 1.0, 5.0):
+                        for key in rng.integers(0, 2**64, 2, dtype=np.uint64):
+                            want = _kernels.elementwise_sample(REF, want_logits, t, NOISE, int(key))
+                            for name in LEVELS:
+                                got, logits = _engine.elementwise_sample_acc(IDX[name], acc, scales, x_scale, b, t,
+                                                                             NOISE, int(key))
+                                assert logits.tobytes() == want_logits.tobytes(), (name, n)
+                                assert got == want, (name, n, t, int(key), got, want)
+
+
 def test_sample_argmax_and_edge_rules():
     lv = IDX[LEVELS[-1]]
     rng = np.random.default_rng(3)

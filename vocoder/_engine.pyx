@@ -418,9 +418,12 @@ cdef extern from "engine/quantize.h":
     ctypedef float (*vk_dequantize_relu_fn)(const int32_t *acc, const float *row_scale, float x_scale,
                                             const float *bias, const float *w0, const float *w1, float e0,
                                             float e1, float *y, int rows) noexcept nogil
+    ctypedef int (*vk_sample_acc_fn)(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                                     float *logits, int n, float t, const float *noise, uint64_t key) noexcept nogil
     ctypedef struct vk_quant_fns:
         vk_quantize_max_fn quantize_max
         vk_dequantize_relu_fn dequantize_relu
+        vk_sample_acc_fn sample_acc
     vk_quant_fns vk_quant_for_level(int level) nogil
 
 
@@ -456,3 +459,20 @@ def elementwise_dequantize_relu(int level, const int32_t[::1] acc, const float[:
     with nogil:
         m = f.dequantize_relu(&acc[0], &row_scale[0], x_scale, bp, p0, p1, e0, e1, &y[0], rows)
     return np.asarray(y)[:rows], m
+
+
+def elementwise_sample_acc(int level, const int32_t[::1] acc, const float[::1] row_scale, float x_scale, bias,
+                           float t, const float[::1] noise, uint64_t key):
+    """(class, logits) from ``level``'s sampler fed with an output layer's accumulators."""
+    cdef vk_quant_fns f = vk_quant_for_level(level)
+    cdef int n = acc.shape[0]
+    cdef float[::1] y = np.empty(max(n, 1), np.float32)
+    cdef const float[::1] b
+    cdef const float *bp = NULL
+    cdef int c
+    if bias is not None:
+        b = bias
+        bp = &b[0]
+    with nogil:
+        c = f.sample_acc(&acc[0], &row_scale[0], x_scale, bp, &y[0], n, t, &noise[0], key)
+    return c, np.asarray(y)[:n]

@@ -75,6 +75,7 @@ typedef struct {
     vk_sample_fn sample;
     vk_quantize_max_fn quantize_max;
     vk_dequantize_relu_fn dequantize_relu;
+    vk_sample_acc_fn sample_acc;
 } vk_quant_fns;
 
 #ifndef VK_NO_X86

@@ -1,6 +1,7 @@
 /* Plain C Gumbel-max sampler: the definition the vector versions must match (see
  * sample.h). Used by the ref and sse2 levels (SSE2 has no 32-bit multiply or gather,
  * so a vector version would not pay) and on non-x86 builds. */
+#include "quantize.h"
 #include "sample.h"
 
 #include <math.h>
@@ -24,4 +25,11 @@ int vk_sample_scalar(const float *logits, int n, float t, const float *noise, ui
         best_v = v > best_v ? v : best_v;
     }
     return best;
+}
+
+int vk_sample_acc_scalar(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                         float *logits, int n, float t, const float *noise, uint64_t key)
+{
+    vk_dequantize(acc, row_scale, x_scale, bias, logits, n);
+    return vk_sample_scalar(logits, n, t, noise, key);
 }

@@ -59,10 +59,22 @@ static inline uint64_t vk_noise_key(uint64_t key, float top)
 
 typedef int (*vk_sample_fn)(const float *logits, int n, float t, const float *noise, uint64_t key);
 
+/* The same class as vk_sample on logits[r] = (float)acc[r] * (row_scale[r] * x_scale)
+ * + bias[r] (vk_dequantize's rule; bias may be NULL), which it also writes to logits:
+ * the output layer's dequantisation shares the sampler's first pass. */
+typedef int (*vk_sample_acc_fn)(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                                float *logits, int n, float t, const float *noise, uint64_t key);
+
 int vk_sample_scalar(const float *logits, int n, float t, const float *noise, uint64_t key);
+int vk_sample_acc_scalar(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                         float *logits, int n, float t, const float *noise, uint64_t key);
 #ifndef VK_NO_X86
 int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint64_t key);
 int vk_sample_avx512(const float *logits, int n, float t, const float *noise, uint64_t key);
+int vk_sample_acc_avx2(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                       float *logits, int n, float t, const float *noise, uint64_t key);
+int vk_sample_acc_avx512(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                         float *logits, int n, float t, const float *noise, uint64_t key);
 #endif
 
 #endif

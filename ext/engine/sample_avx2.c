@@ -15,6 +15,7 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "quantize.h"
 #include "sample.h"
 
 #if VK_NOISE_BITS != 12
@@ -40,13 +41,28 @@ static inline int vk_first_max8(__m256 v, __m256i k, float *vmax)
     return cls == 0x7fffffff ? 0 : cls;
 }
 
-int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint64_t key)
+/* One block of logits for the top pass: loaded, or (acc not NULL) dequantised from the
+ * output layer's accumulators by vk_dequantize's rule and stored to logits. */
+static inline __m256 logit_block(const int32_t *acc, const float *row_scale, __m256 xs, const float *bias,
+                                 float *logits, int k)
+{
+    if (!acc) return _mm256_loadu_ps(logits + k);
+    __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(acc + k))),
+                             _mm256_mul_ps(_mm256_loadu_ps(row_scale + k), xs));
+    if (bias) v = _mm256_add_ps(v, _mm256_loadu_ps(bias + k));
+    _mm256_storeu_ps(logits + k, v);
+    return v;
+}
+
+/* The top logit and its first class in one pass, without branches: each lane keeps its
+ * first maximum (strict >, false for NaN); two sets of lanes (even, odd blocks) so the
+ * compare-blend chains overlap. With acc, the pass also writes the logits (the
+ * dequantisation and the top share one pass; the leftover rows by the scalar rule). */
+static inline int top_pass(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                           float *logits, int n, float *top_out)
 {
     int k = 0;
-    /* top logit and its first class in one pass, without branches: each lane keeps its
-     * first maximum (strict >, false for NaN); two sets of lanes (even, odd blocks) so the
-     * compare-blend chains overlap */
-    const __m256 ninf = _mm256_set1_ps(-INFINITY);
+    const __m256 ninf = _mm256_set1_ps(-INFINITY), xs = _mm256_set1_ps(x_scale);
     const __m256i eight = _mm256_set1_epi32(8);
     __m256 t0 = ninf, t1 = ninf;
     __m256i i0 = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), i1 = _mm256_add_epi32(i0, eight);
@@ -54,7 +70,8 @@ int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint
     const __m256i step16 = _mm256_set1_epi32(16);
     const int n8 = n & ~7;
     for (; k + 16 <= n8; k += 16) {
-        const __m256 a = _mm256_loadu_ps(logits + k), b = _mm256_loadu_ps(logits + k + 8);
+        const __m256 a = logit_block(acc, row_scale, xs, bias, logits, k);
+        const __m256 b = logit_block(acc, row_scale, xs, bias, logits, k + 8);
         const __m256 ga = _mm256_cmp_ps(a, t0, _CMP_GT_OQ), gb = _mm256_cmp_ps(b, t1, _CMP_GT_OQ);
         t0 = _mm256_blendv_ps(t0, a, ga);
         t1 = _mm256_blendv_ps(t1, b, gb);
@@ -64,7 +81,7 @@ int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint
         i1 = _mm256_add_epi32(i1, step16);
     }
     if (k < n8) { /* an odd block */
-        const __m256 a = _mm256_loadu_ps(logits + k);
+        const __m256 a = logit_block(acc, row_scale, xs, bias, logits, k);
         const __m256 ga = _mm256_cmp_ps(a, t0, _CMP_GT_OQ);
         t0 = _mm256_blendv_ps(t0, a, ga);
         k0 = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(k0), _mm256_castsi256_ps(i0), ga));
@@ -82,8 +99,18 @@ int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint
     }
     float top;
     int k_top = vk_first_max8(t0, k0, &top); /* 0 when no lane beats -inf */
+    if (acc && k < n) vk_dequantize(acc + k, row_scale + k, x_scale, bias ? bias + k : NULL, logits + k, n - k);
     for (; k < n; k++)
         if (logits[k] > top) { top = logits[k]; k_top = k; }
+    *top_out = top;
+    return k_top;
+}
+
+/* The rest of the sampler once the top and its class are known. */
+static int sample_rest(const float *logits, int n, float t, const float *noise, uint64_t key, float top, int k_top)
+{
+    int k;
+    const int n8 = n & ~7;
     if (!(t > 0.0f)) return k_top;
 
     key = vk_noise_key(key, top);
@@ -166,4 +193,19 @@ int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint
         if (v > best_v) { best_v = v; cls = k; }
     }
     return cls;
+}
+
+int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint64_t key)
+{
+    float top;
+    const int k_top = top_pass(NULL, NULL, 0.0f, NULL, (float *)logits, n, &top); /* reads only */
+    return sample_rest(logits, n, t, noise, key, top, k_top);
+}
+
+int vk_sample_acc_avx2(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, float *logits,
+                       int n, float t, const float *noise, uint64_t key)
+{
+    float top;
+    const int k_top = top_pass(acc, row_scale, x_scale, bias, logits, n, &top);
+    return sample_rest(logits, n, t, noise, key, top, k_top);
 }

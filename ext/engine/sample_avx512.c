@@ -4,6 +4,7 @@
 #include <immintrin.h>
 #include <math.h>
 
+#include "quantize.h"
 #include "sample.h"
 
 /* The largest lane value (-inf when none beats it) and, among lanes holding it, the
@@ -16,16 +17,28 @@ static inline int vk_first_max16(__m512 v, __m512i k, float *vmax)
     return _mm512_mask_reduce_min_epi32(_mm512_cmp_ps_mask(v, _mm512_set1_ps(m), _CMP_EQ_OQ), k);
 }
 
-int vk_sample_avx512(const float *logits, int n, float t, const float *noise, uint64_t key)
+/* The top logit and its first class in one pass, without branches: each lane keeps its
+ * first maximum (strict >, false for NaN); 16 lanes do what AVX2's two sets of 8 do.
+ * With acc, the pass also writes the logits, dequantised by vk_dequantize's rule (the
+ * leftover rows by the scalar rule); see sample_avx2.c. */
+static inline int top_pass(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                           float *logits, int n, float *top_out)
 {
     int k = 0;
-    /* top logit and its first class in one pass, without branches: each lane keeps its
-     * first maximum (strict >, false for NaN); 16 lanes do what AVX2's two sets of 8 do */
+    const __m512 xs = _mm512_set1_ps(x_scale);
     __m512 t0 = _mm512_set1_ps(-INFINITY);
     __m512i i0 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), k0 = i0;
     const __m512i step16 = _mm512_set1_epi32(16);
     for (; k + 16 <= n; k += 16) {
-        const __m512 a = _mm512_loadu_ps(logits + k);
+        __m512 a;
+        if (acc) {
+            a = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_loadu_si512(acc + k)),
+                              _mm512_mul_ps(_mm512_loadu_ps(row_scale + k), xs));
+            if (bias) a = _mm512_add_ps(a, _mm512_loadu_ps(bias + k));
+            _mm512_storeu_ps(logits + k, a);
+        } else {
+            a = _mm512_loadu_ps(logits + k);
+        }
         const __mmask16 ga = _mm512_cmp_ps_mask(a, t0, _CMP_GT_OQ);
         t0 = _mm512_mask_mov_ps(t0, ga, a);
         k0 = _mm512_mask_mov_epi32(k0, ga, i0);
@@ -33,8 +46,17 @@ int vk_sample_avx512(const float *logits, int n, float t, const float *noise, ui
     }
     float top;
     int k_top = vk_first_max16(t0, k0, &top); /* 0 when no lane beats -inf */
+    if (acc && k < n) vk_dequantize(acc + k, row_scale + k, x_scale, bias ? bias + k : NULL, logits + k, n - k);
     for (; k < n; k++)
         if (logits[k] > top) { top = logits[k]; k_top = k; }
+    *top_out = top;
+    return k_top;
+}
+
+/* The rest of the sampler once the top and its class are known. */
+static int sample_rest(const float *logits, int n, float t, const float *noise, uint64_t key, float top, int k_top)
+{
+    int k;
     if (!(t > 0.0f)) return k_top;
 
     key = vk_noise_key(key, top);
@@ -102,4 +124,19 @@ int vk_sample_avx512(const float *logits, int n, float t, const float *noise, ui
         if (v > best_v) { best_v = v; cls = k; }
     }
     return cls;
+}
+
+int vk_sample_avx512(const float *logits, int n, float t, const float *noise, uint64_t key)
+{
+    float top;
+    const int k_top = top_pass(NULL, NULL, 0.0f, NULL, (float *)logits, n, &top); /* reads only */
+    return sample_rest(logits, n, t, noise, key, top, k_top);
+}
+
+int vk_sample_acc_avx512(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                         float *logits, int n, float t, const float *noise, uint64_t key)
+{
+    float top;
+    const int k_top = top_pass(acc, row_scale, x_scale, bias, logits, n, &top);
+    return sample_rest(logits, n, t, noise, key, top, k_top);
 }

@@ -108,12 +108,15 @@ static inline uint64_t rng_next(uint64_t *s) /* xorshift64* */
 /* Gumbel-max: argmax(logits + T * g), g from a table of Gumbel quantiles indexed by a
  * hash of (key, class); one key per call from the seeded RNG. The per-level sampler
  * (sample.h) prunes classes the bounded noise cannot lift to the top, which keeps the
- * sample exact and avoids exp() entirely; T = 0 is plain argmax and draws no key. */
-static int sample_class(vk_engine *e, const float *logits, int n)
+ * sample exact and avoids exp() entirely; T = 0 is plain argmax and draws no key. The
+ * logits come as the output layer's accumulators: the sampler dequantises them in its
+ * first pass (writing logits[0..n)). */
+static int sample_class(vk_engine *e, const vk_layer *L, const int32_t *acc, float x_scale, float *logits, int n)
 {
-    if (!(e->temperature > 0.0f)) return e->quant.sample(logits, n, 0.0f, e->gumbel, 0);
+    if (!(e->temperature > 0.0f))
+        return e->quant.sample_acc(acc, L->scales, x_scale, L->bias, logits, n, 0.0f, e->gumbel, 0);
     const uint64_t key = rng_next(&e->rng);
-    return e->quant.sample(logits, n, e->temperature, e->gumbel, key);
+    return e->quant.sample_acc(acc, L->scales, x_scale, L->bias, logits, n, e->temperature, e->gumbel, key);
 }
 
 /* ---------- mappings between classes, network inputs and audio ---------- */
@@ -401,15 +404,29 @@ static void hidden_lanes(const vk_engine *w, const vk_layer *L, vk_lane *ln, int
     }
 }
 
-/* Second output layer: logits = L hid. */
-static void logits_lanes(const vk_engine *w, const vk_layer *L, const vk_lane *ln, int nl, const vk_scratch *s)
+/* Second output layer and the draw: logits = L hid for every lane (n rows), then each
+ * lane's class: forced[0] with the logits copied to out (teacher forcing, one lane), or
+ * sampled. Returns nothing; the classes go to *cls of each lane (cls_a or cls_b). */
+static void draw_lanes(const vk_engine *w, const vk_layer *L, vk_lane *ln, int nl, const vk_scratch *s, int fine,
+                       const int32_t *forced, float *out)
 {
     float mx[VK_MAX_BATCH];
     for (int k = 0; k < nl; k++) mx[k] = ln[k].hid_max;
     matmul_lanes(w, L, ln, nl, BUF_HID, mx, s, s->acc, s->xscale);
-    for (int k = 0; k < nl; k++)
-        w->quant.dequantize(s->acc + (int64_t)k * w->sacc, L->scales, s->xscale[k], L->bias,
-                            lane_buf(&ln[k], BUF_LOGITS), L->rows);
+    for (int k = 0; k < nl; k++) {
+        const int32_t *acc = s->acc + (int64_t)k * w->sacc;
+        float *logits = lane_buf(&ln[k], BUF_LOGITS);
+        int c;
+        if (forced) {
+            w->quant.dequantize(acc, L->scales, s->xscale[k], L->bias, logits, L->rows);
+            memcpy(out, logits, sizeof(float) * L->rows);
+            c = forced[0];
+        } else {
+            c = sample_class(ln[k].e, L, acc, s->xscale[k], logits, L->rows);
+        }
+        if (fine) ln[k].cls_b = c;
+        else ln[k].cls_a = c;
+    }
 }
 
 /* The network for every lane: GRU (coarse half, then fine half once the coarse class
@@ -436,16 +453,7 @@ static void step_lanes(const vk_engine *w, vk_lane *ln, int nl, const vk_scratch
 
     /* coarse (or the only) softmax */
     hidden_lanes(w, &w->m.O1, ln, nl, BUF_HNEW, 0, s);
-    logits_lanes(w, &w->m.O2, ln, nl, s);
-    for (int k = 0; k < nl; k++) {
-        const float *logits = lane_buf(&ln[k], BUF_LOGITS);
-        if (force_a) {
-            memcpy(out_a, logits, sizeof(float) * w->Q);
-            ln[k].cls_a = force_a[0];
-        } else {
-            ln[k].cls_a = sample_class(ln[k].e, logits, w->Q);
-        }
-    }
+    draw_lanes(w, &w->m.O2, ln, nl, s, 0, force_a, out_a);
     if (!dual) {
         for (int k = 0; k < nl; k++) {
             ln[k].cls_b = 0;
@@ -463,16 +471,7 @@ static void step_lanes(const vk_engine *w, vk_lane *ln, int nl, const vk_scratch
     }
     /* the fine layers read the fine half of each state vector */
     hidden_lanes(w, &w->m.O3, ln, nl, BUF_HNEW_FINE, Hc, s);
-    logits_lanes(w, &w->m.O4, ln, nl, s);
-    for (int k = 0; k < nl; k++) {
-        const float *logits = lane_buf(&ln[k], BUF_LOGITS);
-        if (force_b) {
-            memcpy(out_b, logits, sizeof(float) * 256);
-            ln[k].cls_b = force_b[0];
-        } else {
-            ln[k].cls_b = sample_class(ln[k].e, logits, 256);
-        }
-    }
+    draw_lanes(w, &w->m.O4, ln, nl, s, 1, force_b, out_b);
 }
 
 /* ---------- construction ---------- */
@@ -552,6 +551,7 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
         !e->exc_inc || !e->exc_v || !e->exc_k || !e->exc ||
         !e->mulaw_table || !e->in_t || !e->frames || !e->cond || !e->cond_in || !e->cond_hid || !e->h || !e->hnew ||
         !model->R.bias || /* the GRU adds it unconditionally */
+        model->O2.rows != e->Q || (model->head == VK_HEAD_DUAL && model->O4.rows != 256) || /* one logit a class */
         !e->hmax || !e->hid || !e->logits || !e->xin || !e->xu || !e->acc || !e->xscale || !e->acc_r ||
         !e->xscale_r || !e->exc_w0 || !e->exc_w1 ||
         !e->hist_a || !e->hist_b || !e->hist_audio) {
