@@ -78,13 +78,25 @@ static float quantize_given(const float *x, int n, int n_padded, uint8_t *xu, fl
     i = 0;
     /* absmax < 3e38: not capped, so |x| <= absmax holds (a capped one would let
      * |x * inv| pass 127.5) */
-    if (finite && absmax < 3.0e38f && inv <= 3.4e38f) /* the tail below checks its own elements */
+    if (finite && absmax < 3.0e38f && inv <= 3.4e38f) { /* the tail below checks its own elements */
+        /* 32 at a time: |q| <= 127, so both packs are exact; they interleave the four
+         * blocks' 4-element halves within 128-bit lanes, one permute restores the order,
+         * and q + 128 is q ^ 0x80 on the bytes */
+        const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), flip = _mm256_set1_epi8((char)0x80);
+        for (; i + 32 <= n; i += 32) {
+            const __m256i w01 = _mm256_packs_epi32(quantize8_finite(x + i, vinv), quantize8_finite(x + i + 8, vinv));
+            const __m256i w23 = _mm256_packs_epi32(quantize8_finite(x + i + 16, vinv),
+                                                   quantize8_finite(x + i + 24, vinv));
+            const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23), order);
+            _mm256_storeu_si256((__m256i *)(xu + i), _mm256_xor_si256(b, flip));
+        }
         for (; i + 16 <= n; i += 16) {
             __m256i w = _mm256_packs_epi32(quantize8_finite(x + i, vinv), quantize8_finite(x + i + 8, vinv));
             w = _mm256_add_epi16(_mm256_permute4x64_epi64(w, 0xd8), bias);
             _mm_storeu_si128((__m128i *)(xu + i),
                              _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
         }
+    }
     for (; i + 16 <= n; i += 16) {
         /* packs works within 128-bit halves: [a0-3 b0-3 | a4-7 b4-7]; restore order */
         __m256i w = _mm256_packs_epi32(quantize8(x + i, vinv), quantize8(x + i + 8, vinv));
