@@ -8,7 +8,11 @@
  * 2. The hash (cheap integer ops) gives the table index; the table is non-decreasing,
  *    so the entry at the largest index of the index's bucket bounds the noise. Buckets
  *    are powers of two of (table size - index), i.e. of 1 - u, where the Gumbel
- *    quantile grows fastest; a two-register permute looks the bound up.
+ *    quantile grows fastest. Per call each bucket's bound becomes a threshold on the
+ *    logit (a one-register permute looks it up): this pass runs on most blocks of a
+ *    flat distribution, and its chain of dependent operations, not their count, is
+ *    what it waits on, so it is kept short (the hash input comes from pass 1, no
+ *    multiply-add per block).
  * Only blocks where some class passes both fetch their noise. Each lane keeps its
  * first maximum (strict >), so the lane reduction recovers the first maximum overall;
  * skipped classes have values below v_top, which the top class's lane holds at least. */
@@ -119,21 +123,38 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
     if (!(v0 == v0)) v0 = -INFINITY;
     const float t_max = t * noise[VK_NOISE_SIZE - 1];
 
-    /* bucket bounds: index i has m = VK_NOISE_SIZE - i in [2^e, 2^(e+1)), whose largest
-     * index is VK_NOISE_SIZE - 2^e; the float exponent of m (127 + e) picks the entry,
-     * its low 3 bits in one of two registers (e < 8, e >= 8) */
+    /* Stage 2 skips a class when l + t * B < v0 for B a bound of its noise, B from the
+     * bucket of its table index: m = VK_NOISE_SIZE - index in [2^e, 2^(e+1)) has largest
+     * index VK_NOISE_SIZE - 2^e. m is clamped to >= 32, so e = 5..12 and the float
+     * exponent of m (127 + e) picks lane (127 + e) & 7 of one register; the clamped
+     * bucket (m < 64) takes the largest noise of all. */
 #define VK_B(e) noise[VK_NOISE_SIZE - (1 << (e))]
-    /* lane (127 + e) & 7 holds e's bound: lanes 0..7 are e = 1..7, 0 and e = 9..12, 8 */
-    const __m256 blo = _mm256_setr_ps(VK_B(1), VK_B(2), VK_B(3), VK_B(4), VK_B(5), VK_B(6), VK_B(7), VK_B(0));
-    const __m256 bhi = _mm256_setr_ps(VK_B(9), VK_B(10), VK_B(11), VK_B(12), VK_B(0), VK_B(0), VK_B(0), VK_B(8));
+    const __m256 bnd = _mm256_setr_ps(VK_B(9), VK_B(10), VK_B(11), VK_B(12), noise[VK_NOISE_SIZE - 1], VK_B(6),
+                                      VK_B(7), VK_B(8));
 #undef VK_B
-
+    /* ... as a threshold on l: thr = the largest value found with fl(thr + fl(t B)) < v0,
+     * so l <= thr gives fl(l + fl(t g)) <= fl(thr + fl(t B)) < v0 (rounding is monotone,
+     * g <= B, t > 0): no such class can win or tie. Where none is found (v0 = -inf, t B
+     * infinite, ...) thr = -inf, and only -inf and NaN logits (which never win) skip. */
     const __m256 vv0 = _mm256_set1_ps(v0), vtemp = _mm256_set1_ps(t), vtmax = _mm256_set1_ps(t_max);
-    const __m256 two8 = _mm256_set1_ps(256.0f);
+    const __m256 tb = _mm256_mul_ps(vtemp, bnd);
+    __m256 thr = _mm256_sub_ps(vv0, tb);
+    for (int it = 0; it < 3; it++) {
+        const __m256 good = _mm256_cmp_ps(_mm256_add_ps(thr, tb), vv0, _CMP_LT_OQ);
+        const __m256 down = _mm256_sub_ps(thr, _mm256_add_ps(_mm256_mul_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), thr),
+                                                                           _mm256_set1_ps(0x1p-20f)),
+                                                             _mm256_set1_ps(0x1p-100f)));
+        thr = _mm256_blendv_ps(down, thr, good);
+    }
+    thr = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), thr,
+                           _mm256_cmp_ps(_mm256_add_ps(thr, tb), vv0, _CMP_LT_OQ));
+
     const __m256i khi = _mm256_set1_epi32((int)key_hi), size = _mm256_set1_epi32(VK_NOISE_SIZE);
+    const __m256i m_min = _mm256_set1_epi32(32);
     const __m256i c1 = _mm256_set1_epi32(0x7feb352d), c2 = _mm256_set1_epi32((int)0x846ca68bu);
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i iota_g = _mm256_mullo_epi32(iota, _mm256_set1_epi32((int)0x9e3779b9u));
+    const __m256i step_g = _mm256_set1_epi32((int)(8u * 0x9e3779b9u));
     __m256 best = _mm256_set1_ps(-INFINITY);
     __m256i best_k = _mm256_setzero_si256();
     /* The tests are data-dependent and would mispredict as branches, so each pass
@@ -141,37 +162,37 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
      * next pass runs over the list. Chunks of VK_CHUNK blocks bound the lists. */
     enum { VK_CHUNK = 64 };
     int list_a[VK_CHUNK], list_b[VK_CHUNK];
-    __m256i idx_b[VK_CHUNK];
+    __m256i pre_a[VK_CHUNK], idx_b[VK_CHUNK];
     for (int c0 = 0; c0 < n8; c0 += 8 * VK_CHUNK) {
         const int c1_end = c0 + 8 * VK_CHUNK < n8 ? c0 + 8 * VK_CHUNK : n8;
-        /* 1: no noise can lift any class of the block to v_top */
+        /* 1: no noise can lift any class of the block to v_top; the blocks that go on
+         * take their hash input key_lo + class * golden (wrapping, as the scalar) along */
         int na = 0;
+        __m256i xk = _mm256_add_epi32(_mm256_set1_epi32((int)(key_lo + (uint32_t)c0 * 0x9e3779b9u)), iota_g);
         for (k = c0; k < c1_end; k += 8) {
             const __m256 l = _mm256_loadu_ps(logits + k);
             list_a[na] = k;
+            pre_a[na] = xk;
+            xk = _mm256_add_epi32(xk, step_g);
             na += _mm256_movemask_ps(_mm256_cmp_ps(_mm256_add_ps(l, vtmax), vv0, _CMP_GE_OQ)) != 0;
         }
-        /* 2: the noise index (hash of key_lo + class * golden, wrapping as the scalar
-         * multiply) and its bucket's bound */
+        /* 2: the noise index (the hash) and its bucket's threshold */
         int nb = 0;
         for (int j = 0; j < na; j++) {
             const int kb = list_a[j];
             const __m256 l = _mm256_loadu_ps(logits + kb);
-            __m256i x = _mm256_add_epi32(_mm256_set1_epi32((int)(key_lo + (uint32_t)kb * 0x9e3779b9u)), iota_g);
+            __m256i x = pre_a[j];
             x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
             x = _mm256_mullo_epi32(x, c1);
             x = _mm256_xor_si256(x, khi);
             x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 15));
             x = _mm256_mullo_epi32(x, c2); /* (the hash's last xorshift keeps the top bits) */
             const __m256i idx = _mm256_srli_epi32(x, 32 - VK_NOISE_BITS);
-            const __m256 m = _mm256_cvtepi32_ps(_mm256_sub_epi32(size, idx)); /* exact: <= 2^12 */
-            const __m256i ex = _mm256_srli_epi32(_mm256_castps_si256(m), 23);
-            const __m256 bound = _mm256_blendv_ps(_mm256_permutevar8x32_ps(blo, ex),
-                                                  _mm256_permutevar8x32_ps(bhi, ex), _mm256_cmp_ps(m, two8, _CMP_GE_OQ));
-            const __m256 ub = _mm256_add_ps(l, _mm256_mul_ps(vtemp, bound));
+            const __m256 m = _mm256_cvtepi32_ps(_mm256_max_epi32(_mm256_sub_epi32(size, idx), m_min)); /* exact */
+            const __m256 th = _mm256_permutevar8x32_ps(thr, _mm256_srli_epi32(_mm256_castps_si256(m), 23));
             list_b[nb] = kb;
             idx_b[nb] = idx;
-            nb += _mm256_movemask_ps(_mm256_cmp_ps(ub, vv0, _CMP_GE_OQ)) != 0;
+            nb += _mm256_movemask_ps(_mm256_cmp_ps(l, th, _CMP_GT_OQ)) != 0;
         }
         /* 3: the noise itself, for the blocks left (~10% on a flat distribution) */
         for (int j = 0; j < nb; j++) {

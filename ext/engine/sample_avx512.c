@@ -1,6 +1,6 @@
 /* Gumbel-max sampler, 16 classes at a time (AVX-512F). Same definition and same class
  * as vk_sample_scalar (sample.h), and the same sound skipping as sample_avx2.c (see
- * there); with 16 lanes one permute holds every bucket bound. */
+ * there); with 16 lanes one permute holds every bucket's threshold, unclamped. */
 #include <immintrin.h>
 #include <math.h>
 
@@ -72,29 +72,48 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
     for (int e = 0; e <= VK_NOISE_BITS; e++) tab[(127 + e) & 15] = noise[VK_NOISE_SIZE - (1 << e)];
     const __m512 btab = _mm512_loadu_ps(tab);
 
+    /* each bound as a threshold on the logit, as sample_avx2.c: l <= thr gives
+     * fl(l + fl(t g)) < v0; -inf where none is found */
     const __m512 vv0 = _mm512_set1_ps(v0), vtemp = _mm512_set1_ps(t), vtmax = _mm512_set1_ps(t_max);
+    const __m512 tb = _mm512_mul_ps(vtemp, btab);
+    const __m512i absmask = _mm512_set1_epi32(0x7fffffff);
+    __m512 thr = _mm512_sub_ps(vv0, tb);
+    for (int it = 0; it < 3; it++) {
+        const __mmask16 good = _mm512_cmp_ps_mask(_mm512_add_ps(thr, tb), vv0, _CMP_LT_OQ);
+        const __m512 athr = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(thr), absmask));
+        const __m512 down = _mm512_sub_ps(thr, _mm512_add_ps(_mm512_mul_ps(athr, _mm512_set1_ps(0x1p-20f)),
+                                                             _mm512_set1_ps(0x1p-100f)));
+        thr = _mm512_mask_mov_ps(down, good, thr);
+    }
+    thr = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY),
+                             _mm512_cmp_ps_mask(_mm512_add_ps(thr, tb), vv0, _CMP_LT_OQ), thr);
+
     const __m512i khi = _mm512_set1_epi32((int)key_hi), size = _mm512_set1_epi32(VK_NOISE_SIZE);
     const __m512i c1 = _mm512_set1_epi32(0x7feb352d), c2 = _mm512_set1_epi32((int)0x846ca68bu);
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     const __m512i iota_g = _mm512_mullo_epi32(iota, _mm512_set1_epi32((int)0x9e3779b9u));
+    const __m512i step_g = _mm512_set1_epi32((int)(16u * 0x9e3779b9u));
     __m512 best = _mm512_set1_ps(-INFINITY);
     __m512i best_k = _mm512_setzero_si512();
     enum { VK_CHUNK = 64 };
     int list_a[VK_CHUNK], list_b[VK_CHUNK];
-    __m512i idx_b[VK_CHUNK];
+    __m512i pre_a[VK_CHUNK], idx_b[VK_CHUNK];
     const int n16 = n & ~15;
     for (int c0 = 0; c0 < n16; c0 += 16 * VK_CHUNK) {
         const int c_end = c0 + 16 * VK_CHUNK < n16 ? c0 + 16 * VK_CHUNK : n16;
         int na = 0;
-        for (k = c0; k < c_end; k += 16) {
+        __m512i xk = _mm512_add_epi32(_mm512_set1_epi32((int)(key_lo + (uint32_t)c0 * 0x9e3779b9u)), iota_g);
+        for (k = c0; k < c_end; k += 16) { /* the hash input key_lo + class * golden rides along */
             list_a[na] = k;
+            pre_a[na] = xk;
+            xk = _mm512_add_epi32(xk, step_g);
             na += _mm512_cmp_ps_mask(_mm512_add_ps(_mm512_loadu_ps(logits + k), vtmax), vv0, _CMP_GE_OQ) != 0;
         }
         int nb = 0;
         for (int j = 0; j < na; j++) {
             const int kb = list_a[j];
             const __m512 l = _mm512_loadu_ps(logits + kb);
-            __m512i x = _mm512_add_epi32(_mm512_set1_epi32((int)(key_lo + (uint32_t)kb * 0x9e3779b9u)), iota_g);
+            __m512i x = pre_a[j];
             x = _mm512_xor_si512(x, _mm512_srli_epi32(x, 16));
             x = _mm512_mullo_epi32(x, c1);
             x = _mm512_xor_si512(x, khi);
@@ -102,10 +121,10 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
             x = _mm512_mullo_epi32(x, c2); /* (the hash's last xorshift keeps the top bits) */
             const __m512i idx = _mm512_srli_epi32(x, 32 - VK_NOISE_BITS);
             const __m512 m = _mm512_cvtepi32_ps(_mm512_sub_epi32(size, idx)); /* exact: <= 2^12 */
-            const __m512 bound = _mm512_permutexvar_ps(_mm512_srli_epi32(_mm512_castps_si512(m), 23), btab);
+            const __m512 th = _mm512_permutexvar_ps(_mm512_srli_epi32(_mm512_castps_si512(m), 23), thr);
             list_b[nb] = kb;
             idx_b[nb] = idx;
-            nb += _mm512_cmp_ps_mask(_mm512_add_ps(l, _mm512_mul_ps(vtemp, bound)), vv0, _CMP_GE_OQ) != 0;
+            nb += _mm512_cmp_ps_mask(l, th, _CMP_GT_OQ) != 0;
         }
         for (int j = 0; j < nb; j++) {
             const int kb = list_b[j];
