@@ -66,7 +66,7 @@ struct vk_engine {
     float *exc_w0, *exc_w1; /* exc_out_w's two columns, [H] each (one vector load per term) */
     float *mulaw_table; /* [Q] audio value of each mu-law class */
     float *in_t;        /* in_w transposed, [n_in][3H] */
-    int sx, sacc, s3h, shid, sq;
+    int sx, sacc, shid, sq;
 
     /* generated history by global sample index, ring of hcap (power of two) */
     int32_t *hist_a, *hist_b; /* dual: coarse, fine; mulaw: class */
@@ -229,7 +229,8 @@ static void normalize_frame(const vk_engine *e, const float *raw, float *z)
  * or not, so the result is the same bits everywhere. The SSE2 path runs four rows at
  * once (x loaded once for all four; a 4x4 transpose lines the rows' partial sums up
  * for the same pairwise combination), eight where it can: each row's sum is a chain of
- * adds, and eight chains keep the adder busy where four wait on its latency. */
+ * adds, and eight chains hide more of the adder's latency than four (a few per cent:
+ * cond2's weights stream from L2 once per frame, which bounds this loop). */
 #ifdef __SSE2__
 static inline __m128 dense_finish4(__m128 a0, __m128 a1, __m128 a2, __m128 a3, const float *const *wr,
                                    const float *x, int c4, int cols, const float *b)
@@ -516,7 +517,6 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     e->sx = (max_cols + 3) / 4 * 4;
     e->sx = (e->sx + 63) / 64 * 64;
     e->sacc = pad16(max_rows);
-    e->s3h = pad16(3 * H);
     e->shid = pad16(H);
     e->sq = pad16(e->Q);
 
