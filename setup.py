@@ -43,6 +43,7 @@ ENGINE_ISA_FILES = {"ext/engine/gru_f32_avx2.c": ["-mavx2"],
                     "ext/engine/gru_f32_avx512.c": ["-mavx512f"],
                     **ELEMENTWISE_ISA_FILES} if X86 else {}
 ENGINE_NAME = "vocoder._engine"
+ENGINE_DIR = "ext/engine"
 
 KERNEL_USERS = set()  # extensions that link the per-ISA kernel objects (cythonize copies Extensions, so track names)
 
@@ -76,9 +77,9 @@ def extension(name, pyx, c_sources):
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
         + ([] if X86 else [("VK_NO_X86", "1")]),
         depends=[os.path.join(KERNEL_DIR, f) for f in os.listdir(KERNEL_DIR)]
-        + ["ext/cpu_detect.h", "ext/engine/quantize.h", "ext/engine/wavernn.h",
-           "ext/engine/voice.h", "ext/engine/resample.h", "ext/engine/detmath.h",
-           "ext/engine/gru_f32.h", "ext/engine/gru_f32_body.h", "ext/engine/sample.h", "vocoder/_kernels.pxd"],
+        # every engine source and header: a per-ISA file or a shared body changed alone must rebuild
+        + sorted(os.path.join(ENGINE_DIR, f) for f in os.listdir(ENGINE_DIR) if f.endswith((".c", ".h")))
+        + ["ext/cpu_detect.h", "vocoder/_kernels.pxd"],
     )
     KERNEL_USERS.add(name)
     return ext
