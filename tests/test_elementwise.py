@@ -252,3 +252,13 @@ def test_engine_odd_sizes_same_bits_every_level(hidden, head, subscale, horizon,
     assert np.all(np.isfinite(want))
     for name in LEVELS[1:]:
         assert Vocoder(p, seed=1, level=name).vocode(f).tobytes() == want.tobytes(), name
+
+
+@pytest.mark.parametrize("sample_rate,hop", [(16000, 80), (16000, 81), (24000, 120), (22050, 275), (8000, 1)])
+def test_excitation_vector_path_equals_scalar_loop(sample_rate, hop):
+    """Every x86 level runs the SSE2 excitation and a build without SSE2 the scalar loop,
+    so only this check ties the two (the cross-level tests cannot see a difference)."""
+    from vocoder import _engine
+
+    assert _engine._excitation_selfcheck(sample_rate, hop) == 0
+    assert _engine._excitation_selfcheck(16000, 0) == -1

@@ -41,6 +41,7 @@ cdef extern from "engine/wavernn.h":
     void vk_engine_finish(vk_engine *e) nogil
     void vk_engine_render(vk_engine *e, float *out, int n) nogil
     int64_t vk_engine_latency(const vk_engine *e) nogil
+    int64_t vk_excitation_selfcheck(int sample_rate, int hop) nogil
     int64_t vk_engine_underrun_samples(const vk_engine *e) nogil
     int64_t vk_engine_generated(const vk_engine *e) nogil
     int64_t vk_engine_ready(const vk_engine *e) nogil
@@ -476,3 +477,9 @@ def elementwise_sample_acc(int level, const int32_t[::1] acc, const float[::1] r
     with nogil:
         c = f.sample_acc(&acc[0], &row_scale[0], x_scale, bp, &y[0], n, t, &noise[0], key)
     return c, np.asarray(y)[:n]
+
+
+def _excitation_selfcheck(int sample_rate, int hop):
+    """Test hook: how many output floats of the engine's SSE2 excitation differ from its
+    scalar loop over a sweep of pitches (0: the same bits; -1: bad arguments)."""
+    return vk_excitation_selfcheck(sample_rate, hop)

@@ -54,6 +54,8 @@ void vk_engine_finish(vk_engine *e);
 void vk_engine_render(vk_engine *e, float *out, int n);
 
 int64_t vk_engine_latency(const vk_engine *e);
+/* test hook: differing floats between the SSE2 and scalar excitation (0 = same bits) */
+int64_t vk_excitation_selfcheck(int sample_rate, int hop);
 int64_t vk_engine_underrun_samples(const vk_engine *e);
 int64_t vk_engine_generated(const vk_engine *e);
 /* Samples render() can deliver now without running out of frames. */
