@@ -578,3 +578,25 @@ def test_saved_and_loaded_preset_gives_same_audio(tmp_path, kw):
     want = Vocoder(p, seed=3).vocode(f)
     assert_same_bits(Vocoder(q, seed=3).vocode(f), want, "loaded preset")
     assert_same_bits(Vocoder(load_preset(str(path)), seed=3).vocode(f), want, "loaded by str path")
+
+
+def test_bench_engine_reports_every_case_and_the_numpy_baseline(monkeypatch):
+    """The benchmark runs (tiny: a smoke test, no timing asserted) and its records carry
+    the fields docs/benchmarks.md and --json promise, with the numpy baseline beside the
+    engine's H384 16 kHz B=1 case."""
+    from vocoder import bench
+
+    monkeypatch.setattr(bench, "ENGINE_CASES", [(64, 16000, 1), (64, 16000, 4)])
+    records = bench.bench_engine(seconds=0.05, repeats=1)
+    assert [r["subscale"] for r in records] == [1, 4]
+    for r in records:
+        assert {"name", "hidden", "density", "sample_rate", "subscale", "rtf"} <= set(r)
+        assert r["rtf"] > 0 and r["gemv_us"] > 0 and r["peak_rss_mb"] > 0
+    from vocoder.presets import random_preset
+
+    p = random_preset(hidden=64, density=0.1, head="dual", seed=0)
+    feats = np.zeros((4, p.n_features), np.float32)
+    base = bench._numpy_baseline(p, feats, 16000, 1, 0.1)
+    assert base["level"].startswith("numpy") and base["us_per_sample"] > 0 and base["gemv_us"] is None
+    table = bench.format_engine_table(records + [base])
+    assert table.count("\n") == 4 and "| - |" in table

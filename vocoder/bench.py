@@ -164,7 +164,31 @@ def bench_engine(seconds: float = 1.0, repeats: int = 3, density: float = 0.1, q
             cpu_us_per_sample=cpu_us, rtf_cpu=cpu_us * 1e-6 * sr,
             peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         ))
+        if b == 1 and hidden == 384 and sr == 16000:
+            records.append(_numpy_baseline(p, feats, sr, repeats, density))
     return records
+
+
+def _numpy_baseline(p, feats, sr, repeats, density) -> dict:
+    """What a user would write instead: the same network in numpy float32, sample by
+    sample (``vocoder.reference.ReferenceModel.generate``: dense dequantised matrices,
+    BLAS GEMV per step). A few frames suffice; it is slow."""
+    from .reference import ReferenceModel
+
+    ref = ReferenceModel(p, dtype=np.float32)
+    few = feats[: max(2, 800 // p.hop)]
+    times, cpu_times = [], []
+    for _ in range(max(1, min(repeats, 2))):
+        t0, c0 = time.perf_counter(), time.thread_time()
+        audio = ref.generate(few, seed=0)
+        times.append(time.perf_counter() - t0)
+        cpu_times.append(time.thread_time() - c0)
+    us = statistics.median(times) / audio.shape[0] * 1e6
+    cpu_us = statistics.median(cpu_times) / audio.shape[0] * 1e6
+    return dict(name=f"H{p.hidden} {sr // 1000}kHz B=1", hidden=p.hidden, density=density,
+                sample_rate=sr, subscale=1, level="numpy-f32 (reference.py)", rtf=us * 1e-6 * sr,
+                x_realtime=1.0 / (us * 1e-6 * sr), us_per_sample=us, gemv_us=None, other_us=None,
+                cpu_us_per_sample=cpu_us, rtf_cpu=cpu_us * 1e-6 * sr, peak_rss_mb=None)
 
 
 def format_engine_table(records: list[dict]) -> str:
@@ -172,7 +196,10 @@ def format_engine_table(records: list[dict]) -> str:
              "| peak RSS MB |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in records:
+        def num(x, fmt):
+            return "-" if x is None else format(x, fmt)
+
         lines.append(f"| {r['name']} | {r['level']} | {r['rtf']:.3f} | {r['x_realtime']:.1f} | "
-                     f"{r['us_per_sample']:.2f} | {r['gemv_us']:.2f} | {r['other_us']:.2f} | "
-                     f"{r['cpu_us_per_sample']:.2f} | {r['rtf_cpu']:.3f} | {r['peak_rss_mb']:.0f} |")
+                     f"{r['us_per_sample']:.2f} | {num(r['gemv_us'], '.2f')} | {num(r['other_us'], '.2f')} | "
+                     f"{r['cpu_us_per_sample']:.2f} | {r['rtf_cpu']:.3f} | {num(r['peak_rss_mb'], '.0f')} |")
     return "\n".join(lines)
