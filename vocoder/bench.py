@@ -195,10 +195,11 @@ def format_engine_table(records: list[dict]) -> str:
     lines = ["| case | level | RTF (median) | x real time | us/sample | GEMV us | other us | CPU us/sample | RTF (CPU) "
              "| peak RSS MB |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-    for r in records:
-        def num(x, fmt):
-            return "-" if x is None else format(x, fmt)
 
+    def num(x, fmt):  # the numpy baseline has no kernel time or memory column
+        return "-" if x is None else format(x, fmt)
+
+    for r in records:
         lines.append(f"| {r['name']} | {r['level']} | {r['rtf']:.3f} | {r['x_realtime']:.1f} | "
                      f"{r['us_per_sample']:.2f} | {num(r['gemv_us'], '.2f')} | {num(r['other_us'], '.2f')} | "
                      f"{r['cpu_us_per_sample']:.2f} | {r['rtf_cpu']:.3f} | {num(r['peak_rss_mb'], '.0f')} |")
