@@ -1,26 +1,15 @@
 /* Body of vk_dequantize_relu (quantize.h): a hidden layer's dequantisation, excitation
  * term, relu and the max for the next quantisation, in one pass over the rows instead of
  * four (dequantise, add, relu, absmax). Before including, define VK_DR_NAME and, for a
- * vector version, VK_V, VK_W, VK_LOAD, VK_LOADI (VK_W int32 converted to float),
- * VK_STORE, VK_SET1, VK_ADD, VK_MUL, VK_MAX (x86 rule: the second operand when either
- * is NaN) and VK_HMAX (max of the lanes, none NaN). Without VK_V it is instantiated on
- * single floats: vk_dequantize_relu, the definition; vector versions hand it their
+ * vector version, include that width's operations (vec_f32_avx2.h, vec_f32_avx512.h).
+ * Without them it is instantiated on single floats (vec_f32_scalar.h): vk_dequantize_relu, the definition; vector versions hand it their
  * leftover rows. Per row the same operations in the same order at every level. */
 #include <stddef.h>
 
 #include "quantize.h"
 
 #ifndef VK_V
-#define VK_V float
-#define VK_W 1
-#define VK_LOAD(p) (*(p))
-#define VK_LOADI(p) ((float)*(p))
-#define VK_STORE(p, v) (*(p) = (v))
-#define VK_SET1(c) (c)
-#define VK_ADD(a, b) ((a) + (b))
-#define VK_MUL(a, b) ((a) * (b))
-#define VK_MAX(a, b) ((a) > (b) ? (a) : (b))
-#define VK_HMAX(a) (a)
+#include "vec_f32_scalar.h"
 #define VK_DR_SCALAR 1
 #endif
 

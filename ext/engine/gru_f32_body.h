@@ -1,30 +1,15 @@
 /* Body of the fused gates + GRU update; see gru_f32.h. Before including, define
- * VK_GRU_NAME and, for a vector version, VK_V (vector type), VK_W (lanes) and the
- * operations VK_LOAD, VK_LOADI (VK_W int32 converted to float), VK_STORE, VK_SET1,
- * VK_ADD, VK_SUB, VK_MUL, VK_DIV, VK_MIN, VK_MAX (with the x86 NaN rule of vk_minf /
- * vk_maxf), VK_ABS (clear the sign bit) and VK_HMAX (max of the lanes, none NaN). Without VK_V the same code is
- * instantiated on single floats: that is vk_gru_f32_scalar, the definition, and the
- * vector versions hand it their leftover units, so there is one sequence of
- * operations per unit, written once. */
+ * VK_GRU_NAME and, for a vector version, include that width's operations
+ * (vec_f32_sse2.h, vec_f32_avx2.h, vec_f32_avx512.h). Without them the same code is
+ * instantiated on single floats (vec_f32_scalar.h): that is vk_gru_f32_scalar, the
+ * definition, and the vector versions hand it their leftover units, so there is one
+ * sequence of operations per unit, written once. */
 #include <stddef.h>
 
 #include "gru_f32.h"
 
 #ifndef VK_V
-#define VK_V float
-#define VK_W 1
-#define VK_LOAD(p) (*(p))
-#define VK_LOADI(p) ((float)*(p))
-#define VK_STORE(p, v) (*(p) = (v))
-#define VK_SET1(c) (c)
-#define VK_ADD(a, b) ((a) + (b))
-#define VK_SUB(a, b) ((a) - (b))
-#define VK_MUL(a, b) ((a) * (b))
-#define VK_DIV(a, b) ((a) / (b))
-#define VK_MIN(a, b) vk_minf((a), (b))
-#define VK_MAX(a, b) vk_maxf((a), (b))
-#define VK_ABS(a) ((a) < 0.0f ? -(a) : (a))
-#define VK_HMAX(a) (a)
+#include "vec_f32_scalar.h"
 #define VK_GRU_SCALAR 1
 #endif
 

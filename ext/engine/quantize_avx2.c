@@ -135,20 +135,5 @@ void vk_dequantize_avx2(const int32_t *acc, const float *row_scale, float x_scal
 
 /* vk_dequantize_relu, 8 lanes */
 #define VK_DR_NAME vk_dequantize_relu_avx2
-#define VK_V __m256
-#define VK_W 8
-#define VK_LOAD _mm256_loadu_ps
-#define VK_LOADI(p) _mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(p)))
-#define VK_STORE _mm256_storeu_ps
-#define VK_SET1 _mm256_set1_ps
-#define VK_ADD _mm256_add_ps
-#define VK_MUL _mm256_mul_ps
-#define VK_MAX _mm256_max_ps
-static inline float hmax8(__m256 v) /* lanes >= +0, no NaN: any order */
-{
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    return _mm_cvtss_f32(_mm_max_ss(m, _mm_shuffle_ps(m, m, 1)));
-}
-#define VK_HMAX hmax8
+#include "vec_f32_avx2.h"
 #include "dequantize_relu_body.h"

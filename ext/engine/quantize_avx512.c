@@ -88,14 +88,5 @@ void vk_dequantize_avx512(const int32_t *acc, const float *row_scale, float x_sc
 
 /* vk_dequantize_relu, 16 lanes */
 #define VK_DR_NAME vk_dequantize_relu_avx512
-#define VK_V __m512
-#define VK_W 16
-#define VK_LOAD _mm512_loadu_ps
-#define VK_LOADI(p) _mm512_cvtepi32_ps(_mm512_loadu_si512((const void *)(p)))
-#define VK_STORE _mm512_storeu_ps
-#define VK_SET1 _mm512_set1_ps
-#define VK_ADD _mm512_add_ps
-#define VK_MUL _mm512_mul_ps
-#define VK_MAX _mm512_max_ps
-#define VK_HMAX _mm512_reduce_max_ps /* lanes >= +0, no NaN: any order */
+#include "vec_f32_avx512.h"
 #include "dequantize_relu_body.h"
