@@ -5,6 +5,7 @@
 #ifndef VK_QUANTIZE_H
 #define VK_QUANTIZE_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sample.h"
@@ -95,5 +96,18 @@ float vk_dequantize_relu_avx512(const int32_t *acc, const float *row_scale, floa
 
 /* The functions for a kernel level (VK_LEVEL_*). */
 vk_quant_fns vk_quant_for_level(int level);
+
+/* End of a vector sampler's first pass: the classes [k, n) past its last full vector are
+ * dequantised (acc not NULL; else logits are given) and scanned on from the vector
+ * lanes' top and class, keeping the first largest. Sets *top_out, returns the class. */
+static inline int vk_top_tail(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                              float *logits, int k, int n, float top, int k_top, float *top_out)
+{
+    if (acc && k < n) vk_dequantize(acc + k, row_scale + k, x_scale, bias ? bias + k : NULL, logits + k, n - k);
+    for (; k < n; k++)
+        if (logits[k] > top) { top = logits[k]; k_top = k; }
+    *top_out = top;
+    return k_top;
+}
 
 #endif

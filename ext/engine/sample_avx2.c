@@ -102,12 +102,8 @@ static inline int top_pass(const int32_t *acc, const float *row_scale, float x_s
         k0 = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(k0), _mm256_castsi256_ps(k1), take1));
     }
     float top;
-    int k_top = vk_first_max8(t0, k0, &top); /* 0 when no lane beats -inf */
-    if (acc && k < n) vk_dequantize(acc + k, row_scale + k, x_scale, bias ? bias + k : NULL, logits + k, n - k);
-    for (; k < n; k++)
-        if (logits[k] > top) { top = logits[k]; k_top = k; }
-    *top_out = top;
-    return k_top;
+    const int k_top = vk_first_max8(t0, k0, &top); /* 0 when no lane beats -inf */
+    return vk_top_tail(acc, row_scale, x_scale, bias, logits, k, n, top, k_top, top_out);
 }
 
 /* The rest of the sampler once the top and its class are known. */
