@@ -31,6 +31,20 @@ if X86:
         "avx512vnni": ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512vnni"],
     })
 
+# VOCODER_EMULATE_ISA=1: a test build (tests/test_emulated_isa.py) in which the files of the
+# levels this CPU may lack (AVX-VNNI, AVX-512, AVX-512 VNNI) are compiled for AVX2 against
+# SIMDe's portable intrinsics (ext/simde_isa.h; Debian: libsimde-dev) and every level is
+# offered, so each level's own code runs here and its bits can be checked. Never for use.
+EMULATE_ISA = X86 and os.environ.get("VOCODER_EMULATE_ISA") == "1"
+EMULATED_FLAGS = ["-mavx2", "-include", "ext/simde_isa.h"]
+
+
+def isa_flags(flags):
+    """The flags a per-ISA file is compiled with (EMULATED_FLAGS for an emulated level)."""
+    if EMULATE_ISA and any(f.startswith(("-mavx512", "-mavxvnni")) for f in flags):
+        return EMULATED_FLAGS
+    return flags
+
 
 # Engine files compiled per ISA (no FMA: the float results must match across levels).
 # The elementwise ones (quantiser, sampler) also go into the kernels module, whose test
@@ -59,11 +73,11 @@ class BuildWithIsaFlags(build_ext):
                 src = os.path.join(KERNEL_DIR, f"sparse_gemv_i8_{isa}.c")
                 objects += self.compiler.compile(
                     [src], output_dir=self.build_temp, include_dirs=["ext", KERNEL_DIR],
-                    extra_postargs=COMMON_FLAGS + flags, depends=ext.depends)
+                    extra_postargs=COMMON_FLAGS + isa_flags(flags), depends=ext.depends)
             for src, flags in (ENGINE_ISA_FILES if ext.name == ENGINE_NAME else ELEMENTWISE_ISA_FILES).items():
                 objects += self.compiler.compile(
                     [src], output_dir=self.build_temp, include_dirs=["ext", KERNEL_DIR],
-                    extra_postargs=COMMON_FLAGS + flags, depends=ext.depends)
+                    extra_postargs=COMMON_FLAGS + isa_flags(flags), depends=ext.depends)
             ext.extra_objects = list(ext.extra_objects or []) + objects
         super().build_extension(ext)
 
@@ -75,11 +89,11 @@ def extension(name, pyx, c_sources):
         include_dirs=["ext", KERNEL_DIR, np.get_include()],
         extra_compile_args=COMMON_FLAGS,
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
-        + ([] if X86 else [("VK_NO_X86", "1")]),
+        + ([] if X86 else [("VK_NO_X86", "1")]) + ([("VK_EMULATED_ISA", "1")] if EMULATE_ISA else []),
         depends=[os.path.join(KERNEL_DIR, f) for f in os.listdir(KERNEL_DIR)]
         # every engine source and header: a per-ISA file or a shared body changed alone must rebuild
         + sorted(os.path.join(ENGINE_DIR, f) for f in os.listdir(ENGINE_DIR) if f.endswith((".c", ".h")))
-        + ["ext/cpu_detect.h", "vocoder/_kernels.pxd"],
+        + ["ext/cpu_detect.h", "ext/simde_isa.h", "vocoder/_kernels.pxd"],
     )
     KERNEL_USERS.add(name)
     return ext
