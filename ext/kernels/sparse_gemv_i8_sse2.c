@@ -22,15 +22,19 @@ static inline __m128i pair_sums(__m128i a, __m128i b)
     return _mm_add_epi32(even, odd);
 }
 
-static inline void row_block(const vk_bsmat *m, int rb, const uint8_t *xu, int32_t *y)
+/* Takes the matrix's fields as locals of the caller: y's int32 stores may alias m's
+ * fields, so reading them through m would reload them every row block. */
+static inline void row_block(const int32_t *row_ptr, const int32_t *col_idx, const int8_t *blocks,
+                             const int32_t *row_sums, int rb, const uint8_t *xu, int32_t *y)
 {
     /* acc[2q] covers rows 4q, 4q+1 and acc[2q+1] rows 4q+2, 4q+3, each as two partial
      * sums per row: eight independent chains. */
     __m128i acc[8];
     for (int i = 0; i < 8; i++) acc[i] = _mm_setzero_si128();
-    for (int k = m->row_ptr[rb]; k < m->row_ptr[rb + 1]; k++) {
-        const int8_t *w = m->blocks + (int64_t)k * VK_BLOCK_BYTES;
-        __m128i xv = load_x4(xu + (int64_t)m->col_idx[k] * VK_BLOCK_COLS);
+    const int32_t *ci = col_idx + row_ptr[rb], *ce = col_idx + row_ptr[rb + 1];
+    const int8_t *w = blocks + (int64_t)row_ptr[rb] * VK_BLOCK_BYTES;
+    for (; ci < ce; ci++, w += VK_BLOCK_BYTES) {
+        __m128i xv = load_x4(xu + (int64_t)ci[0] * VK_BLOCK_COLS);
         for (int q = 0; q < 4; q++) {
             __m128i wv = _mm_loadu_si128((const __m128i *)(w + 16 * q));
             __m128i lo = _mm_srai_epi16(_mm_unpacklo_epi8(wv, wv), 8);
@@ -39,7 +43,7 @@ static inline void row_block(const vk_bsmat *m, int rb, const uint8_t *xu, int32
             acc[2 * q + 1] = _mm_add_epi32(acc[2 * q + 1], _mm_madd_epi16(hi, xv));
         }
     }
-    const int32_t *rs = m->row_sums + rb * VK_BLOCK_ROWS;
+    const int32_t *rs = row_sums + rb * VK_BLOCK_ROWS;
     int32_t *out = y + rb * VK_BLOCK_ROWS;
     for (int q = 0; q < 4; q++) {
         __m128i sums = pair_sums(acc[2 * q], acc[2 * q + 1]);
@@ -50,7 +54,10 @@ static inline void row_block(const vk_bsmat *m, int rb, const uint8_t *xu, int32
 
 void vk_sparse_gemv_i8_sse2(const vk_bsmat *m, const uint8_t *xu, int32_t *y)
 {
-    for (int rb = 0; rb < m->row_blocks; rb++) row_block(m, rb, xu, y);
+    const int32_t *row_ptr = m->row_ptr, *col_idx = m->col_idx, *row_sums = m->row_sums;
+    const int8_t *blocks = m->blocks;
+    const int row_blocks = m->row_blocks;
+    for (int rb = 0; rb < row_blocks; rb++) row_block(row_ptr, col_idx, blocks, row_sums, rb, xu, y);
 }
 
 /* Eight accumulators per vector already fill the register file, so the batch shares
@@ -58,7 +65,11 @@ void vk_sparse_gemv_i8_sse2(const vk_bsmat *m, const uint8_t *xu, int32_t *y)
 void vk_sparse_gemm_i8_sse2(const vk_bsmat *m, int batch, const uint8_t *xu, int x_stride,
                             int32_t *y, int y_stride)
 {
-    for (int rb = 0; rb < m->row_blocks; rb++)
+    const int32_t *row_ptr = m->row_ptr, *col_idx = m->col_idx, *row_sums = m->row_sums;
+    const int8_t *blocks = m->blocks;
+    const int row_blocks = m->row_blocks;
+    for (int rb = 0; rb < row_blocks; rb++)
         for (int n = 0; n < batch; n++)
-            row_block(m, rb, xu + (int64_t)n * x_stride, y + (int64_t)n * y_stride);
+            row_block(row_ptr, col_idx, blocks, row_sums, rb, xu + (int64_t)n * x_stride,
+                      y + (int64_t)n * y_stride);
 }

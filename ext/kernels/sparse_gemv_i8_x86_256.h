@@ -79,16 +79,16 @@ void VK_FN(vk_sparse_gemv_i8_)(const vk_bsmat *m, const uint8_t *xu, int32_t *y)
 }
 
 /* G is a constant at every call site, so the loops over g unroll and acc lives in
- * registers. */
+ * registers. The caller passes the row block's blocks (ci..ce, weights from w) and
+ * row_sums as locals, so they are not reloaded through m after each group's stores. */
 static inline __attribute__((always_inline)) void gemm_group(
-    const vk_bsmat *m, int rb, const uint8_t *xu, int x_stride, int32_t *y, int y_stride,
-    const int G)
+    const int32_t *ci, const int32_t *ce, const int8_t *w, const int32_t *row_sums, int rb,
+    const uint8_t *xu, int x_stride, int32_t *y, int y_stride, const int G)
 {
     __m256i lo[VK_GROUP], hi[VK_GROUP];
     for (int g = 0; g < G; g++) lo[g] = hi[g] = _mm256_setzero_si256();
-    for (int k = m->row_ptr[rb]; k < m->row_ptr[rb + 1]; k++) {
-        const int8_t *w = m->blocks + (int64_t)k * VK_BLOCK_BYTES;
-        const int64_t col = (int64_t)m->col_idx[k] * VK_BLOCK_COLS;
+    for (; ci < ce; ci++, w += VK_BLOCK_BYTES) {
+        const int64_t col = (int64_t)ci[0] * VK_BLOCK_COLS;
         __m256i w0 = _mm256_loadu_si256((const __m256i *)w);
         __m256i w1 = _mm256_loadu_si256((const __m256i *)(w + 32));
         for (int g = 0; g < G; g++) {
@@ -97,22 +97,39 @@ static inline __attribute__((always_inline)) void gemm_group(
             hi[g] = VK_DOT4_ACC(hi[g], xb, w1);
         }
     }
-    for (int g = 0; g < G; g++) store_rows(m->row_sums, rb, lo[g], hi[g], y + (int64_t)g * y_stride);
+    /* The correction once per group: each vector's stores may alias row_sums, so
+     * store_rows per vector would load it again. */
+    const int32_t *rs = row_sums + rb * VK_BLOCK_ROWS;
+    __m256i c0 = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)rs), 7);
+    __m256i c1 = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(rs + 8)), 7);
+    for (int g = 0; g < G; g++) {
+        int32_t *out = y + (int64_t)g * y_stride + rb * VK_BLOCK_ROWS;
+        _mm256_storeu_si256((__m256i *)out, _mm256_sub_epi32(lo[g], c0));
+        _mm256_storeu_si256((__m256i *)(out + 8), _mm256_sub_epi32(hi[g], c1));
+    }
 }
 
 void VK_FN(vk_sparse_gemm_i8_)(const vk_bsmat *m, int batch, const uint8_t *xu, int x_stride,
                                int32_t *y, int y_stride)
 {
-    for (int rb = 0; rb < m->row_blocks; rb++) {
+    /* Local copies, as in the single-vector kernel. */
+    const int32_t *row_ptr = m->row_ptr, *row_sums = m->row_sums, *col_idx = m->col_idx;
+    const int8_t *blocks = m->blocks;
+    const int row_blocks = m->row_blocks;
+    for (int rb = 0; rb < row_blocks; rb++) {
+        const int32_t *ci = col_idx + row_ptr[rb], *ce = col_idx + row_ptr[rb + 1];
+        const int8_t *w = blocks + (int64_t)row_ptr[rb] * VK_BLOCK_BYTES;
         for (int n = 0; n < batch; n += VK_GROUP) {
             const uint8_t *x = xu + (int64_t)n * x_stride;
             int32_t *out = y + (int64_t)n * y_stride;
+#define VK_GEMM_GROUP(G) gemm_group(ci, ce, w, row_sums, rb, x, x_stride, out, y_stride, G)
             switch (batch - n >= VK_GROUP ? VK_GROUP : batch - n) {
-            case 4: gemm_group(m, rb, x, x_stride, out, y_stride, 4); break;
-            case 3: gemm_group(m, rb, x, x_stride, out, y_stride, 3); break;
-            case 2: gemm_group(m, rb, x, x_stride, out, y_stride, 2); break;
-            default: gemm_group(m, rb, x, x_stride, out, y_stride, 1); break;
+            case 4: VK_GEMM_GROUP(4); break;
+            case 3: VK_GEMM_GROUP(3); break;
+            case 2: VK_GEMM_GROUP(2); break;
+            default: VK_GEMM_GROUP(1); break;
             }
+#undef VK_GEMM_GROUP
         }
     }
 }

@@ -19,70 +19,94 @@ static inline __m512i bcast4(const uint8_t *x)
     return _mm512_set1_epi32(v);
 }
 
-static inline void store_rows(const vk_bsmat *m, int rb, __m512i acc, int32_t *y)
+static inline void store_rows(const int32_t *row_sums, int rb, __m512i acc, int32_t *y)
 {
-    const int32_t *rs = m->row_sums + rb * VK_BLOCK_ROWS;
+    const int32_t *rs = row_sums + rb * VK_BLOCK_ROWS;
     __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512((const void *)rs), 7);
     _mm512_storeu_si512((void *)(y + rb * VK_BLOCK_ROWS), _mm512_sub_epi32(acc, corr));
 }
 
+/* One block: its column's 4 activations against its 16 rows. */
+#define VK_BLOCK_ACC(acc, xu, col, w)                                                 \
+    ((acc) = VK_DOT4_ACC((acc), bcast4((xu) + (int64_t)(col) * VK_BLOCK_COLS),         \
+                         _mm512_loadu_si512((const void *)(w))))
+
 void VK_FN(vk_sparse_gemv_i8_)(const vk_bsmat *m, const uint8_t *xu, int32_t *y)
 {
-    const int32_t *col_idx = m->col_idx;
-    for (int rb = 0; rb < m->row_blocks; rb++) {
+    /* Local copies: y's int32 stores may alias m's fields, so reading them through m
+     * would reload them every row block. Blocks and col_idx are walked in order. */
+    const int32_t *row_ptr = m->row_ptr, *row_sums = m->row_sums, *col_idx = m->col_idx;
+    const int row_blocks = m->row_blocks;
+    const int32_t *ci = col_idx + row_ptr[0];
+    const int8_t *w = m->blocks + (int64_t)row_ptr[0] * VK_BLOCK_BYTES;
+    for (int rb = 0; rb < row_blocks; rb++) {
         __m512i acc[VK_UNROLL];
         for (int u = 0; u < VK_UNROLL; u++) acc[u] = _mm512_setzero_si512();
-        int k = m->row_ptr[rb];
-        const int end = m->row_ptr[rb + 1];
-        for (; k + VK_UNROLL <= end; k += VK_UNROLL) {
-            for (int u = 0; u < VK_UNROLL; u++) {
-                const int8_t *w = m->blocks + (int64_t)(k + u) * VK_BLOCK_BYTES;
-                __m512i xb = bcast4(xu + (int64_t)col_idx[k + u] * VK_BLOCK_COLS);
-                acc[u] = VK_DOT4_ACC(acc[u], xb, _mm512_loadu_si512((const void *)w));
+        const int32_t *ce = col_idx + row_ptr[rb + 1];
+        for (; ce - ci >= VK_UNROLL; ci += VK_UNROLL, w += VK_UNROLL * VK_BLOCK_BYTES)
+            for (int u = 0; u < VK_UNROLL; u++)
+                VK_BLOCK_ACC(acc[u], xu, ci[u], w + u * VK_BLOCK_BYTES);
+        /* The last 0..VK_UNROLL-1 blocks: straight-line tests rather than a loop, each
+         * into its own accumulator (as in the 256-bit body). */
+        for (int u = 0; u < VK_UNROLL - 1; u++) {
+            if (ci < ce) {
+                VK_BLOCK_ACC(acc[u], xu, ci[0], w);
+                ci++;
+                w += VK_BLOCK_BYTES;
             }
         }
-        for (; k < end; k++) {
-            const int8_t *w = m->blocks + (int64_t)k * VK_BLOCK_BYTES;
-            __m512i xb = bcast4(xu + (int64_t)col_idx[k] * VK_BLOCK_COLS);
-            acc[0] = VK_DOT4_ACC(acc[0], xb, _mm512_loadu_si512((const void *)w));
-        }
         acc[0] = _mm512_add_epi32(_mm512_add_epi32(acc[0], acc[1]), _mm512_add_epi32(acc[2], acc[3]));
-        store_rows(m, rb, acc[0], y);
+        store_rows(row_sums, rb, acc[0], y);
     }
 }
 
+/* The caller passes the row block's blocks (ci..ce, weights from w) and row_sums as
+ * locals, so they are not reloaded through m after each group's stores. */
 static inline __attribute__((always_inline)) void gemm_group(
-    const vk_bsmat *m, int rb, const uint8_t *xu, int x_stride, int32_t *y, int y_stride,
-    const int G)
+    const int32_t *ci, const int32_t *ce, const int8_t *w, const int32_t *row_sums, int rb,
+    const uint8_t *xu, int x_stride, int32_t *y, int y_stride, const int G)
 {
     __m512i acc[VK_GROUP];
     for (int g = 0; g < G; g++) acc[g] = _mm512_setzero_si512();
-    for (int k = m->row_ptr[rb]; k < m->row_ptr[rb + 1]; k++) {
-        const int64_t col = (int64_t)m->col_idx[k] * VK_BLOCK_COLS;
-        __m512i w = _mm512_loadu_si512((const void *)(m->blocks + (int64_t)k * VK_BLOCK_BYTES));
+    for (; ci < ce; ci++, w += VK_BLOCK_BYTES) {
+        const int64_t col = (int64_t)ci[0] * VK_BLOCK_COLS;
+        __m512i wv = _mm512_loadu_si512((const void *)w);
         for (int g = 0; g < G; g++)
-            acc[g] = VK_DOT4_ACC(acc[g], bcast4(xu + (int64_t)g * x_stride + col), w);
+            acc[g] = VK_DOT4_ACC(acc[g], bcast4(xu + (int64_t)g * x_stride + col), wv);
     }
-    for (int g = 0; g < G; g++) store_rows(m, rb, acc[g], y + (int64_t)g * y_stride);
+    /* The correction once per group: each vector's store may alias row_sums, so
+     * store_rows per vector would load it again. */
+    __m512i corr = _mm512_slli_epi32(_mm512_loadu_si512((const void *)(row_sums + rb * VK_BLOCK_ROWS)), 7);
+    for (int g = 0; g < G; g++)
+        _mm512_storeu_si512((void *)(y + (int64_t)g * y_stride + rb * VK_BLOCK_ROWS),
+                            _mm512_sub_epi32(acc[g], corr));
 }
 
 void VK_FN(vk_sparse_gemm_i8_)(const vk_bsmat *m, int batch, const uint8_t *xu, int x_stride,
                                int32_t *y, int y_stride)
 {
-    for (int rb = 0; rb < m->row_blocks; rb++) {
+    /* Local copies, as in the single-vector kernel. */
+    const int32_t *row_ptr = m->row_ptr, *row_sums = m->row_sums, *col_idx = m->col_idx;
+    const int8_t *blocks = m->blocks;
+    const int row_blocks = m->row_blocks;
+    for (int rb = 0; rb < row_blocks; rb++) {
+        const int32_t *ci = col_idx + row_ptr[rb], *ce = col_idx + row_ptr[rb + 1];
+        const int8_t *w = blocks + (int64_t)row_ptr[rb] * VK_BLOCK_BYTES;
         for (int n = 0; n < batch; n += VK_GROUP) {
             const uint8_t *x = xu + (int64_t)n * x_stride;
             int32_t *out = y + (int64_t)n * y_stride;
+#define VK_GEMM_GROUP(G) gemm_group(ci, ce, w, row_sums, rb, x, x_stride, out, y_stride, G)
             switch (batch - n >= VK_GROUP ? VK_GROUP : batch - n) {
-            case 8: gemm_group(m, rb, x, x_stride, out, y_stride, 8); break;
-            case 7: gemm_group(m, rb, x, x_stride, out, y_stride, 7); break;
-            case 6: gemm_group(m, rb, x, x_stride, out, y_stride, 6); break;
-            case 5: gemm_group(m, rb, x, x_stride, out, y_stride, 5); break;
-            case 4: gemm_group(m, rb, x, x_stride, out, y_stride, 4); break;
-            case 3: gemm_group(m, rb, x, x_stride, out, y_stride, 3); break;
-            case 2: gemm_group(m, rb, x, x_stride, out, y_stride, 2); break;
-            default: gemm_group(m, rb, x, x_stride, out, y_stride, 1); break;
+            case 8: VK_GEMM_GROUP(8); break;
+            case 7: VK_GEMM_GROUP(7); break;
+            case 6: VK_GEMM_GROUP(6); break;
+            case 5: VK_GEMM_GROUP(5); break;
+            case 4: VK_GEMM_GROUP(4); break;
+            case 3: VK_GEMM_GROUP(3); break;
+            case 2: VK_GEMM_GROUP(2); break;
+            default: VK_GEMM_GROUP(1); break;
             }
+#undef VK_GEMM_GROUP
         }
     }
 }
