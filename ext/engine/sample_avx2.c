@@ -11,8 +11,11 @@
  *    quantile grows fastest. Per call each bucket's bound becomes a threshold on the
  *    logit (a one-register permute looks it up): this pass runs on most blocks of a
  *    flat distribution, and its chain of dependent operations, not their count, is
- *    what it waits on, so it is kept short (the hash input comes from pass 1, no
- *    multiply-add per block).
+ *    what it waits on, so it is kept short. Where pass 1 let most blocks on (flat:
+ *    ~90% here) pass 2 takes every block with the hash input stepped in a register,
+ *    which costs less than carrying it through pass 1's list; else it takes the listed
+ *    blocks only (a peaked distribution). Stage 2's test is sound on its own, so the
+ *    extra blocks change nothing but time.
  * Only blocks where some class passes both fetch their noise. Each lane keeps its
  * first maximum (strict >), so the lane reduction recovers the first maximum overall;
  * skipped classes have values below v_top, which the top class's lane holds at least. */
@@ -106,6 +109,22 @@ static inline int top_pass(const int32_t *acc, const float *row_scale, float x_s
     return vk_top_tail(acc, row_scale, x_scale, bias, logits, k, n, top, k_top, top_out);
 }
 
+/* Stage 2 on one block: the table indices of its classes (the hash of their inputs x,
+ * as vk_noise_index) to *idx, and whether some class beats its bucket's threshold. */
+static inline int noise_test(__m256 l, __m256i x, __m256i khi, __m256 thr, __m256i *idx)
+{
+    x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
+    x = _mm256_mullo_epi32(x, _mm256_set1_epi32(0x7feb352d));
+    x = _mm256_xor_si256(x, khi);
+    x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 15));
+    x = _mm256_mullo_epi32(x, _mm256_set1_epi32((int)0x846ca68bu)); /* (the last xorshift keeps the top bits) */
+    *idx = _mm256_srli_epi32(x, 32 - VK_NOISE_BITS);
+    const __m256 m = _mm256_cvtepi32_ps(_mm256_max_epi32(_mm256_sub_epi32(_mm256_set1_epi32(VK_NOISE_SIZE), *idx),
+                                                         _mm256_set1_epi32(32))); /* exact */
+    const __m256 th = _mm256_permutevar8x32_ps(thr, _mm256_srli_epi32(_mm256_castps_si256(m), 23));
+    return _mm256_movemask_ps(_mm256_cmp_ps(l, th, _CMP_GT_OQ)) != 0;
+}
+
 /* The rest of the sampler once the top and its class are known. */
 static int sample_rest(const float *logits, int n, float t, const float *noise, uint64_t key, float top, int k_top)
 {
@@ -145,9 +164,7 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
     thr = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), thr,
                            _mm256_cmp_ps(_mm256_add_ps(thr, tb), vv0, _CMP_LT_OQ));
 
-    const __m256i khi = _mm256_set1_epi32((int)key_hi), size = _mm256_set1_epi32(VK_NOISE_SIZE);
-    const __m256i m_min = _mm256_set1_epi32(32);
-    const __m256i c1 = _mm256_set1_epi32(0x7feb352d), c2 = _mm256_set1_epi32((int)0x846ca68bu);
+    const __m256i khi = _mm256_set1_epi32((int)key_hi);
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     const __m256i iota_g = _mm256_mullo_epi32(iota, _mm256_set1_epi32((int)0x9e3779b9u));
     const __m256i step_g = _mm256_set1_epi32((int)(8u * 0x9e3779b9u));
@@ -158,37 +175,45 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
      * next pass runs over the list. Chunks of VK_CHUNK blocks bound the lists. */
     enum { VK_CHUNK = 64 };
     int list_a[VK_CHUNK], list_b[VK_CHUNK];
-    __m256i pre_a[VK_CHUNK], idx_b[VK_CHUNK];
+    __m256i idx_b[VK_CHUNK];
     for (int c0 = 0; c0 < n8; c0 += 8 * VK_CHUNK) {
         const int c1_end = c0 + 8 * VK_CHUNK < n8 ? c0 + 8 * VK_CHUNK : n8;
-        /* 1: no noise can lift any class of the block to v_top; the blocks that go on
-         * take their hash input key_lo + class * golden (wrapping, as the scalar) along */
+        /* 1: no noise can lift any class of the block to v_top */
         int na = 0;
-        __m256i xk = _mm256_add_epi32(_mm256_set1_epi32((int)(key_lo + (uint32_t)c0 * 0x9e3779b9u)), iota_g);
         for (k = c0; k < c1_end; k += 8) {
             const __m256 l = _mm256_loadu_ps(logits + k);
             list_a[na] = k;
-            pre_a[na] = xk;
-            xk = _mm256_add_epi32(xk, step_g);
             na += _mm256_movemask_ps(_mm256_cmp_ps(_mm256_add_ps(l, vtmax), vv0, _CMP_GE_OQ)) != 0;
         }
-        /* 2: the noise index (the hash) and its bucket's threshold */
+        /* 2: the noise index (the hash of key_lo + class * golden, wrapping as the
+         * scalar) and its bucket's threshold. When most blocks went on (a flat
+         * distribution) every block of the chunk takes this test, its hash input
+         * stepped along in a register; else only the listed blocks, each hash input
+         * made from its class. */
         int nb = 0;
-        for (int j = 0; j < na; j++) {
-            const int kb = list_a[j];
-            const __m256 l = _mm256_loadu_ps(logits + kb);
-            __m256i x = pre_a[j];
-            x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 16));
-            x = _mm256_mullo_epi32(x, c1);
-            x = _mm256_xor_si256(x, khi);
-            x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 15));
-            x = _mm256_mullo_epi32(x, c2); /* (the hash's last xorshift keeps the top bits) */
-            const __m256i idx = _mm256_srli_epi32(x, 32 - VK_NOISE_BITS);
-            const __m256 m = _mm256_cvtepi32_ps(_mm256_max_epi32(_mm256_sub_epi32(size, idx), m_min)); /* exact */
-            const __m256 th = _mm256_permutevar8x32_ps(thr, _mm256_srli_epi32(_mm256_castps_si256(m), 23));
-            list_b[nb] = kb;
-            idx_b[nb] = idx;
-            nb += _mm256_movemask_ps(_mm256_cmp_ps(l, th, _CMP_GT_OQ)) != 0;
+        if (4 * na >= 3 * ((c1_end - c0) / 8)) {
+            __m256i xk = _mm256_add_epi32(_mm256_set1_epi32((int)(key_lo + (uint32_t)c0 * 0x9e3779b9u)), iota_g);
+            for (k = c0; k < c1_end; k += 8) {
+                const __m256 l = _mm256_loadu_ps(logits + k);
+                __m256i idx;
+                const int go = noise_test(l, xk, khi, thr, &idx);
+                xk = _mm256_add_epi32(xk, step_g);
+                list_b[nb] = k;
+                idx_b[nb] = idx;
+                nb += go;
+            }
+        } else {
+            for (int j = 0; j < na; j++) {
+                const int kb = list_a[j];
+                const __m256 l = _mm256_loadu_ps(logits + kb);
+                __m256i idx;
+                const int go = noise_test(
+                    l, _mm256_add_epi32(_mm256_set1_epi32((int)(key_lo + (uint32_t)kb * 0x9e3779b9u)), iota_g), khi,
+                    thr, &idx);
+                list_b[nb] = kb;
+                idx_b[nb] = idx;
+                nb += go;
+            }
         }
         /* 3: the noise itself, for the blocks left (~10% on a flat distribution) */
         for (int j = 0; j < nb; j++) {
