@@ -82,31 +82,4 @@ static inline __attribute__((always_inline)) void gemm_group(
                             _mm512_sub_epi32(acc[g], corr));
 }
 
-void VK_FN(vk_sparse_gemm_i8_)(const vk_bsmat *m, int batch, const uint8_t *xu, int x_stride,
-                               int32_t *y, int y_stride)
-{
-    /* Local copies, as in the single-vector kernel. */
-    const int32_t *row_ptr = m->row_ptr, *row_sums = m->row_sums, *col_idx = m->col_idx;
-    const int8_t *blocks = m->blocks;
-    const int row_blocks = m->row_blocks;
-    for (int rb = 0; rb < row_blocks; rb++) {
-        const int32_t *ci = col_idx + row_ptr[rb], *ce = col_idx + row_ptr[rb + 1];
-        const int8_t *w = blocks + (int64_t)row_ptr[rb] * VK_BLOCK_BYTES;
-        for (int n = 0; n < batch; n += VK_GROUP) {
-            const uint8_t *x = xu + (int64_t)n * x_stride;
-            int32_t *out = y + (int64_t)n * y_stride;
-#define VK_GEMM_GROUP(G) gemm_group(ci, ce, w, row_sums, rb, x, x_stride, out, y_stride, G)
-            switch (batch - n >= VK_GROUP ? VK_GROUP : batch - n) {
-            case 8: VK_GEMM_GROUP(8); break;
-            case 7: VK_GEMM_GROUP(7); break;
-            case 6: VK_GEMM_GROUP(6); break;
-            case 5: VK_GEMM_GROUP(5); break;
-            case 4: VK_GEMM_GROUP(4); break;
-            case 3: VK_GEMM_GROUP(3); break;
-            case 2: VK_GEMM_GROUP(2); break;
-            default: VK_GEMM_GROUP(1); break;
-            }
-#undef VK_GEMM_GROUP
-        }
-    }
-}
+#include "sparse_gemm_i8_rows.h"
