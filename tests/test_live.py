@@ -428,7 +428,7 @@ NOTES = [60, 64, 67, 72]
 @needs_voice
 def test_notes_over_jack_midi_come_out_in_order_with_bounded_latency(jack_server, tmp_path, live_preset,
                                                                      live_preset_path):
-    _until_undisturbed(lambda: _notes_run(jack_server, tmp_path, live_preset, live_preset_path))
+    _until_undisturbed(lambda xruns: _notes_run(jack_server, tmp_path, live_preset, live_preset_path))
 
 
 def _notes_run(jack_server, tmp_path, live_preset, live_preset_path):
@@ -525,10 +525,9 @@ def _notes_run(jack_server, tmp_path, live_preset, live_preset_path):
 # sings every note voiced and in tune whatever the note's timing: replayed offline with
 # onsets jittered (52 runs of the earlier melody, which had C4 in B3's place, and 25 of
 # the other notes of C#3..C4), each of C3..B3 came out 0.98 voiced within 9 cents every
-# time. C4 did not (77 runs): 0.36-0.98 voiced
-# and up to 29 cents off, depending on where the note fell (the voice is chaotic in
-# detail, and less sure at C4), so a melody with C4 failed now and then for no fault of
-# the host. D4..F#4 were sharp by 56-122 cents in 1.0 (little training data that high).
+# time. C4 did not (77 runs): 0.36-0.98 voiced and up to 29 cents off, depending on
+# where the note fell (the voice is chaotic in detail, and less sure at C4), so a melody
+# with C4 failed now and then for no fault of the host. D4..F#4 were sharp by 56-122 cents in 1.0 (little training data that high).
 PITCH_NOTES = (48, 55, 52, 57, 59, 53)      # C3 G3 E3 A3 B3 F3
 PITCH_ON, PITCH_REST = 0.5, 0.4             # seconds held, seconds of rest after each note
 PITCH_BOUND_CENTS = 50.0
@@ -565,7 +564,7 @@ def default_preset_run(jack_server, tmp_path_factory):
     import vocoder
 
     preset = vocoder.load_preset(default)
-    return _until_undisturbed(lambda: _default_preset_run(jack_server, tmp_path_factory, default, preset))
+    return _until_undisturbed(lambda xruns: _default_preset_run(jack_server, tmp_path_factory, default, preset))
 
 
 def _default_preset_run(jack_server, tmp_path_factory, default, preset):
@@ -700,17 +699,18 @@ ATTEMPTS = 3
 
 
 def _until_undisturbed(run, attempts=ATTEMPTS):
-    """``run()``, run again (up to ``attempts`` times in all) when it fails while the JACK
+    """``run(xruns)``, with an _XrunWatch of its own, run again (up to ``attempts`` times in
+    all) when it fails while the JACK
     server reported xruns: cycles some client missed because the OS or the VM did not run
     it in time (on this 2-core VM: the hypervisor, or a neighbour's load). A machine's
     stalls only ever make a real-time run look worse, so a clean run after a disturbed one
     shows what the code does; a failure in a run without xruns fails at once, and so does
-    the last attempt whatever disturbed it. Returns what ``run()`` returns."""
+    the last attempt whatever disturbed it. Returns what ``run`` returns."""
     for attempt in range(1, attempts + 1):
         watch = _XrunWatch()
         t0 = time.monotonic()
         try:
-            return run()
+            return run(watch)
         except AssertionError as e:
             xruns = watch.count(t0, time.monotonic())
             if xruns == 0 or attempt == attempts:
@@ -721,15 +721,15 @@ def _until_undisturbed(run, attempts=ATTEMPTS):
             watch.close()
 
 
-def _realtime_run(jack_server, tmp_path, preset_path, flood: bool):
+def _realtime_run(jack_server, tmp_path, preset_path, flood: bool, xrun_times: "_XrunWatch"):
     sender = Sender(f"vsend{uuid.uuid4().hex[:6]}")
     # Every event the voice gets is logged (the flood's included), so that a callback can
     # be replayed offline exactly (_engine_time_again).
     log_size = int(12000 * LIVE_SECONDS) + 64 if flood else 64
-    # The JACK server's xruns (cycles a client missed), with their times: JACK MIDI sent
-    # in a cycle the host's MIDI client missed is dropped by JACK before the host sees
-    # it (measured: stopping the host for 20 ms under the flood loses 160-380 messages).
-    xrun_times = _XrunWatch()
+    # xrun_times: the JACK server's xruns (cycles a client missed), with their times
+    # (_until_undisturbed's watch): JACK MIDI sent in a cycle the host's MIDI client
+    # missed is dropped by JACK before the host sees it (measured: stopping the host for
+    # 20 ms under the flood loses 160-380 messages).
     try:
         lv = LiveProc(["--preset", preset_path, "--midi-in", sender.port, "--no-status",
                        "--duration", LIVE_SECONDS + 1.0, "--event-log-size", log_size], tmp_path)
@@ -745,7 +745,6 @@ def _realtime_run(jack_server, tmp_path, preset_path, flood: bool):
         code = lv.proc.returncode
     finally:
         sender.close()
-        xrun_times.close()
     time.sleep(0.05)
     assert code == 0 and "Traceback" not in lv.output, lv.output
     s = lv.stats()
@@ -804,13 +803,13 @@ def _realtime_run(jack_server, tmp_path, preset_path, flood: bool):
 @needs_voice
 def test_realtime_run_48k_128_frames_engine_under_half_the_period(jack_server, tmp_path,
                                                                   shipped_size_preset_path):
-    _until_undisturbed(lambda: _realtime_run(jack_server, tmp_path, shipped_size_preset_path, flood=False))
+    _until_undisturbed(lambda xruns: _realtime_run(jack_server, tmp_path, shipped_size_preset_path, False, xruns))
 
 
 @needs_voice
 def test_realtime_run_under_a_midi_flood_of_10000_events_per_second(jack_server, tmp_path,
                                                                     shipped_size_preset_path):
-    _until_undisturbed(lambda: _realtime_run(jack_server, tmp_path, shipped_size_preset_path, flood=True))
+    _until_undisturbed(lambda xruns: _realtime_run(jack_server, tmp_path, shipped_size_preset_path, True, xruns))
 
 
 @needs_voice
