@@ -96,7 +96,7 @@ def test_classes_and_recursions_are_inverse():
 def test_round_trip_and_old_files(tmp_path):
     p = random_preset(hidden=16, density=0.5, n_features=4, hop=16, cond_hidden=8, seed=3, preemphasis=0.5)
     q = load_preset(save_preset(p, tmp_path / "pe.safetensors"))
-    assert q.preemphasis == 0.5 and q.config["format_version"] == 3
+    assert q.preemphasis == 0.5 and q.config["format_version"] == 4
     cfg, flat = raw_parts(p)
     cfg["format_version"] = 2
     del cfg["preemphasis"]

@@ -94,7 +94,7 @@ def test_round_trip_and_shapes(tmp_path, kw):
     for m, l in q.layers.items():
         assert l.dense_float().shape == want[m] and l.dense_float().dtype == np.float32
     assert q.latency_samples == p.lookahead * 32 + B * (B - 1) * F
-    assert q.meta["name"] == p.config["name"] and q.meta["format_version"] == 3
+    assert q.meta["name"] == p.config["name"] and q.meta["format_version"] == 4
     if p.head == "dual":
         assert np.all(t["in_w"].reshape(3, H, -1)[:, : H // 2, 2] == 0)
 
@@ -271,7 +271,31 @@ def _mutate_excitation_names(cfg, flat):
 
 
 def _mutate_version(cfg, flat):
-    cfg["format_version"] = 4
+    cfg["format_version"] = 5
+
+
+def _mutate_predictor(cfg, flat):
+    cfg["predictor"] = "lpc"
+
+
+def _mutate_predictor_head(cfg, flat):
+    cfg["predictor"] = "lpc+pitch"   # the tiny preset has the dual head
+
+
+def _mutate_ltp_gain(cfg, flat):
+    cfg["ltp_gain"] = 1.5
+
+
+def _mutate_temperature_unvoiced(cfg, flat):
+    cfg["temperature_unvoiced"] = -1
+
+
+def _mutate_highpass(cfg, flat):
+    cfg["highpass_hz"] = 500.0
+
+
+def _mutate_version4_missing(cfg, flat):
+    del cfg["ltp_gain"]
 
 
 def _mutate_preemphasis(cfg, flat):
@@ -335,7 +359,13 @@ REJECTIONS = [
     (_mutate_index_dtype, ["R.col_idx", "int32", "int64"]),
     (_mutate_shape, ["cond1_b", "expected shape [8]", "[9]"]),
     (_mutate_blocks_count, ["O3.blocks"]),
-    (_mutate_version, ["config.format_version", "4", "reads version(s) 1, 2, 3"]),
+    (_mutate_version, ["config.format_version", "5", "reads version(s) 1, 2, 3, 4"]),
+    (_mutate_predictor, ["config.predictor", "lpc+pitch", "'lpc'"]),
+    (_mutate_predictor_head, ["config.predictor", "mulaw", "subscale 1"]),
+    (_mutate_ltp_gain, ["config.ltp_gain", "0..0.99", "1.5"]),
+    (_mutate_temperature_unvoiced, ["config.temperature_unvoiced", ">= 0"]),
+    (_mutate_highpass, ["config.highpass_hz", "0..200"]),
+    (_mutate_version4_missing, ["config", "missing key(s): ltp_gain"]),
     (_mutate_preemphasis, ["config.preemphasis", "0..0.99", "1.0"]),
     (_mutate_preemphasis_type, ["config.preemphasis", "0..0.99", "'0.85'"]),
     (_mutate_excitation, ["config.excitation", "(0, 2)"]),

@@ -19,7 +19,11 @@ cdef extern from "engine/wavernn.h":
         int n_features, hop, ctx_before, lookahead, cond_hidden
         int excitation, sample_rate
         float temperature
+        float temperature_unvoiced
         float preemphasis
+        float highpass_hz
+        int predictor
+        float ltp_gain
         const float *feat_mean
         const float *feat_std
         const float *cond1_w
@@ -52,6 +56,23 @@ cdef extern from "engine/wavernn.h":
                                  const int32_t *cls_a, const int32_t *cls_b, int n,
                                  float *logits_a, float *logits_b) nogil
 
+
+cdef extern from "engine/predict.h":
+    enum: VK_PRED_ORDER
+    ctypedef struct vk_pred_setup:
+        pass
+    ctypedef struct vk_pred_frame:
+        float lpc[16]
+        float tap[4]
+        int32_t lag
+    int vk_pred_setup_init(vk_pred_setup *su, int sample_rate, int n_env, double preemphasis, double ltp_gain) nogil
+    void vk_pred_frame_from_features(const vk_pred_setup *su, const float *raw, vk_pred_frame *out) nogil
+    double vk_pred_reflection(const vk_pred_setup *su, const float *raw, double *k) nogil
+    void vk_mulaw_table(int q, float *table) nogil
+    int vk_pred_run(const vk_pred_setup *su, const float *features, int nf, int n_frames, int hop, int q,
+                    const float *target, const int32_t *noise, const int32_t *cls_in, int n,
+                    int32_t *cls_out, int32_t *in_s, int32_t *in_p, int32_t *in_e, float *pred_out,
+                    float *signal_out) nogil
 
 cdef extern from "engine/voice.h":
     enum:
@@ -122,7 +143,11 @@ cdef void fill_model(vk_model *m, dict dense, dict layers, dict cfg) except *:
     m.lookahead = cfg["lookahead"]
     m.cond_hidden = cfg["cond_hidden"]
     m.temperature = cfg["temperature"]
+    m.temperature_unvoiced = cfg.get("temperature_unvoiced", cfg["temperature"])
     m.preemphasis = cfg.get("preemphasis", 0.0)
+    m.highpass_hz = cfg.get("highpass_hz", 20.0)
+    m.predictor = 1 if cfg.get("predictor", "none") != "none" else 0
+    m.ltp_gain = cfg.get("ltp_gain", 0.0)
     m.feat_mean = fptr(dense["feat_mean"])
     m.feat_std = fptr(dense["feat_std"])
     m.cond1_w = fptr(dense["cond1_w"])
@@ -483,3 +508,104 @@ def _excitation_selfcheck(int sample_rate, int hop):
     """Test hook: how many output floats of the engine's SSE2 excitation differ from its
     scalar loop over a sweep of pitches (0: the same bits; -1: bad arguments)."""
     return vk_excitation_selfcheck(sample_rate, hop)
+
+
+cdef class Predictor:
+    """The compiled predictor of ext/engine/predict.h (docs/model.md, "Prediction"):
+    vocoder/engine/predict.py is the face."""
+    cdef vk_pred_setup su
+    cdef readonly int sample_rate, n_env
+
+    def __init__(self, int sample_rate, int n_env, double preemphasis, double ltp_gain):
+        if vk_pred_setup_init(&self.su, sample_rate, n_env, preemphasis, ltp_gain):
+            raise ValueError(f"predictor: bad settings (rate {sample_rate}, {n_env} envelope bands, "
+                             f"pre-emphasis {preemphasis}, pitch gain {ltp_gain})")
+        self.sample_rate = sample_rate
+        self.n_env = n_env
+
+    def frames(self, const float[:, ::1] features):
+        """(lpc [n, 16], taps [n, 4], lag [n]) of every frame."""
+        cdef int n = features.shape[0], i, k
+        if features.shape[1] != self.n_env + 2:
+            raise ValueError(f"features have {features.shape[1]} columns, the predictor wants {self.n_env + 2}")
+        lpc = np.zeros((n, 16), np.float32)
+        taps = np.zeros((n, 4), np.float32)
+        lag = np.zeros(n, np.int32)
+        cdef float[:, ::1] L = lpc
+        cdef float[:, ::1] T = taps
+        cdef int32_t[::1] G = lag
+        cdef vk_pred_frame fr
+        for i in range(n):
+            vk_pred_frame_from_features(&self.su, &features[i, 0], &fr)
+            for k in range(16):
+                L[i, k] = fr.lpc[k]
+            for k in range(4):
+                T[i, k] = fr.tap[k]
+            G[i] = fr.lag
+        return lpc, taps, lag
+
+    def reflection(self, const float[::1] frame):
+        """(reflection coefficients [16], final error / R[0]) of one frame's Levinson run."""
+        if frame.shape[0] != self.n_env + 2:
+            raise ValueError(f"a frame has {frame.shape[0]} values, the predictor wants {self.n_env + 2}")
+        k = np.zeros(16, np.float64)
+        cdef double[::1] kv = k
+        cdef double err = vk_pred_reflection(&self.su, &frame[0], &kv[0])
+        return k, err
+
+    def run(self, const float[:, ::1] features, int hop, int n_classes, target=None, noise=None, classes=None):
+        """A whole signal through the predictor (vk_pred_run). With ``target`` (float32
+        [n], the signal the network should make) returns the target classes and uses them
+        plus ``noise`` (int32 [n] class offsets, optional); else uses ``classes``.
+        Returns dict(target, in_s, in_p, in_e, pred, signal)."""
+        cdef const float[::1] tg
+        cdef const int32_t[::1] nz
+        cdef const int32_t[::1] cl
+        cdef const float *tp = NULL
+        cdef const int32_t *np_ = NULL
+        cdef const int32_t *cp = NULL
+        cdef int n, r
+        if features.shape[1] != self.n_env + 2 or features.shape[0] < 1:
+            raise ValueError(f"features must be [frames >= 1, {self.n_env + 2}]")
+        if target is not None:
+            tg = np.ascontiguousarray(target, np.float32)
+            n = tg.shape[0]
+            tp = &tg[0] if n else NULL
+            if noise is not None:
+                nz = np.ascontiguousarray(noise, np.int32)
+                if nz.shape[0] != n:
+                    raise ValueError("noise must have one value per sample")
+                np_ = &nz[0] if n else NULL
+        elif classes is not None:
+            cl = np.ascontiguousarray(classes, np.int32)
+            n = cl.shape[0]
+            cp = &cl[0] if n else NULL
+        else:
+            raise ValueError("give target (training) or classes (teacher forcing)")
+        out = {k: np.zeros(n, np.int32) for k in ("target", "in_s", "in_p", "in_e")}
+        out["pred"] = np.zeros(n, np.float32)
+        out["signal"] = np.zeros(n, np.float32)
+        if n == 0:
+            return out
+        cdef int32_t[::1] o_t = out["target"]
+        cdef int32_t[::1] o_s = out["in_s"]
+        cdef int32_t[::1] o_p = out["in_p"]
+        cdef int32_t[::1] o_e = out["in_e"]
+        cdef float[::1] o_pr = out["pred"]
+        cdef float[::1] o_sg = out["signal"]
+        with nogil:
+            r = vk_pred_run(&self.su, &features[0, 0], features.shape[1], features.shape[0], hop, n_classes,
+                            tp, np_, cp, n, &o_t[0], &o_s[0], &o_p[0], &o_e[0], &o_pr[0], &o_sg[0])
+        if r:
+            raise ValueError(f"predictor run: bad sizes (hop {hop}, {n_classes} classes)")
+        return out
+
+
+def mulaw_table(int n_classes):
+    """The engine's mu-law decode table (float32, [n_classes])."""
+    if not 2 <= n_classes <= 1024:
+        raise ValueError("n_classes must be 2..1024")
+    t = np.zeros(n_classes, np.float32)
+    cdef float[::1] tv = t
+    vk_mulaw_table(n_classes, &tv[0])
+    return t

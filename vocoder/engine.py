@@ -38,7 +38,8 @@ class Vocoder:
         preset: a :class:`vocoder.Preset` (see :func:`vocoder.load_preset`).
         seed: seed of the engine's sampling RNG; the same seed gives the same audio.
         level: kernel level to use (default: :func:`vocoder.kernels.active_level`).
-        temperature: sampling temperature (default: the preset's); 0 is argmax.
+        temperature: sampling temperature of every frame (default: the preset's, which
+            may differ between voiced and unvoiced frames); 0 is argmax.
         frame_capacity: frames :meth:`feed` can queue ahead of :meth:`render` (the
             queue holds a few more, for the conditioning window).
     """
@@ -53,7 +54,8 @@ class Vocoder:
             raise ValueError(f"frame_capacity must be a positive int, got {frame_capacity!r}")
         cfg, dense, layers = compiled_model(preset)
         if temperature is not None:
-            cfg["temperature"] = _check_temperature(temperature)
+            # one temperature in every frame, voiced or not (as set_temperature does)
+            cfg["temperature"] = cfg["temperature_unvoiced"] = _check_temperature(temperature)
         self._engine = _engine.Engine(dense, layers, cfg, level_index, self.seed, frame_capacity)
         self._n_features = preset.n_features
 
@@ -145,6 +147,13 @@ class Vocoder:
         q = self.preset.n_classes
         if self.preset.head == "dual":
             a, b = (np.ascontiguousarray(v, np.int32) for v in audio_to_dual(audio))
+        elif self.preset.config["predictor"] != "none":
+            # the remainder classes after the prediction from the true past; the engine
+            # runs its own predictor over them (docs/model.md, "Prediction")
+            from .predict import for_preset
+
+            a = for_preset(self.preset).run(f, self.hop, q, target=audio.astype(np.float32))["target"]
+            b = np.zeros(n, np.int32)
         else:
             a = np.ascontiguousarray(mulaw_encode(audio, self.preset.config["mulaw_bits"]), np.int32)
             b = np.zeros(n, np.int32)

@@ -14,8 +14,8 @@ The config keys (all required; :func:`load_preset` rejects missing, unknown, mis
 and out-of-range ones):
 
 =================  =========================================================
-format_version     int, 3 (versions 1 and 2, made before the excitation and the
-                   pre-emphasis, still load)
+format_version     int, 4 (versions 1 to 3, made before the excitation, the
+                   pre-emphasis and the predictor, still load and sound the same)
 name               non-empty str; ``license``, ``version``, ``description``: str
 sample_rate        int 8000..48000 (Hz)
 hop                int 1..4096, samples per feature frame
@@ -33,6 +33,14 @@ temperature        float >= 0, default sampling temperature
 preemphasis        float 0..0.99: the network models ``x[n] - a x[n-1]`` and the
                    engine de-emphasises its output (0: plain audio; absent in
                    version 1 and 2 files, read as 0)
+predictor          ``"none"`` or ``"lpc+pitch"``: the network models the remainder
+                   after the prediction of ``ext/engine/predict.h`` (mulaw head,
+                   subscale 1, features ``f0``, ``voicing``, then envelope bands)
+ltp_gain           float 0..0.99, the pitch predictor's gain at voicing 1
+temperature_unvoiced  float >= 0: sampling temperature of unvoiced frames
+                   (``temperature`` is that of voiced ones; linear between)
+highpass_hz        float 0..200: corner of the DC blocker after the de-emphasis
+                   (version 4 keys; older files read none, 0, ``temperature``, 20)
 training, singer   JSON objects, free-form (provenance; front-end data)
 =================  =========================================================
 
@@ -69,8 +77,10 @@ import numpy as np
 from . import blocksparse
 from .blocksparse import PackedBlocks
 
-FORMAT_VERSION = 3
-SUPPORTED_FORMAT_VERSIONS = (1, 2, 3)
+FORMAT_VERSION = 4
+SUPPORTED_FORMAT_VERSIONS = (1, 2, 3, 4)
+#: What the network's remainder is predicted by (docs/model.md, "Prediction").
+PREDICTORS = ("none", "lpc+pitch")
 METADATA_KEY = "vocoder"
 SUFFIX = ".safetensors"
 #: Largest preset file we read. The largest network the config limits allow is about
@@ -87,6 +97,7 @@ CONFIG_KEYS = (
     "sample_rate", "hop", "n_features", "feature_names",
     "hidden", "head", "mulaw_bits", "subscale", "horizon",
     "ctx_before", "lookahead", "cond_hidden", "excitation", "temperature", "preemphasis",
+    "predictor", "ltp_gain", "temperature_unvoiced", "highpass_hz",
     "training", "singer",
 )
 #: Excitation channel counts the network supports (docs/model.md).
@@ -195,6 +206,9 @@ def _check_config(config, where: str) -> dict:
         config = {**config, "excitation": 0}  # version 1 predates the excitation
     if int(fv) < 3 and "preemphasis" not in config:
         config = {**config, "preemphasis": 0.0}  # versions 1 and 2 predate the pre-emphasis
+    if int(fv) < 4:  # versions 1 to 3 predate the predictor: what their engine did
+        config = {"predictor": "none", "ltp_gain": 0.0, "temperature_unvoiced": config.get("temperature", 0.0),
+                  "highpass_hz": 20.0, **config}
     missing = [k for k in CONFIG_KEYS if k not in config]
     if missing:
         raise _fail(where, "config", f"missing key(s): {', '.join(missing)}")
@@ -255,21 +269,35 @@ def _check_config(config, where: str) -> dict:
     if out["excitation"] and names[:2] != ["f0", "voicing"]:
         raise _fail(where, field("feature_names"), f"the excitation reads pitch and voicing from features 0 and 1, "
                                                     f"which must be named 'f0' and 'voicing'; got {names[:2]!r}")
-    t = config["temperature"]
-    try:
-        tf = float(t) if isinstance(t, (int, float, np.integer, np.floating)) and not isinstance(t, (bool, np.bool_)) \
-            else math.nan
-    except OverflowError:  # an int too large for a float
-        tf = math.inf
-    if not math.isfinite(tf) or tf < 0:
-        raise _fail(where, field("temperature"), f"must be a finite number >= 0, got {t!r:.50}")
-    out["temperature"] = tf
-    a = config["preemphasis"]
-    af = float(a) if isinstance(a, (int, float, np.integer, np.floating)) and not isinstance(a, (bool, np.bool_)) \
-        and abs(a) < 1e300 else math.nan
-    if not 0.0 <= af <= 0.99:
-        raise _fail(where, field("preemphasis"), f"must be a number in 0..0.99, got {a!r:.50}")
-    out["preemphasis"] = af
+    def get_float(k, lo, hi, what):
+        v = config[k]
+        try:
+            vf = float(v) if isinstance(v, (int, float, np.integer, np.floating)) \
+                and not isinstance(v, (bool, np.bool_)) else math.nan
+        except OverflowError:  # an int too large for a float
+            vf = math.inf
+        if not (math.isfinite(vf) and lo <= vf <= hi):
+            raise _fail(where, field(k), f"must be {what}, got {v!r:.50}")
+        out[k] = vf
+
+    get_float("temperature", 0.0, math.inf, "a finite number >= 0")
+    get_float("temperature_unvoiced", 0.0, math.inf, "a finite number >= 0")
+    get_float("preemphasis", 0.0, 0.99, "a number in 0..0.99")
+    get_float("ltp_gain", 0.0, 0.99, "a number in 0..0.99")
+    get_float("highpass_hz", 0.0, 200.0, "a number in 0..200 (Hz)")
+    pred = config["predictor"]
+    if pred not in PREDICTORS:
+        raise _fail(where, field("predictor"), f"must be one of {', '.join(PREDICTORS)}, got {pred!r:.50}")
+    out["predictor"] = pred
+    if pred != "none":
+        # predict.h: the remainder of one sequential stream, mu-law classes, pitch and
+        # voicing in features 0 and 1 and at most 64 envelope bands after them
+        if head != "mulaw" or B != 1:
+            raise _fail(where, field("predictor"), f"{pred!r} needs head 'mulaw' and subscale 1, "
+                                                   f"got {head!r} and {B}")
+        if names[:2] != ["f0", "voicing"] or not 3 <= nf <= 66:
+            raise _fail(where, field("feature_names"), f"the predictor reads f0, voicing and 1..64 envelope bands; "
+                                                        f"got {nf} features starting {names[:2]!r}")
     for k in ("training", "singer"):
         v = config[k]
         if not isinstance(v, dict):
@@ -784,13 +812,16 @@ def _block_mask(rng, rows: int, cols: int, density: float) -> np.ndarray:
 
 def random_preset(hidden=384, density=0.1, head="dual", subscale=1, sample_rate=16000, seed=0, n_features=22,
                   hop=None, mulaw_bits=9, horizon=None, ctx_before=1, lookahead=1, cond_hidden=64,
-                  temperature=1.0, name=None, excitation=2, preemphasis=0.0) -> Preset:
+                  temperature=1.0, name=None, excitation=2, preemphasis=0.0, predictor="none", ltp_gain=0.8,
+                  temperature_unvoiced=None, highpass_hz=20.0) -> Preset:
     """A random, untrained but numerically sane preset (deterministic in ``seed``).
 
     ``density`` is the fraction of 16x4 blocks kept in ``R`` and the output matrices.
     Weights are Gaussian with std ~ 1/sqrt(effective fan-in), so activations neither
     vanish nor saturate and sampled audio varies. ``hop`` defaults to 5 ms, ``horizon``
     to 1 with subscale and 0 without. ``excitation`` (0 or 2) needs ``n_features >= 2``.
+    ``predictor="lpc+pitch"`` (mulaw head, subscale 1) makes a network of the remainder
+    after the prediction; ``temperature_unvoiced`` defaults to ``temperature``.
     """
     if not 0 < density <= 1:
         raise ValueError(f"density must be in (0, 1], got {density}")
@@ -807,7 +838,11 @@ def random_preset(hidden=384, density=0.1, head="dual", subscale=1, sample_rate=
         "feature_names": default_feature_names(n_features),
         "hidden": hidden, "head": head, "mulaw_bits": mulaw_bits, "subscale": subscale, "horizon": horizon,
         "ctx_before": ctx_before, "lookahead": lookahead, "cond_hidden": cond_hidden,
-        "excitation": excitation, "temperature": temperature, "preemphasis": preemphasis, "training": {"random": True, "seed": seed, "density": density}, "singer": {},
+        "excitation": excitation, "temperature": temperature, "preemphasis": preemphasis,
+        "predictor": predictor, "ltp_gain": ltp_gain if predictor != "none" else 0.0,
+        "temperature_unvoiced": temperature if temperature_unvoiced is None else temperature_unvoiced,
+        "highpass_hz": highpass_hz,
+        "training": {"random": True, "seed": seed, "density": density}, "singer": {},
     }
     cfg = _check_config(config, f"<preset {config['name']!r}>")  # bad arguments fail here, clearly
     H, K, E = hidden, ctx_before + 1 + lookahead, cfg["excitation"]

@@ -95,25 +95,25 @@ def deemphasize(audio, alpha: float) -> np.ndarray:
     return lfilter(np.array([1.0], np.float32), np.array([1.0, -alpha], np.float32), x).astype(np.float32)
 
 
-def dc_block(audio, sample_rate: int) -> np.ndarray:
+def dc_block(audio, sample_rate: int, highpass_hz: float = 20.0) -> np.ndarray:
     """The DC blocker the engine runs after :func:`deemphasize`: ``z[n] = y[n] + (r z[n-1]
     - y[n-1])`` in float32, ``r = 1 - 2 pi 20 / sample_rate`` (a 20 Hz high-pass). The
     de-emphasis multiplies DC by ``1/(1-a)``, so without it a small bias of the sampled
     classes becomes rumble."""
     from scipy.signal import lfilter
 
-    r = np.float32(1.0 - 2.0 * np.pi * 20.0 / sample_rate)
+    r = np.float32(1.0 - 2.0 * np.pi * float(np.float32(highpass_hz)) / sample_rate)
     # direct form II transposed, b = [1, -1], a = [1, -r]: z = y + ((-y_prev) - (-r z_prev))
     return lfilter(np.array([1.0, -1.0], np.float32), np.array([1.0, -r], np.float32),
                    np.asarray(audio, np.float32)).astype(np.float32)
 
 
-def emphasis_out(audio, alpha: float, sample_rate: int) -> np.ndarray:
+def emphasis_out(audio, alpha: float, sample_rate: int, highpass_hz: float = 20.0) -> np.ndarray:
     """What the engine delivers from the network's samples: de-emphasised, DC-blocked and
     clamped to [-1, 1] when ``alpha > 0``; unchanged otherwise."""
     if not alpha:
         return np.asarray(audio, np.float32)
-    return np.clip(dc_block(deemphasize(audio, alpha), sample_rate), -1.0, 1.0)
+    return np.clip(dc_block(deemphasize(audio, alpha), sample_rate, highpass_hz), -1.0, 1.0)
 
 
 def audio_to_classes(audio, bits: int, preemphasis: float = 0.0) -> np.ndarray:
@@ -208,6 +208,7 @@ class ReferenceModel:
         self.E = c["excitation"]
         self.sr = c["sample_rate"]
         self.Q = preset.n_classes
+        self.predictor = c.get("predictor", "none") != "none"
         t = {k: np.asarray(v, self.dtype) for k, v in preset.tensors.items()}
         self.t = t
         # Dequantize in float64 before casting, so the weights are as exact as the dtype allows.
@@ -283,6 +284,9 @@ class ReferenceModel:
         ``audio`` (float in [-1, 1], length ``frames * hop``) is first quantized to
         classes. Dual head: ``{"logits_c": [T, 256], "logits_f": [T, 256]}``, the fine
         logits also given the true current coarse byte; mu-law: ``{"logits": [T, Q]}``.
+        With a predictor (docs/model.md, "Prediction") the classes are those of the
+        remainder after the prediction from the true past, returned as ``"classes"``
+        (what the engine's teacher forcing takes).
         """
         if self.B != 1:
             raise ValueError("teacher_forced supports subscale == 1 only")
@@ -304,6 +308,13 @@ class ReferenceModel:
             # The coarse rows ignore column 2 (the loader enforces in_w[coarse, 2] == 0),
             # so one full step with the true c_cur equals coarse-first-then-fine.
             x[:, 2] = byte_to_input(c)
+        elif self.predictor:
+            from .predict import for_preset
+
+            run = for_preset(self.preset).run(np.ascontiguousarray(f, np.float32), self.hop, self.Q,
+                                              target=audio.astype(np.float32))
+            for col, key in enumerate(("in_s", "in_p", "in_e")):
+                x[:, col] = class_to_input(run[key], self.Q)
         else:
             k = mulaw_encode(audio, self.cfg["mulaw_bits"])
             x[:, 0] = np.concatenate([[s0], class_to_input(k[:-1], self.Q)])
@@ -319,9 +330,49 @@ class ReferenceModel:
         if self.head == "dual":
             return {"logits_c": self.logits_coarse(hs[:, : self.Hc], exc),
                     "logits_f": self.logits_fine(hs[:, self.Hc:], exc)}
-        return {"logits": self.logits_mulaw(hs, exc)}
+        out = {"logits": self.logits_mulaw(hs, exc)}
+        if self.predictor:
+            out["classes"] = run["target"]
+        return out
 
     # ---- free running
+
+    def _generate_predicted(self, f, cond, exc, sample):
+        """Free running of a predictor preset: the prediction per sample in float32, in
+        ext/engine/predict.h's order, from the compiled per-frame coefficients."""
+        from .predict import class_thresholds, for_preset, mulaw_table
+
+        lpc, taps, lag = for_preset(self.preset).frames(np.ascontiguousarray(f, np.float32))
+        table, thr = mulaw_table(self.Q), class_thresholds(self.Q)
+        N, H, Q = f.shape[0] * self.hop, self.H, self.Q
+        in_w, R, Rb = self.t["in_w"], self.W["R"], self.b["R"]
+        f32, lim = np.float32, np.float32(2.0)
+        s_hist, r_hist = np.zeros(N, np.float32), np.zeros(N, np.float32)
+        h = np.zeros(H, self.dtype)
+        prev_k = Q // 2
+        for i in range(N):
+            t = i // self.hop
+            stp = f32(0.0)
+            for k in range(16):
+                stp = f32(stp + f32(lpc[t, k] * (s_hist[i - 1 - k] if i - 1 - k >= 0 else f32(0.0))))
+            b = i - int(lag[t])
+            ltp = f32(0.0)
+            for j in range(4):
+                src = b + 1 - j
+                ltp = f32(ltp + f32(taps[t, j] * (r_hist[src] if src >= 0 else f32(0.0))))
+            p = f32(stp + ltp)
+            x = np.zeros(3 + self.E, self.dtype)
+            x[0] = class_to_input(np.searchsorted(thr, s_hist[i - 1] if i else f32(0.0), side="right"), Q)
+            x[1] = class_to_input(np.searchsorted(thr, p, side="right"), Q)
+            x[2] = class_to_input(prev_k, Q)
+            x[3:] = exc[i]
+            gx = (in_w @ x + cond[t] + self.t["sub_bias"][0]).reshape(3, H)
+            h = self._gru(gx, (R @ h + Rb).reshape(3, H), h)
+            k = sample(self.logits_mulaw(h, exc[i]))
+            sv = f32(p + table[k])
+            sv = min(max(sv, -lim), lim)
+            s_hist[i], r_hist[i], prev_k = sv, f32(sv - stp), k
+        return emphasis_out(s_hist, self.cfg["preemphasis"], self.sr, self.cfg["highpass_hz"])
 
     def generate(self, features, seed: int = 0, temperature: float | None = None) -> np.ndarray:
         """Free-running generation: float32 audio of ``frames * hop`` samples.
@@ -350,6 +401,9 @@ class ReferenceModel:
 
         def sample(logits):
             return int(np.argmax(logits + T * rng.gumbel(size=logits.shape)))
+
+        if self.predictor:
+            return self._generate_predicted(f, cond, exc, sample)
 
         lengths = [max(0, -(-(N - b) // B)) for b in range(B)]  # positions of sub-tensor b
         steps = max(lengths[b] + b * F for b in range(B) if lengths[b] > 0)
@@ -391,4 +445,4 @@ class ReferenceModel:
                     audio[i] = mulaw_decode(k, bits)
                     prev[b] = (float(class_to_input(k, self.Q)), 0.0)
         # the engine de-emphasises and clamps what it delivers; so does the reference
-        return emphasis_out(audio, self.cfg["preemphasis"], self.sr)
+        return emphasis_out(audio, self.cfg["preemphasis"], self.sr, self.cfg["highpass_hz"])

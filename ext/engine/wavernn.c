@@ -15,6 +15,7 @@
 
 #include "detmath.h"
 #include "gru_f32.h"
+#include "predict.h"
 #include "quantize.h"
 
 #ifdef __SSE2__
@@ -33,10 +34,19 @@ struct vk_engine {
     vk_gru_shape gshape;
     int H, Hc, B, F, n_in, K, nf, Q, hop, E;
     uint64_t rng;
-    float temperature;
+    float temperature, temperature_unvoiced;
     float deemph;  /* de-emphasis state: its last output */
     float dc_out;  /* DC blocker state: its last output, before clamping */
-    float dc_pole; /* r of the DC blocker, 1 - 2 pi 20 Hz / rate */
+    float dc_pole; /* r of the DC blocker, 1 - 2 pi highpass_hz / rate */
+
+    /* prediction (predictor presets): per queued frame (ring of fcap, computed at feed),
+     * copied per computed frame (ring of ccap) as the excitation is; the voicing per
+     * frame for the temperature likewise */
+    vk_pred_setup *pred_setup;
+    vk_pred_frame *pred_fed, *pred_cond;
+    vk_pred_state *pred;
+    float *pred_thr;
+    float *voicing_fed, *voicing_cond;
 
     /* normalised frames, ring of fcap */
     float *frames;
@@ -111,12 +121,13 @@ static inline uint64_t rng_next(uint64_t *s) /* xorshift64* */
  * sample exact and avoids exp() entirely; T = 0 is plain argmax and draws no key. The
  * logits come as the output layer's accumulators: the sampler dequantises them in its
  * first pass (writing logits[0..n)). */
-static int sample_class(vk_engine *e, const vk_layer *L, const int32_t *acc, float x_scale, float *logits, int n)
+static int sample_class(vk_engine *e, float temperature, const vk_layer *L, const int32_t *acc, float x_scale,
+                        float *logits, int n)
 {
-    if (!(e->temperature > 0.0f))
+    if (!(temperature > 0.0f))
         return e->quant.sample_acc(acc, L->scales, x_scale, L->bias, logits, n, 0.0f, e->gumbel, 0);
     const uint64_t key = rng_next(&e->rng);
-    return e->quant.sample_acc(acc, L->scales, x_scale, L->bias, logits, n, e->temperature, e->gumbel, key);
+    return e->quant.sample_acc(acc, L->scales, x_scale, L->bias, logits, n, temperature, e->gumbel, key);
 }
 
 /* ---------- mappings between classes, network inputs and audio ---------- */
@@ -126,17 +137,6 @@ static inline float byte_input(int v) { return ((float)v - 127.5f) / 127.5f; }
 static inline float dual_audio(int c, int f) { return (float)(c * 256 + f - 32768) / 32768.0f; }
 
 static inline float class_input(int k, int q) { return 2.0f * (float)k / (float)(q - 1) - 1.0f; }
-
-/* Mu-law decode, tabulated once at creation in double precision (then rounded), so
- * the sample loop calls no libm function. */
-static float mulaw_decode_exact(int k, int q)
-{
-    const double mu = q - 1;
-    double y = 2.0 * k / mu - 1.0;
-    double a = y < 0.0 ? -y : y;
-    double x = (pow(1.0 + mu, a) - 1.0) / mu;
-    return (float)(y < 0.0 ? -x : x);
-}
 
 /* ---------- excitation (docs/model.md) ---------- */
 
@@ -247,6 +247,15 @@ int64_t vk_excitation_selfcheck(int sample_rate, int hop)
 
 /* ---------- conditioning ---------- */
 
+/* Feature 1 as a voicing in [0, 1] (NaN -> 0); 1 for presets without one. */
+static float raw_voicing(const vk_engine *e, const float *raw)
+{
+    if (e->nf < 2) return 1.0f;
+    float v = raw[1];
+    if (!(v == v)) v = 0.0f;
+    return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+}
+
 static void normalize_frame(const vk_engine *e, const float *raw, float *z)
 {
     for (int i = 0; i < e->nf; i++) {
@@ -347,8 +356,11 @@ static void compute_cond_upto(vk_engine *e, int64_t upto)
             memcpy(e->cond_in + k * e->nf, e->frames + (src % e->fcap) * e->nf, sizeof(float) * e->nf);
         }
         cond_from_window(e, e->cond + (f % e->ccap) * 3 * e->H);
+        const int64_t own = clamp_frame(f, last) % e->fcap;
+        e->voicing_cond[f % e->ccap] = e->voicing_fed[own];
+        if (e->pred) e->pred_cond[f % e->ccap] = e->pred_fed[own];
         if (e->E) {
-            int64_t src = clamp_frame(f, last) % e->fcap;
+            int64_t src = own;
             e->exc_phase = exc_frame(e, e->exc_phase, e->exc_inc[src], e->exc_k[src], e->exc_v[src],
                                      e->exc + (f % e->ccap) * e->hop * 2);
         }
@@ -375,6 +387,8 @@ typedef struct {
     int64_t i;         /* global sample index */
     const float *cond; /* conditioning of i's frame, [3H] */
     int cls_a, cls_b;
+    float temperature; /* of i's frame */
+    float stp, pred;   /* predictor presets: i's short-term and whole prediction */
     /* max |.| of what the GRU halves and the hidden layer wrote, so their quantisation
      * needs no pass to find it */
     float hmax_a, hmax_b, hid_max;
@@ -455,7 +469,7 @@ static void draw_lanes(const vk_engine *w, const vk_layer *L, vk_lane *ln, int n
             memcpy(out, logits, sizeof(float) * L->rows);
             c = forced[0];
         } else {
-            c = sample_class(ln[k].e, L, acc, s->xscale[k], logits, L->rows);
+            c = sample_class(ln[k].e, ln[k].temperature, L, acc, s->xscale[k], logits, L->rows);
         }
         if (fine) ln[k].cls_b = c;
         else ln[k].cls_a = c;
@@ -578,11 +592,28 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     e->hist_audio = alloc(sizeof(float) * hcap);
     e->mulaw_table = alloc(sizeof(float) * e->Q);
     e->in_t = alloc(sizeof(float) * e->n_in * 3 * H);
+    e->voicing_fed = alloc(sizeof(float) * e->fcap);
+    e->voicing_cond = alloc(sizeof(float) * e->ccap);
+    if (model->predictor) {
+        e->pred_setup = alloc(sizeof(vk_pred_setup));
+        e->pred_fed = alloc(sizeof(vk_pred_frame) * e->fcap);
+        e->pred_cond = alloc(sizeof(vk_pred_frame) * e->ccap);
+        e->pred = alloc(sizeof(vk_pred_state));
+        e->pred_thr = alloc(sizeof(float) * e->Q);
+        if (!e->pred_setup || !e->pred_fed || !e->pred_cond || !e->pred || !e->pred_thr ||
+            model->head != VK_HEAD_MULAW || B != 1 || e->nf < 3 || e->nf - 2 > VK_PRED_MAX_ENV ||
+            vk_pred_setup_init(e->pred_setup, model->sample_rate, e->nf - 2, model->preemphasis, model->ltp_gain)) {
+            vk_engine_destroy(e);
+            return NULL;
+        }
+    }
     if ((e->E && (e->E != 2 || !model->exc_out_w || e->nf < 2 || model->sample_rate < 1)) ||
         !(model->preemphasis >= 0.0f && model->preemphasis <= 0.99f) ||
         !e->exc_inc || !e->exc_v || !e->exc_k || !e->exc ||
         !e->mulaw_table || !e->in_t || !e->frames || !e->cond || !e->cond_in || !e->cond_hid || !e->h || !e->hnew ||
         !model->R.bias || /* the GRU adds it unconditionally */
+        !e->voicing_fed || !e->voicing_cond || !(model->highpass_hz >= 0.0f && model->highpass_hz < 1000.0f) ||
+        !(model->temperature_unvoiced >= 0.0f) || !(model->temperature_unvoiced <= 100.0f) ||
         model->O2.rows != e->Q || (model->head == VK_HEAD_DUAL && model->O4.rows != 256) || /* one logit a class */
         !e->hmax || !e->hid || !e->logits || !e->xin || !e->xu || !e->acc || !e->xscale || !e->acc_r ||
         !e->xscale_r || !e->exc_w0 || !e->exc_w1 ||
@@ -590,7 +621,8 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
         vk_engine_destroy(e);
         return NULL;
     }
-    for (int k = 0; k < e->Q; k++) e->mulaw_table[k] = mulaw_decode_exact(k, e->Q);
+    vk_mulaw_table(e->Q, e->mulaw_table); /* double precision, then rounded: no libm in the sample loop */
+    if (e->pred_thr) vk_pred_thresholds(e->Q, e->mulaw_table, e->pred_thr);
     for (int r = 0; e->E && r < H; r++) {
         e->exc_w0[r] = model->exc_out_w[2 * r];
         e->exc_w1[r] = model->exc_out_w[2 * r + 1];
@@ -607,7 +639,8 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
         e->gumbel[i] = (float)(-log(-log(u)));
     }
     vk_engine_set_level(e, level);
-    e->dc_pole = (float)(1.0 - 2.0 * 3.14159265358979323846 * 20.0 / (double)(model->sample_rate > 0 ? model->sample_rate : 16000));
+    e->dc_pole = (float)(1.0 - 2.0 * 3.14159265358979323846 * (double)model->highpass_hz /
+                         (double)(model->sample_rate > 0 ? model->sample_rate : 16000));
     e->latency = (int64_t)model->lookahead * e->hop + (int64_t)B * (B - 1) * e->F;
     vk_engine_reset(e, seed);
     return e;
@@ -619,7 +652,8 @@ void vk_engine_destroy(vk_engine *e)
     void *bufs[] = {e->frames, e->exc_inc, e->exc_v, e->exc_k, e->exc, e->cond, e->cond_in, e->cond_hid, e->h, e->hnew,
                     e->hmax, e->hid, e->logits, e->xin, e->xu, e->acc, e->xscale, e->acc_r, e->xscale_r,
                     e->exc_w0, e->exc_w1,
-                    e->hist_a, e->hist_b, e->hist_audio, e->mulaw_table, e->in_t};
+                    e->hist_a, e->hist_b, e->hist_audio, e->mulaw_table, e->in_t, e->voicing_fed, e->voicing_cond,
+                    e->pred_setup, e->pred_fed, e->pred_cond, e->pred, e->pred_thr};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) free(bufs[i]);
     free(e);
 }
@@ -632,13 +666,22 @@ void vk_engine_set_level(vk_engine *e, int level)
     e->quant = vk_quant_for_level(level);
 }
 
-void vk_engine_set_temperature(vk_engine *e, float t) { e->temperature = t > 0.0f ? t : 0.0f; }
+void vk_engine_set_temperature(vk_engine *e, float t) { e->temperature = e->temperature_unvoiced = t > 0.0f ? t : 0.0f; }
+
+/* The temperature of a frame of voicing v: linear from the unvoiced to the voiced one
+ * (exactly the one temperature when both are equal, as in every preset before format 4). */
+static inline float frame_temperature(const vk_engine *e, float v)
+{
+    return e->temperature_unvoiced + v * (e->temperature - e->temperature_unvoiced);
+}
 
 void vk_engine_reset(vk_engine *e, uint64_t seed)
 {
     uint64_t s = seed;
     e->rng = splitmix64(&s) | 1u;
     e->temperature = e->m.temperature;
+    e->temperature_unvoiced = e->m.temperature_unvoiced;
+    if (e->pred) vk_pred_reset(e->pred);
     e->frames_fed = 0;
     e->finished = 0;
     e->cond_next = 0;
@@ -671,7 +714,10 @@ int vk_engine_feed(vk_engine *e, const float *frames, int n)
     if (n > room) n = (int)room;
     for (int i = 0; i < n; i++) {
         int64_t f = e->frames_fed + i;
-        normalize_frame(e, frames + (int64_t)i * e->nf, e->frames + (f % e->fcap) * e->nf);
+        const float *raw = frames + (int64_t)i * e->nf;
+        normalize_frame(e, raw, e->frames + (f % e->fcap) * e->nf);
+        e->voicing_fed[f % e->fcap] = raw_voicing(e, raw);
+        if (e->pred) vk_pred_frame_from_features(e->pred_setup, raw, &e->pred_fed[f % e->fcap]);
         if (e->E)
             exc_params(e, frames + (int64_t)i * e->nf, &e->exc_inc[f % e->fcap], &e->exc_k[f % e->fcap],
                        &e->exc_v[f % e->fcap]);
@@ -704,6 +750,17 @@ static void prev_sample(const vk_engine *e, int64_t i, int *a, int *b, float *au
     *audio = e->hist_audio[i & e->hmask];
 }
 
+/* A predictor preset's inputs (docs/model.md): the classes of the last sample s and of
+ * the prediction p, and the last remainder class. */
+static void pred_inputs(const vk_engine *e, float p, float *x)
+{
+    const int64_t last = (e->pred->pos - 1) & (VK_PRED_RING - 1);
+    const float s_prev = e->pred->pos ? e->pred->s[last] : 0.0f;
+    x[0] = class_input(vk_pred_class(e->pred_thr, e->Q, s_prev), e->Q);
+    x[1] = class_input(vk_pred_class(e->pred_thr, e->Q, p), e->Q);
+    x[2] = class_input(e->pred->pos ? e->hist_a[(e->pred->pos - 1) & e->hmask] : e->Q / 2, e->Q);
+}
+
 /* Lanes of every sub-tensor active in engine e's next step, with their inputs set and
  * conditioning computed. Returns the lane count. */
 static int prepare_lanes(vk_engine *e, vk_lane *ln)
@@ -724,9 +781,17 @@ static int prepare_lanes(vk_engine *e, vk_lane *ln)
         int pa, pb;
         float pa_audio;
         prev_sample(e, i - B, &pa, &pb, &pa_audio);
-        if (e->m.head == VK_HEAD_DUAL) { x[0] = byte_input(pa); x[1] = byte_input(pb); }
-        else { x[0] = class_input(pa, e->Q); x[1] = 0.0f; }
-        x[2] = 0.0f;
+        ln[b].temperature = frame_temperature(e, e->voicing_cond[(i / e->hop) % e->ccap]);
+        if (e->pred) { /* B = 1: i is the next sample of the predictor's state */
+            const vk_pred_frame *fr = &e->pred_cond[(i / e->hop) % e->ccap];
+            ln[b].stp = vk_pred_stp(fr, e->pred);
+            ln[b].pred = ln[b].stp + vk_pred_ltp(fr, e->pred);
+            pred_inputs(e, ln[b].pred, x);
+        } else {
+            if (e->m.head == VK_HEAD_DUAL) { x[0] = byte_input(pa); x[1] = byte_input(pb); }
+            else { x[0] = class_input(pa, e->Q); x[1] = 0.0f; }
+            x[2] = 0.0f;
+        }
         for (int k = 1; k <= F; k++) {
             int64_t ci = (j + k - 1) * B + b - 1;
             x[2 + k] = (b == 0 || ci < 0) ? 0.0f : e->hist_audio[ci & e->hmask];
@@ -760,8 +825,11 @@ static void finish_lanes(vk_engine *e, const vk_lane *ln, int nl)
         const int64_t i = ln[k].i;
         e->hist_a[i & e->hmask] = ln[k].cls_a;
         e->hist_b[i & e->hmask] = ln[k].cls_b;
-        e->hist_audio[i & e->hmask] = e->m.head == VK_HEAD_DUAL ? dual_audio(ln[k].cls_a, ln[k].cls_b)
-                                                                : e->mulaw_table[ln[k].cls_a];
+        if (e->pred)
+            e->hist_audio[i & e->hmask] = vk_pred_push(e->pred, ln[k].stp, ln[k].pred, e->mulaw_table[ln[k].cls_a]);
+        else
+            e->hist_audio[i & e->hmask] = e->m.head == VK_HEAD_DUAL ? dual_audio(ln[k].cls_a, ln[k].cls_b)
+                                                                    : e->mulaw_table[ln[k].cls_a];
     }
     commit_states(e, nl);
     for (int k = 0; k < nl; k++) e->hmax[ln[k].b] = ln[k].hmax_a > ln[k].hmax_b ? ln[k].hmax_a : ln[k].hmax_b;
@@ -845,7 +913,10 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
     float *exc = e->exc;
     double phase = 0.0;
     int64_t cur_frame = -1;
-    vk_lane lane = {e, 0, 0, e->cond, 0, 0, 0.0f, 0.0f, 0.0f}; /* cond slot 0: frames are visited in order */
+    vk_lane lane = {e, 0, 0, e->cond, 0, 0, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f, 0.0f}; /* cond slot 0: frames in order */
+    vk_pred_frame pf;
+    float s_prev = 0.0f;
+    if (e->pred) vk_pred_reset(e->pred);
     memset(e->h, 0, sizeof(float) * e->shid);
     e->hmax[0] = 0.0f;
     for (int i = 0; i < n; i++) {
@@ -862,6 +933,7 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
                 exc_params(e, features + clamp_frame(f, n_frames - 1) * e->nf, &inc, &k, &v);
                 phase = exc_frame(e, phase, inc, k, v, exc);
             }
+            if (e->pred) vk_pred_frame_from_features(e->pred_setup, features + clamp_frame(f, n_frames - 1) * e->nf, &pf);
             cur_frame = f;
         }
         const float *ev = exc + (i - cur_frame * e->hop) * 2;
@@ -869,18 +941,31 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
         if (dual) {
             x[0] = byte_input(i ? cls_a[i - 1] : 128);
             x[1] = byte_input(i ? cls_b[i - 1] : 0);
+            x[2] = 0.0f;
+        } else if (e->pred) {
+            lane.stp = vk_pred_stp(&pf, e->pred);
+            lane.pred = lane.stp + vk_pred_ltp(&pf, e->pred);
+            x[0] = class_input(vk_pred_class(e->pred_thr, e->Q, s_prev), e->Q);
+            x[1] = class_input(vk_pred_class(e->pred_thr, e->Q, lane.pred), e->Q);
+            x[2] = class_input(i ? cls_a[i - 1] : e->Q / 2, e->Q);
         } else {
             x[0] = class_input(i ? cls_a[i - 1] : e->Q / 2, e->Q);
             x[1] = 0.0f;
+            x[2] = 0.0f;
         }
-        for (int k = 2; k < n_in; k++) x[k] = 0.0f;
+        for (int k = 3; k < n_in; k++) x[k] = 0.0f;
         if (e->E) { x[n_in - 2] = ev[0]; x[n_in - 1] = ev[1]; }
         lane.i = i;
         step_lanes(e, &lane, 1, &s, cls_a + i, dual ? cls_b + i : NULL, logits_a + (int64_t)i * e->Q,
                    dual ? logits_b + (int64_t)i * 256 : NULL);
         commit_states(e, 1);
         e->hmax[0] = lane.hmax_a > lane.hmax_b ? lane.hmax_a : lane.hmax_b;
+        if (e->pred) {
+            const int c = cls_a[i] < 0 ? 0 : (cls_a[i] >= e->Q ? e->Q - 1 : cls_a[i]);
+            s_prev = vk_pred_push(e->pred, lane.stp, lane.pred, e->mulaw_table[c]);
+        }
     }
+    if (e->pred) vk_pred_reset(e->pred);
 }
 
 /* ---------- several engines on one model, stepped together ---------- */

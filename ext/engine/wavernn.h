@@ -22,8 +22,13 @@ typedef struct {
     int hidden, head, n_classes, subscale, horizon;
     int n_features, hop, ctx_before, lookahead, cond_hidden;
     int excitation, sample_rate;           /* E (0 or 2): features 0, 1 are f0 and voicing */
-    float temperature;
+    float temperature;                     /* of voiced frames (voicing 1) */
+    float temperature_unvoiced;            /* of unvoiced frames; linear in the voicing between */
     float preemphasis;                     /* a: the output is de-emphasised, y = x + a y[-1] */
+    float highpass_hz;                     /* corner of the DC blocker after the de-emphasis */
+    int predictor;                         /* 1: the network models the remainder after predict.h's
+                                              prediction (mulaw head, B = 1 only) */
+    float ltp_gain;                        /* the pitch predictor's gain at voicing 1 */
     const float *feat_mean, *feat_std;     /* [nf] */
     const float *cond1_w, *cond1_b;        /* [cond_hidden, K*nf], [cond_hidden] */
     const float *cond2_w, *cond2_b;        /* [3H, cond_hidden], [3H] */
@@ -42,6 +47,7 @@ void vk_engine_destroy(vk_engine *e);
 /* Back to the state right after create (same seed unless changed). */
 void vk_engine_reset(vk_engine *e, uint64_t seed);
 void vk_engine_set_level(vk_engine *e, int level);
+/* Sample at temperature t in every frame (voiced or not) until the next reset. */
 void vk_engine_set_temperature(vk_engine *e, float t);
 
 /* Queue n frames of nf features each. Returns how many were taken (fewer when the

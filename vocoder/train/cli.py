@@ -58,7 +58,8 @@ def cmd_fit(args) -> int:
         threads=args.threads, bf16=args.bf16, ckpt_every_s=args.checkpoint_minutes * 60, log=_log,
         max_steps=args.max_steps, excitation=0 if args.no_excitation else 2, cond_hidden=args.cond_hidden,
         preemphasis=args.preemphasis, init_from=args.init_from, prune_start=args.prune_start,
-        prune_end=args.prune_end, qat_start=args.qat_start, source_weights=_source_weights(args.source_weight))
+        prune_end=args.prune_end, qat_start=args.qat_start, source_weights=_source_weights(args.source_weight),
+        predictor=args.predictor, ltp_gain=args.ltp_gain, noise_classes=args.noise_classes)
     return 0
 
 
@@ -66,7 +67,8 @@ def cmd_export(args) -> int:
     from .export import export_checkpoint
 
     p = export_checkpoint(args.checkpoint, args.out, corpus_dir=args.corpus, name=args.name,
-                          version=args.version, temperature=args.temperature)
+                          version=args.version, temperature=args.temperature,
+                          temperature_unvoiced=args.temperature_unvoiced, highpass_hz=args.highpass)
     print(f"wrote {p}")
     return 0
 
@@ -152,8 +154,13 @@ def add_parsers(sub) -> None:
     f.add_argument("--seed", type=int, default=0)
     f.add_argument("--preemphasis", type=float, default=0.0, metavar="ALPHA",
                    help="model x[n] - ALPHA x[n-1] (0.85 puts the mu-law noise under the voice; docs/model.md)")
-    f.add_argument("--init-from", metavar="CKPT", help="start from this checkpoint's weights and masks "
-                   "(fresh optimiser and schedule), e.g. to fine-tune to a new --preemphasis")
+    f.add_argument("--init-from", metavar="CKPT", help="start from this checkpoint's (or preset file's) weights "
+                   "and masks (fresh optimiser and schedule), e.g. to fine-tune to a new --preemphasis")
+    f.add_argument("--predictor", choices=["none", "lpc+pitch"], default="none",
+                   help="model the remainder after LPC and pitch prediction from the features (docs/model.md)")
+    f.add_argument("--ltp-gain", type=float, default=0.8, help="pitch predictor gain at voicing 1 (default 0.8)")
+    f.add_argument("--noise-classes", type=float, default=2.0,
+                   help="noise injection into the predictor's past: Laplace scale up to this many classes")
     f.add_argument("--prune-start", type=float, default=0.3, help="pruning starts at this fraction of the budget")
     f.add_argument("--prune-end", type=float, default=0.75, help="final sparsity from this fraction on")
     f.add_argument("--source-weight", action="append", metavar="SOURCE=W",
@@ -168,7 +175,9 @@ def add_parsers(sub) -> None:
     e.add_argument("--corpus", help="corpus directory: singer data and licences come from it")
     e.add_argument("--name", default="default")
     e.add_argument("--version", default="1")
-    e.add_argument("--temperature", type=float, default=1.0, help="the preset's default sampling temperature")
+    e.add_argument("--temperature", type=float, default=1.0, help="the preset's sampling temperature (voiced)")
+    e.add_argument("--temperature-unvoiced", type=float, help="temperature of unvoiced frames (default: --temperature)")
+    e.add_argument("--highpass", type=float, default=20.0, help="DC blocker corner in Hz (default 20)")
     e.set_defaults(func=cmd_export)
 
     k = ts.add_parser("convert-checkpoint", help="rewrite an old last.pt checkpoint as last.safetensors (once)")

@@ -24,7 +24,8 @@ def float_tensors(model) -> tuple:
 
     w_ih = a(model.gru.weight_ih_l0)
     in_w = w_ih[:, :n_in].copy()
-    in_w[:, 1:3] = 0.0  # the mu-law head feeds zeros there
+    if not getattr(model, "predictor", False):
+        in_w[:, 1:3] = 0.0  # the plain mu-law head feeds zeros there
     dense = {
         "feat_mean": a(model.feat_mean),
         "feat_std": a(model.feat_std),
@@ -46,7 +47,7 @@ def float_tensors(model) -> tuple:
 
 
 def build_preset(model, state=None, singer=None, licence="", name="default", version="1", description=None,
-                 temperature=1.0, corpus_info=None):
+                 temperature=1.0, corpus_info=None, temperature_unvoiced=None, highpass_hz=20.0):
     hp = model.hp
     n_env = hp["n_features"] - 2
     state = state or {}
@@ -62,7 +63,7 @@ def build_preset(model, state=None, singer=None, licence="", name="default", ver
         "corpus": corpus_info or {},
     }
     config = {
-        "format_version": 3,
+        "format_version": 4,
         "name": name,
         "license": licence,
         "version": version,
@@ -74,6 +75,9 @@ def build_preset(model, state=None, singer=None, licence="", name="default", ver
         "ctx_before": hp["ctx_before"], "lookahead": hp["lookahead"], "cond_hidden": hp["cond_hidden"],
         "excitation": hp["excitation"], "temperature": float(temperature),
         "preemphasis": float(hp.get("preemphasis", 0.0)),
+        "predictor": hp.get("predictor", "none"), "ltp_gain": float(hp.get("ltp_gain", 0.0)),
+        "temperature_unvoiced": float(temperature if temperature_unvoiced is None else temperature_unvoiced),
+        "highpass_hz": float(highpass_hz),
         "training": json.loads(json.dumps(training, default=float)),
         "singer": singer or {},
     }
@@ -94,7 +98,8 @@ def corpus_licence(corpus_dir) -> tuple:
     return lic, info
 
 
-def export_checkpoint(checkpoint, out, corpus_dir=None, name="default", version="1", temperature=1.0):
+def export_checkpoint(checkpoint, out, corpus_dir=None, name="default", version="1", temperature=1.0,
+                      temperature_unvoiced=None, highpass_hz=20.0):
     from .singer_data import singer_data_from_corpus
     from .trainer import load_checkpoint
 
@@ -104,5 +109,6 @@ def export_checkpoint(checkpoint, out, corpus_dir=None, name="default", version=
         singer = singer_data_from_corpus(corpus_dir)
         licence, info = corpus_licence(corpus_dir)
     p = build_preset(model, state, singer=singer, licence=licence, name=name, version=version,
-                     temperature=temperature, corpus_info=info)
+                     temperature=temperature, corpus_info=info, temperature_unvoiced=temperature_unvoiced,
+                     highpass_hz=highpass_hz)
     return save_preset(p, out)

@@ -21,13 +21,16 @@ PAIR_LIMIT = 128
 
 class WaveRNN(nn.Module):
     def __init__(self, n_features=26, hidden=384, cond_hidden=128, ctx_before=2, lookahead=2, bits=8,
-                 excitation=2, hop=80, sample_rate=16000, preemphasis=0.0):
+                 excitation=2, hop=80, sample_rate=16000, preemphasis=0.0, predictor="none", ltp_gain=0.0):
         super().__init__()
         if hidden % 2:
             raise ValueError("hidden must be even")
+        if predictor not in ("none", "lpc+pitch"):
+            raise ValueError(f"predictor must be 'none' or 'lpc+pitch', got {predictor!r}")
         self.hp = dict(n_features=n_features, hidden=hidden, cond_hidden=cond_hidden, ctx_before=ctx_before,
                        lookahead=lookahead, bits=bits, excitation=excitation, hop=hop, sample_rate=sample_rate,
-                       preemphasis=float(preemphasis))
+                       preemphasis=float(preemphasis), predictor=predictor, ltp_gain=float(ltp_gain))
+        self.predictor = predictor != "none"
         self.H, self.E, self.Q = hidden, excitation, 2 ** bits
         self.K = ctx_before + 1 + lookahead
         self.n_in = 3 + excitation
@@ -62,24 +65,27 @@ class WaveRNN(nn.Module):
     def apply_masks(self):
         for name, p in self.sparse_params().items():
             p.mul_(getattr(self, f"mask_{name}"))
-        # Columns of in_w the mu-law head never feeds (inputs 1, 2 are always 0).
-        self.gru.weight_ih_l0[:, 1:3] = 0.0
+        # Columns of in_w the plain mu-law head never feeds (inputs 1, 2 are always 0);
+        # with a predictor they carry the prediction and the last remainder.
+        if not self.predictor:
+            self.gru.weight_ih_l0[:, 1:3] = 0.0
 
     # ------------------------------------------------------------------ forward
     def forward(self, ctx, prev, exc, h0=None):
         """Teacher-forced logits.
 
         ctx:  [B, frames, K * nf] raw features of each frame's window (oldest first)
-        prev: [B, T] previous-sample inputs in [-1, 1] (T = frames * hop)
+        prev: [B, T] previous-sample inputs in [-1, 1] (T = frames * hop), or [B, T, 3]
+              with a predictor: the classes of s[n-1] and p[n] and the last remainder
+              class, as inputs (docs/model.md)
         exc:  [B, T, E] excitation
         Returns logits [B, T, Q].
         """
         hop = self.hp["hop"]
-        B, T = prev.shape
+        B, T = prev.shape[:2]
         c1 = torch.tanh(self.cond1(self.normalise_ctx(ctx)))           # [B, frames, ch]
         c1 = c1.repeat_interleave(hop, dim=1)[:, :T]
-        zeros = prev.new_zeros(B, T, 2)
-        parts = [prev.unsqueeze(-1), zeros]
+        parts = [prev] if prev.dim() == 3 else [prev.unsqueeze(-1), prev.new_zeros(B, T, 2)]
         if self.E:
             parts.append(exc)
         parts.append(c1)

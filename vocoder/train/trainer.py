@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..reference import audio_to_classes, class_to_input
+from ..reference import audio_to_classes, class_to_input, preemphasize
 from . import corpus as corpus_mod
 from .excitation import aligned_excitation, excitation as free_excitation
-from .model import WaveRNN, block_mask, sparsity_at
+from .model import WaveRNN, block_mask, block_norms, sparsity_at
 
 CKPT_NAME = "last.safetensors"
 LEGACY_CKPT_NAME = "last.pt"
@@ -43,8 +43,15 @@ class Dataset:
     the index table of each frame's conditioning window (clamped at file edges).
     """
 
-    def __init__(self, items, hop, sample_rate, bits, ctx_before, lookahead, exc_mode="aligned", preemphasis=0.0):
+    def __init__(self, items, hop, sample_rate, bits, ctx_before, lookahead, exc_mode="aligned", preemphasis=0.0,
+                 predictor="none", ltp_gain=0.0, noise_classes=0.0, noise_seed=0):
         self.hop, self.bits, self.Q = hop, bits, 2 ** bits
+        pred = None
+        if predictor != "none":
+            from .._engine import Predictor
+
+            pred = Predictor(sample_rate, items[0][2].shape[1] - 2, preemphasis, ltp_gain)
+        noise_rng = np.random.default_rng(noise_seed)
         feats, targets, prevs, excs, ctx_idx, starts = [], [], [], [], [], []
         frame_base = 0
         self.names, self.sources = [], []
@@ -54,11 +61,15 @@ class Dataset:
                 continue
             a = np.zeros(n * hop, np.float64)
             a[: min(len(audio), n * hop)] = audio[: n * hop]
-            k = audio_to_classes(a, bits, preemphasis)
-            prev = np.concatenate([[self.Q // 2], k[:-1]])
+            if pred is None:
+                k = audio_to_classes(a, bits, preemphasis)
+                prev = np.concatenate([[self.Q // 2], k[:-1]])
+                prevs.append(class_to_input(prev, self.Q).astype(np.float32))
+            else:
+                k, inputs = predicted_classes(pred, a, f, hop, self.Q, preemphasis, noise_classes, noise_rng)
+                prevs.append(inputs)
             feats.append(f.astype(np.float32))
             targets.append(k.astype(np.int16))
-            prevs.append(class_to_input(prev, self.Q).astype(np.float32))
             if exc_mode == "aligned":
                 excs.append(aligned_excitation(a, f, hop, sample_rate))
             elif exc_mode == "free":
@@ -106,7 +117,8 @@ class Dataset:
         return w / w.sum()
 
     def batch(self, starts, win_frames):
-        """Tensors (ctx [B, fr, K*nf], prev [B, T], exc [B, T, 2], target [B, T]) for window starts."""
+        """Tensors (ctx [B, fr, K*nf], prev [B, T] or [B, T, 3], exc [B, T, 2], target [B, T]) for
+        window starts."""
         hop = self.hop
         fr = starts[:, None] + np.arange(win_frames)[None, :]
         ctx = self.feats[self.ctx_idx[fr]]                         # [B, fr, K, nf]
@@ -114,6 +126,25 @@ class Dataset:
         si = (starts * hop)[:, None] + np.arange(win_frames * hop)[None, :]
         return (torch.from_numpy(ctx), torch.from_numpy(self.prev[si]), torch.from_numpy(self.exc[si]),
                 torch.from_numpy(self.targets[si].astype(np.int64)))
+
+
+def predicted_classes(pred, audio, features, hop, n_classes, preemphasis, noise_classes, rng):
+    """Targets and inputs of a predictor model for one file: the remainder classes after
+    the prediction (ext/engine/predict.c, the engine's own code) and the network's three
+    inputs per sample, ``[T, 3]`` in [-1, 1].
+
+    LPCNet's noise injection: the past the predictor and the network see is built from
+    the target classes moved by a random number of classes (Laplace, scale drawn per file
+    uniformly in 0..``noise_classes``), so the network learns to pull a past as imperfect
+    as its own free-running one back towards the recording instead of drifting."""
+    target = preemphasize(audio, preemphasis).astype(np.float32)
+    noise = None
+    if noise_classes > 0:
+        scale = rng.uniform(0.0, noise_classes)
+        noise = np.rint(rng.laplace(0.0, scale, len(target))).astype(np.int32)
+    run = pred.run(np.ascontiguousarray(features, np.float32), hop, n_classes, target=target, noise=noise)
+    inputs = np.stack([class_to_input(run[k], n_classes) for k in ("in_s", "in_p", "in_e")], axis=1)
+    return run["target"], inputs.astype(np.float32)
 
 
 def feature_stats(items):
@@ -290,6 +321,44 @@ def convert_legacy_checkpoint(path, out=None) -> Path:
 # ---------------------------------------------------------------------- training
 
 
+def model_from_preset(preset, predictor="none", ltp_gain=0.0):
+    """A :class:`WaveRNN` holding a preset's weights (int8 matrices dequantised) and its
+    pruning pattern as masks: a start for training a new kind of voice from a shipped one."""
+    from ..reference import ReferenceModel
+
+    c = preset.config
+    if c["head"] != "mulaw" or c["subscale"] != 1:
+        raise ValueError(f"{preset.name}: only mu-law presets of subscale 1 can start a training run")
+    model = WaveRNN(n_features=c["n_features"], hidden=c["hidden"], cond_hidden=c["cond_hidden"],
+                    ctx_before=c["ctx_before"], lookahead=c["lookahead"], bits=c["mulaw_bits"],
+                    excitation=c["excitation"], hop=c["hop"], sample_rate=c["sample_rate"],
+                    preemphasis=c["preemphasis"], predictor=predictor, ltp_gain=ltp_gain)
+    ref = ReferenceModel(preset)
+    t = {k: torch.as_tensor(np.asarray(v, np.float32)) for k, v in preset.tensors.items()}
+
+    def w(name):
+        return torch.as_tensor(ref.W[name].astype(np.float32))
+
+    with torch.no_grad():
+        model.feat_mean.copy_(t["feat_mean"])
+        model.feat_std.copy_(t["feat_std"])
+        model.cond1.weight.copy_(t["cond1_w"])
+        model.cond1.bias.copy_(t["cond1_b"])
+        model.gru.weight_ih_l0.copy_(torch.cat([t["in_w"], t["cond2_w"]], dim=1))
+        model.gru.bias_ih_l0.copy_(t["cond2_b"])
+        model.gru.weight_hh_l0.copy_(w("R"))
+        model.gru.bias_hh_l0.copy_(torch.as_tensor(np.asarray(ref.b["R"], np.float32)))
+        for name, layer in (("O1", model.O1), ("O2", model.O2)):
+            layer.weight.copy_(w(name))
+            layer.bias.copy_(torch.as_tensor(np.asarray(ref.b[name], np.float32)))
+        if model.E:
+            model.exc_out.copy_(t["exc_out_w"])
+        for name, p in model.sparse_params().items():
+            getattr(model, f"mask_{name}").copy_((block_norms(p) > 0).float().repeat_interleave(16, 0)
+                                                 .repeat_interleave(4, 1)[: p.shape[0], : p.shape[1]])
+    return model
+
+
 def evaluate_loss(model, data, starts, win_frames, zero_exc=False, batch=64, exc_override=None):
     """Mean cross-entropy (nats) over fixed windows."""
     model.eval()
@@ -313,7 +382,7 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
         batch=128, win_frames=6, lr=2e-3, lr_final=2e-4, sparsity=0.9, prune_start=0.3, prune_end=0.75,
         qat_start=0.8, resume=False, seed=0, threads=2, bf16=False, ckpt_every_s=300.0, excitation=2,
         sources=None, log=print, max_steps=None, val_windows=256, items=None, val_items=None, stop_at_step=None,
-        preemphasis=0.0, init_from=None, source_weights=None):
+        preemphasis=0.0, init_from=None, source_weights=None, predictor="none", ltp_gain=0.8, noise_classes=2.0):
     """Train (or resume) for ``minutes`` of training time in total; returns the final state dict.
 
     ``max_steps`` bounds the run by steps instead of time (the schedule then runs on steps);
@@ -323,6 +392,10 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
     weights and masks, e.g. to fine-tune a voice to a new ``preemphasis``.
     ``source_weights`` ({source: weight}) draws training windows of a source more (or less)
     often than its share of the audio, e.g. ``{"fluidr3-oohs": 3}``.
+    ``predictor="lpc+pitch"`` trains the remainder after the prediction from the features
+    (docs/model.md), with the pitch predictor's gain ``ltp_gain`` and noise injection of
+    up to ``noise_classes`` (see :func:`predicted_classes`). ``init_from`` may also be a
+    preset file: its int8 weights, dequantised, and its pruning pattern start the run.
     """
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -351,23 +424,34 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
             torch.set_rng_state(rng_state["torch"])
         log(f"resumed {ckpt}: step {state['step']}, {state['train_s'] / 60:.1f} min trained")
     elif init_from is not None:
-        model = read_checkpoint(init_from)[0]
+        if str(init_from).endswith(".safetensors") and not Path(init_from).name.startswith("last"):
+            from ..presets import load_preset
+
+            model = model_from_preset(load_preset(init_from), predictor=predictor, ltp_gain=ltp_gain)
+        else:
+            model = read_checkpoint(init_from)[0]
         model.hp["preemphasis"] = float(preemphasis)
+        if predictor != model.hp.get("predictor", "none"):
+            model.hp.update(predictor=predictor, ltp_gain=float(ltp_gain))
+            model.predictor = predictor != "none"
         log(f"fine-tuning from {init_from} (H={model.hp['hidden']}), preemphasis {preemphasis}")
         opt_state, state = None, {"step": 0, "train_s": 0.0, "samples": 0, "history": [], "qat": False,
                                   "init_from": str(init_from)}
     else:
         model = WaveRNN(n_features=items[0][2].shape[1], hidden=hidden, cond_hidden=cond_hidden,
                         ctx_before=ctx_before, lookahead=lookahead, bits=bits, excitation=excitation, hop=hop,
-                        sample_rate=sr, preemphasis=preemphasis)
+                        sample_rate=sr, preemphasis=preemphasis, predictor=predictor, ltp_gain=ltp_gain)
         model.set_normalisation(*feature_stats(items))
         opt_state, state = None, {"step": 0, "train_s": 0.0, "samples": 0, "history": [], "qat": False}
     state["minutes"] = minutes
     hp = model.hp
     t_setup = time.time()
     pe = hp.get("preemphasis", 0.0)
-    data = Dataset(items, hop, sr, hp["bits"], hp["ctx_before"], hp["lookahead"], preemphasis=pe)
-    vdata = Dataset(val_items or items[:2], hop, sr, hp["bits"], hp["ctx_before"], hp["lookahead"], preemphasis=pe)
+    pred_kw = dict(predictor=hp.get("predictor", "none"), ltp_gain=hp.get("ltp_gain", 0.0))
+    data = Dataset(items, hop, sr, hp["bits"], hp["ctx_before"], hp["lookahead"], preemphasis=pe, **pred_kw,
+                   noise_classes=noise_classes, noise_seed=seed)
+    vdata = Dataset(val_items or items[:2], hop, sr, hp["bits"], hp["ctx_before"], hp["lookahead"], preemphasis=pe,
+                    **pred_kw)
     vstarts_all = vdata.window_starts(win_frames)
     vstarts = np.sort(np.random.default_rng(1234).choice(vstarts_all, size=min(val_windows, len(vstarts_all)),
                                                          replace=False))
