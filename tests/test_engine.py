@@ -63,6 +63,9 @@ ONE_SECOND = {
     "mulaw": dict(hidden=384, head="mulaw", mulaw_bits=10, seed=12),
     "dual-b4": dict(hidden=384, head="dual", subscale=4, seed=13),
     "mulaw-b16": dict(hidden=128, density=0.25, head="mulaw", subscale=16, horizon=2, seed=14),
+    # remainder after the predictor; sampled in unvoiced frames, argmax in voiced ones
+    "mulaw-pred": dict(hidden=384, head="mulaw", mulaw_bits=8, n_features=26, predictor="lpc+pitch",
+                       preemphasis=0.6, temperature=0.0, temperature_unvoiced=1.0, highpass_hz=60.0, seed=15),
 }
 
 
@@ -134,6 +137,8 @@ STREAM = {
     "dual-b4": dict(hidden=64, density=0.25, head="dual", subscale=4, n_features=8, hop=40, seed=23),
     "mulaw-b4-f2": dict(hidden=64, density=0.25, head="mulaw", subscale=4, horizon=2, n_features=8, hop=40,
                         seed=24),
+    "mulaw-pred": dict(hidden=64, density=0.25, head="mulaw", mulaw_bits=8, n_features=26, hop=40, seed=25,
+                       predictor="lpc+pitch", preemphasis=0.6, temperature_unvoiced=0.5),
 }
 STREAM_FRAMES = 130  # 5200 samples: more than one 4096 block
 

@@ -9,9 +9,11 @@ from vocoder import kernels
 from vocoder.presets import random_preset
 
 
-@pytest.fixture(scope="module")
-def preset():
-    return random_preset(hidden=64, density=0.25, n_features=26, hop=80, seed=5, head="mulaw", mulaw_bits=8)
+@pytest.fixture(params=["plain", "pred"], scope="module")
+def preset(request):
+    # plain mu-law, and the remainder after the predictor (its state lives in each voice)
+    extra = dict(predictor="lpc+pitch", preemphasis=0.6, temperature_unvoiced=0.5) if request.param == "pred" else {}
+    return random_preset(hidden=64, density=0.25, n_features=26, hop=80, seed=5, head="mulaw", mulaw_bits=8, **extra)
 
 
 def script(k):

@@ -190,6 +190,50 @@ def excitation(features, hop: int, sample_rate: int) -> np.ndarray:
 # --------------------------------------------------------------------------- model
 
 
+class PredictedSignal:
+    """ext/engine/predict.h's per-sample prediction in numpy float32, in the same order
+    (the per-frame coefficients come from the compiled routine): sample ``i`` is
+    ``p + value(class)``, clamped to +-2.
+
+    >>> ps = PredictedSignal(predictor, features, hop, n_classes)
+    >>> for i in range(n): ps.input_classes(i); ps.push(i, cls[i])   # ps.s is the signal
+    """
+
+    def __init__(self, predictor, features, hop: int, n_classes: int):
+        from .predict import class_thresholds, mulaw_table
+
+        f = np.ascontiguousarray(features, np.float32)
+        self.lpc, self.taps, self.lag = predictor.frames(f)
+        self.hop, self.Q = hop, n_classes
+        self.table, self.thr = mulaw_table(n_classes), class_thresholds(n_classes)
+        n = f.shape[0] * hop
+        self.s, self.r = np.zeros(n, np.float32), np.zeros(n, np.float32)
+        self.prev_class = n_classes // 2
+        self._stp = self._p = np.float32(0.0)
+
+    def input_classes(self, i: int) -> tuple:
+        """Predict sample ``i``; the network's inputs (class of s[i-1], of p[i], last class)."""
+        f32, t = np.float32, min(i // self.hop, len(self.lag) - 1)
+        stp = f32(0.0)
+        for k in range(16):
+            stp = f32(stp + f32(self.lpc[t, k] * (self.s[i - 1 - k] if i - 1 - k >= 0 else f32(0.0))))
+        b, ltp = i - int(self.lag[t]), f32(0.0)
+        for j in range(4):
+            src = b + 1 - j
+            ltp = f32(ltp + f32(self.taps[t, j] * (self.r[src] if src >= 0 else f32(0.0))))
+        self._stp, self._p = stp, f32(stp + ltp)
+        s_prev = self.s[i - 1] if i else f32(0.0)
+        return (int(np.searchsorted(self.thr, s_prev, side="right")),
+                int(np.searchsorted(self.thr, self._p, side="right")), self.prev_class)
+
+    def push(self, i: int, k: int) -> float:
+        """Sample ``i`` is the prediction plus class ``k``'s value."""
+        lim = np.float32(2.0)
+        v = min(max(np.float32(self._p + self.table[k]), -lim), lim)
+        self.s[i], self.r[i], self.prev_class = v, np.float32(v - self._stp), int(k)
+        return float(v)
+
+
 class ReferenceModel:
     """docs/model.md for one preset, in numpy (``dtype`` float64 by default).
 
@@ -338,41 +382,21 @@ class ReferenceModel:
     # ---- free running
 
     def _generate_predicted(self, f, cond, exc, sample):
-        """Free running of a predictor preset: the prediction per sample in float32, in
-        ext/engine/predict.h's order, from the compiled per-frame coefficients."""
-        from .predict import class_thresholds, for_preset, mulaw_table
+        """Free running of a predictor preset (docs/model.md, "Prediction")."""
+        from .predict import for_preset
 
-        lpc, taps, lag = for_preset(self.preset).frames(np.ascontiguousarray(f, np.float32))
-        table, thr = mulaw_table(self.Q), class_thresholds(self.Q)
+        pred = PredictedSignal(for_preset(self.preset), f, self.hop, self.Q)
         N, H, Q = f.shape[0] * self.hop, self.H, self.Q
         in_w, R, Rb = self.t["in_w"], self.W["R"], self.b["R"]
-        f32, lim = np.float32, np.float32(2.0)
-        s_hist, r_hist = np.zeros(N, np.float32), np.zeros(N, np.float32)
         h = np.zeros(H, self.dtype)
-        prev_k = Q // 2
         for i in range(N):
-            t = i // self.hop
-            stp = f32(0.0)
-            for k in range(16):
-                stp = f32(stp + f32(lpc[t, k] * (s_hist[i - 1 - k] if i - 1 - k >= 0 else f32(0.0))))
-            b = i - int(lag[t])
-            ltp = f32(0.0)
-            for j in range(4):
-                src = b + 1 - j
-                ltp = f32(ltp + f32(taps[t, j] * (r_hist[src] if src >= 0 else f32(0.0))))
-            p = f32(stp + ltp)
             x = np.zeros(3 + self.E, self.dtype)
-            x[0] = class_to_input(np.searchsorted(thr, s_hist[i - 1] if i else f32(0.0), side="right"), Q)
-            x[1] = class_to_input(np.searchsorted(thr, p, side="right"), Q)
-            x[2] = class_to_input(prev_k, Q)
+            x[:3] = class_to_input(np.array(pred.input_classes(i)), Q)
             x[3:] = exc[i]
-            gx = (in_w @ x + cond[t] + self.t["sub_bias"][0]).reshape(3, H)
+            gx = (in_w @ x + cond[i // self.hop] + self.t["sub_bias"][0]).reshape(3, H)
             h = self._gru(gx, (R @ h + Rb).reshape(3, H), h)
-            k = sample(self.logits_mulaw(h, exc[i]))
-            sv = f32(p + table[k])
-            sv = min(max(sv, -lim), lim)
-            s_hist[i], r_hist[i], prev_k = sv, f32(sv - stp), k
-        return emphasis_out(s_hist, self.cfg["preemphasis"], self.sr, self.cfg["highpass_hz"])
+            pred.push(i, sample(self.logits_mulaw(h, exc[i])))
+        return emphasis_out(pred.s, self.cfg["preemphasis"], self.sr, self.cfg["highpass_hz"])
 
     def generate(self, features, seed: int = 0, temperature: float | None = None) -> np.ndarray:
         """Free-running generation: float32 audio of ``frames * hop`` samples.
