@@ -167,7 +167,44 @@ def bench_engine(seconds: float = 1.0, repeats: int = 3, density: float = 0.1, q
         ))
         if b == 1 and hidden == 384 and sr == 16000:
             records.append(_numpy_baseline(p, feats, sr, repeats, density))
+    records += _predictor_cost(seconds, max(3, repeats), density)
     return records
+
+
+def _predictor_cost(seconds, repeats, density) -> list:
+    """What the predictor costs (docs/model.md, "Prediction"): the shipped kind of network
+    (mu-law 8 bit, 26 features, 16 kHz, B = 1) with and without it, run alternately so
+    both see the same machine; medians of the thread's CPU time."""
+    from .engine import Vocoder
+    from .presets import random_preset
+
+    out = []
+    for hidden in (256, 384):
+        kw = dict(hidden=hidden, density=density, head="mulaw", mulaw_bits=8, n_features=26, seed=0)
+        pair = {"mulaw": random_preset(**kw),
+                "mulaw+predictor": random_preset(predictor="lpc+pitch", preemphasis=0.6, **kw)}
+        frames = max(1, int(seconds * 16000) // 80)
+        rng = np.random.default_rng(0)
+        feats = rng.normal(size=(frames, 26)).astype(np.float32)
+        feats[:, 0], feats[:, 1] = 50 + 10 * rng.random(frames), rng.random(frames) > 0.3
+        vs = {k: Vocoder(p, seed=0) for k, p in pair.items()}
+        cpu = {k: [] for k in vs}
+        for v in vs.values():
+            v.vocode(feats)  # untimed warm-up
+        for _ in range(repeats):
+            for k, v in vs.items():
+                c0 = time.thread_time()
+                n = v.vocode(feats).shape[0]
+                cpu[k].append((time.thread_time() - c0) / n * 1e6)
+        base = statistics.median(cpu["mulaw"])
+        for k, times in cpu.items():
+            us = statistics.median(times)
+            out.append(dict(name=f"H{hidden} 16kHz B=1 {k}", hidden=hidden, density=density, sample_rate=16000,
+                            subscale=1, level=kernels.active_level(), rtf=us * 1e-6 * 16000,
+                            x_realtime=1.0 / (us * 1e-6 * 16000), us_per_sample=us, gemv_us=None, other_us=None,
+                            cpu_us_per_sample=us, rtf_cpu=us * 1e-6 * 16000, peak_rss_mb=None,
+                            relative_to_plain=us / base))
+    return out
 
 
 def _numpy_baseline(p, feats, sr, repeats, density) -> dict:

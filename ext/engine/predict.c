@@ -4,6 +4,7 @@
 #include "predict.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,25 @@ static double det_log(double x)
     double z = (m - 1.0) / (m + 1.0), z2 = z * z, term = z, sum = 0.0;
     for (int k = 1; k <= 79; k += 2) { sum = sum + term / k; term = term * z2; }
     return 2.0 * sum + e * 0.69314718055994530942;
+}
+
+/* e^x from + - * only: 2^n 2^(k/16) e^r with r = (y - n - k/16) ln 2 in [0, ln 2 / 16),
+ * y = x log2 e; 2^(k/16) from a table made at setup (vk_exp2), e^r by its Taylor series
+ * to r^6 (relative error < 1e-13), 2^n built exactly. Runs 129 times a frame. */
+static double fast_exp(const double *two_k16, double x)
+{
+    double y = x * 1.44269504088896340736;
+    if (!(y > -1000.0)) return 0.0; /* below the relevance of anything here (and NaN) */
+    if (y > 1000.0) y = 1000.0;
+    /* floor by truncation (baseline x86-64 has no rounding instruction: floor() is a call) */
+    double n = (double)(int)y;
+    if (n > y) n = n - 1.0;
+    const double f = (y - n) * 16.0;
+    const int k = f < 15.0 ? (int)f : 15; /* y - n may round up to 1 for y just below 0 */
+    const double r = (f - k) * (0.69314718055994530942 / 16.0);
+    const double p = 1.0 + r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720))))));
+    union { double d; uint64_t u; } two_n = {.u = (uint64_t)((int64_t)n + 1023) << 52}; /* 2^n, exactly */
+    return p * two_k16[k] * two_n.d;
 }
 
 static double det_exp(double x) { return vk_exp2(x * 1.44269504088896340736); }
@@ -48,6 +68,14 @@ int vk_pred_setup_init(vk_pred_setup *su, int sample_rate, int n_env, double pre
         double hz = mel_inv(top * (j + 1) / (n_env + 1));
         su->centre[j] = hz / (sample_rate / 2.0) * nb;
     }
+    /* each bin's place between two band centres (flat beyond the outer ones) */
+    for (int b = 0, j = 0; b <= nb; b++) {
+        if (n_env == 1 || b <= su->centre[0]) { su->bin_band[b] = 0; su->bin_t[b] = 0.0; continue; }
+        if (b >= su->centre[n_env - 1]) { su->bin_band[b] = n_env - 2; su->bin_t[b] = 1.0; continue; }
+        while (j + 1 < n_env - 1 && su->centre[j + 1] < b) j++;
+        su->bin_band[b] = j;
+        su->bin_t[b] = (b - su->centre[j]) / (su->centre[j + 1] - su->centre[j]);
+    }
     for (int b = 0; b <= nb; b++) {
         const double wt = (b == 0 || b == nb) ? 0.5 : 1.0; /* trapezoid rule over 0..pi */
         for (int k = 0; k <= VK_PRED_ORDER; k++)
@@ -57,6 +85,7 @@ int vk_pred_setup_init(vk_pred_setup *su, int sample_rate, int n_env, double pre
     }
     const double g = 2.0 * 3.14159265358979323846 * LAG_WINDOW_HZ / sample_rate;
     for (int k = 0; k <= VK_PRED_ORDER; k++) su->lag_window[k] = det_exp(-0.5 * (g * k) * (g * k));
+    for (int k = 0; k < 16; k++) su->two_k16[k] = vk_exp2(k / 16.0);
     return 0;
 }
 
@@ -79,23 +108,20 @@ static double levinson_from_features(const vk_pred_setup *su, const float *raw, 
     }
     /* log power linear between band centres (flat beyond the outer ones), relative to
      * the loudest band: LPC does not care about level, and exp cannot overflow */
-    int j = 0;
+    if (ne == 1) L[1] = L[0];
+    double l[VK_PRED_BINS];
     for (int b = 0; b <= nb; b++) {
-        double l;
-        if (b <= su->centre[0]) l = L[0];
-        else if (b >= su->centre[ne - 1]) l = L[ne - 1];
-        else {
-            while (j + 1 < ne - 1 && su->centre[j + 1] < b) j++;
-            const double t = (b - su->centre[j]) / (su->centre[j + 1] - su->centre[j]);
-            l = L[j] + t * (L[j + 1] - L[j]);
-        }
-        P[b] = det_exp(l - lmax) * su->tilt[b];
+        const int j = su->bin_band[b];
+        l[b] = L[j] + su->bin_t[b] * (L[j + 1] - L[j]) - lmax;
     }
-    for (int k = 0; k <= VK_PRED_ORDER; k++) {
-        double s = 0.0;
-        for (int b = 0; b <= nb; b++) s = s + P[b] * su->cosw[b][k];
-        R[k] = s * su->lag_window[k];
+    for (int b = 0; b <= nb; b++) { /* a loop of its own: the bins' exp chains overlap */
+        P[b] = fast_exp(su->two_k16, l[b]) * su->tilt[b];
     }
+    /* bins outside, lags inside: 17 independent sums, each still in bin order */
+    double acc[VK_PRED_ORDER + 1] = {0.0};
+    for (int b = 0; b <= nb; b++)
+        for (int k = 0; k <= VK_PRED_ORDER; k++) acc[k] = acc[k] + P[b] * su->cosw[b][k];
+    for (int k = 0; k <= VK_PRED_ORDER; k++) R[k] = acc[k] * su->lag_window[k];
     R[0] = R[0] * WHITE_NOISE;
     memset(a, 0, sizeof(double) * (VK_PRED_ORDER + 1));
     a[0] = 1.0;
@@ -174,7 +200,7 @@ int vk_pred_run(const vk_pred_setup *su, const float *features, int nf, int n_fr
                  int32_t *cls_out, int32_t *in_s, int32_t *in_p, int32_t *in_e, float *pred_out, float *signal_out)
 {
     float table[1024], thr[1024];
-    if (q < 2 || q > 1024 || n_frames < 1 || hop < 1) return -1;
+    if (q < 2 || q > 1024 || (q & (q - 1)) || n_frames < 1 || hop < 1) return -1;
     vk_pred_state *st = malloc(sizeof(*st)); /* 32 KB: not on the stack; this is no hot path */
     if (!st) return -1;
     vk_mulaw_table(q, table);

@@ -28,9 +28,12 @@ typedef struct {
     int sample_rate, n_env;
     double ltp_gain;
     double centre[VK_PRED_MAX_ENV];                   /* band centres, in bins of the grid */
+    int32_t bin_band[VK_PRED_BINS];                   /* bin b lies between centres j and j + 1 ... */
+    double bin_t[VK_PRED_BINS];                       /* ... at this fraction of the way */
     double cosw[VK_PRED_BINS][VK_PRED_ORDER + 1];     /* cos(w_b k) times the bin's trapezoid weight */
     double tilt[VK_PRED_BINS];                        /* |1 - a e^{-jw}|^2: the pre-emphasis */
     double lag_window[VK_PRED_ORDER + 1];
+    double two_k16[16];                               /* 2^(k/16), for the envelope's exp */
 } vk_pred_setup;
 
 typedef struct {
@@ -66,17 +69,15 @@ void vk_pred_thresholds(int q, const float *table, float *thr);
 
 /* The class whose value is nearest v (linear distance; thresholds between classes go
  * up): what the network is told about a continuous value, and the target class of a
- * remainder. NaN gives q/2. */
+ * remainder. NaN gives q/2. q must be a power of two (mu-law classes are). */
 static inline int vk_pred_class(const float *thr, int q, float v)
 {
     if (!(v == v)) return q / 2;
-    int lo = 0, hi = q - 1;
-    while (lo < hi) {
-        const int mid = (lo + hi) >> 1;
-        if (v >= thr[mid]) lo = mid + 1;
-        else hi = mid;
-    }
-    return lo;
+    /* q is a power of two: a branch-free binary search (the compare becomes a select;
+     * a branch on a noise-like value mispredicts half the time) */
+    int k = 0;
+    for (int step = q >> 1; step > 0; step >>= 1) k += (v >= thr[k + step - 1]) ? step : 0;
+    return k;
 }
 
 /* The two predictions of the next sample from the state (stp returned separately: the
