@@ -592,16 +592,21 @@ def test_bench_engine_reports_every_case_and_the_numpy_baseline(monkeypatch):
     from vocoder import bench
 
     monkeypatch.setattr(bench, "ENGINE_CASES", [(64, 16000, 1), (64, 16000, 4)])
+    monkeypatch.setattr(bench, "PREDICTOR_CASES", (64,))
     records = bench.bench_engine(seconds=0.05, repeats=1)
-    assert [r["subscale"] for r in records] == [1, 4]
-    for r in records:
+    plain, pred = records[:2], records[2:]
+    assert [r["subscale"] for r in plain] == [1, 4]
+    for r in plain:
         assert {"name", "hidden", "density", "sample_rate", "subscale", "rtf"} <= set(r)
         assert r["rtf"] > 0 and r["gemv_us"] > 0 and r["peak_rss_mb"] > 0
+    # the predictor's cost: the same network with and without it, the plain one first
+    assert [r["name"] for r in pred] == ["H64 16kHz B=1 mulaw", "H64 16kHz B=1 mulaw+predictor"]
+    assert pred[0]["relative_to_plain"] == 1.0 and pred[1]["relative_to_plain"] > 0
     from vocoder.presets import random_preset
 
     p = random_preset(hidden=64, density=0.1, head="dual", seed=0)
     feats = np.zeros((4, p.n_features), np.float32)
     base = bench._numpy_baseline(p, feats, 16000, 1, 0.1)
     assert base["level"].startswith("numpy") and base["us_per_sample"] > 0 and base["gemv_us"] is None
-    table = bench.format_engine_table(records + [base])
+    table = bench.format_engine_table(plain + [base])
     assert table.count("\n") == 4 and "| - |" in table

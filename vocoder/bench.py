@@ -171,6 +171,9 @@ def bench_engine(seconds: float = 1.0, repeats: int = 3, density: float = 0.1, q
     return records
 
 
+PREDICTOR_CASES = (256, 384)
+
+
 def _predictor_cost(seconds, repeats, density) -> list:
     """What the predictor costs (docs/model.md, "Prediction"): the shipped kind of network
     (mu-law 8 bit, 26 features, 16 kHz, B = 1) with and without it, run alternately so
@@ -179,7 +182,7 @@ def _predictor_cost(seconds, repeats, density) -> list:
     from .presets import random_preset
 
     out = []
-    for hidden in (256, 384):
+    for hidden in PREDICTOR_CASES:
         kw = dict(hidden=hidden, density=density, head="mulaw", mulaw_bits=8, n_features=26, seed=0)
         pair = {"mulaw": random_preset(**kw),
                 "mulaw+predictor": random_preset(predictor="lpc+pitch", preemphasis=0.6, **kw)}
