@@ -239,6 +239,90 @@ def measure(data_dir, checkpoint=None, preset=None, alpha=0.85, sigma=None, seed
     return res
 
 
+# ---------------------------------------------------------------------- output schemes
+
+#: Candidate ways for the network's classes to become audio (docs/model.md, "Prediction"):
+#: (name, pitch predictor gain or None for no predictor at all).
+SCHEMES = (("plain", None), ("lpc", 0.0), ("lpc+pitch 0.5", 0.5), ("lpc+pitch 0.8", 0.8),
+           ("lpc+pitch 0.95", 0.95))
+
+
+def scheme_output(scheme_gain, x_pre, f, hop, sample_rate, alpha, errors, n_classes=256):
+    """What a free-running network whose classes are off by ``errors`` (classes, one per
+    sample) would deliver under a scheme: no predictor (``scheme_gain`` None: the class of
+    the pre-emphasised signal itself), or the engine's predictor with that pitch gain,
+    the error entering its past exactly as a sampled class does (vk_pred_run with the
+    errors as noise). Returns the delivered audio (de-emphasised, DC-blocked, clamped)."""
+    from ..predict import Predictor, mulaw_table, nearest_class
+    from ..reference import emphasis_out
+
+    if scheme_gain is None:
+        k = np.clip(nearest_class(x_pre, n_classes) + errors, 0, n_classes - 1)
+        s = mulaw_table(n_classes)[k]
+    else:
+        pred = Predictor(sample_rate, f.shape[1] - 2, alpha, scheme_gain)
+        s = pred.run(np.ascontiguousarray(f, np.float32), hop, n_classes, target=x_pre.astype(np.float32),
+                     noise=np.asarray(errors, np.int32))["signal"]
+    return emphasis_out(s, alpha, sample_rate)
+
+
+def class_errors(n, sigma, rng):
+    """Class errors of a network with spread ``sigma`` (a rounded N(0, sigma^2) per sample)."""
+    return np.rint(rng.normal(0.0, sigma, n)).astype(np.int32) if sigma > 0 else np.zeros(n, np.int32)
+
+
+def simulate_schemes(data_dir, sigmas=(0.0, 2.0, 4.0, 7.4), alpha=0.6, seed=0, max_seconds=60.0,
+                     sample_rate=16000, hop=80, n_env=24, schemes=SCHEMES, log=None):
+    """Decide the output scheme before training (issue: "decide by simulation"): push
+    simulated class errors of several spreads through each scheme on held-out recordings
+    and measure what a listener would: harmonics-to-noise per band on voiced frames
+    (:func:`vocoder.train.listen.band_hnr`), whistles on unvoiced frames, the largest
+    sub-80 Hz swing, and the STFT distance to the recording. The recording itself is the
+    first row. Spreads are in classes of whatever the scheme codes (the signal, or the
+    remainder after the prediction): whether a trained network reaches a smaller spread
+    on the remainder only training tells."""
+    from ..features import midi_to_hz
+    from ..reference import preemphasize
+    from . import listen
+
+    items = load_heldout(data_dir, sample_rate, hop, n_env, max_seconds)
+    rows = []
+
+    def score(label, sigma, outs):
+        # the recording's own pitch and voicing (its features): the schemes keep its timing
+        res = [listen.listen(y, sample_rate, hop, midi_to_hz(f[:, 0]) * (f[:, 1] > 0.5), f[:, 1] > 0.5, mos=False)
+               for y, f in outs]
+        pooled = listen.pooled(res)
+        n = sum(f.shape[0] for _, f in outs)
+        stft = sum(stft_distance(y, a) * f.shape[0] for (y, f), (_, a, _) in zip(outs, items)) / n
+        rows.append({"scheme": label, "sigma": sigma, "hnr_db": pooled["hnr_db"], "whistle": pooled["whistle"],
+                     "thump": pooled["thump"], "stft": round(stft, 3)})
+        if log:
+            log(f"{label} sigma {sigma}: HNR {rows[-1]['hnr_db']} whistle {pooled['whistle']:.3f} "
+                f"thump {pooled['thump']:.3f} STFT {stft:.3f}")
+
+    score("recording", 0.0, [(a, f) for _, a, f in items])
+    for sigma in sigmas:
+        for label, g in schemes:
+            rng = np.random.default_rng(seed)
+            outs = []
+            for _, a, f in items:
+                x = preemphasize(a[: f.shape[0] * hop], alpha)
+                outs.append((scheme_output(g, x, f, hop, sample_rate, alpha, class_errors(len(x), sigma, rng)), f))
+            score(label, sigma, outs)
+    return {"data": str(data_dir), "alpha": alpha, "files": len(items), "rows": rows}
+
+
+def format_schemes(res) -> str:
+    lines = [f"{res['data']}: {res['files']} files, pre-emphasis {res['alpha']}", "",
+             "| scheme | class spread | HNR 0-1 / 1-2 / 2-4 / 4-8 kHz (dB) | whistles | sub-80 Hz peak | STFT |",
+             "|---|---:|---|---:|---:|---:|"]
+    for r in res["rows"]:
+        lines.append(f"| {r['scheme']} | {r['sigma']:g} | {' / '.join(f'{v:.1f}' for v in r['hnr_db'])} | "
+                     f"{100 * r['whistle']:.1f}% | {r['thump']:.3f} | {r['stft']:.3f} |")
+    return "\n".join(lines)
+
+
 LABELS = {
     "mulaw8": "8-bit mu-law (the shipped head)",
     "mulaw9": "9-bit mu-law",
@@ -288,7 +372,16 @@ def main(argv=None) -> int:
     ap.add_argument("--seconds", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--schemes", action="store_true",
+                    help="instead: simulate class errors through each output scheme (plain, LPC, LPC + pitch)")
+    ap.add_argument("--spreads", default="0,2,4,7.4", help="class spreads (sigma) for --schemes")
     args = ap.parse_args(argv)
+    if args.schemes:
+        res = simulate_schemes(args.data, sigmas=tuple(float(v) for v in args.spreads.split(",")),
+                               alpha=args.alpha, seed=args.seed, max_seconds=args.seconds,
+                               log=None if args.json else (lambda m: print(m, file=sys.stderr, flush=True)))
+        print(json.dumps(res, indent=1) if args.json else format_schemes(res))
+        return 0
     res = measure(args.data, checkpoint=args.checkpoint, preset=args.preset, alpha=args.alpha, sigma=args.sigma,
                   seed=args.seed, max_seconds=args.seconds,
                   log=None if args.json else (lambda m: print(m, file=sys.stderr, flush=True)))
