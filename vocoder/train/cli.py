@@ -85,7 +85,16 @@ def cmd_evaluate(args) -> int:
 
     res = evaluate(args.preset, args.data, checkpoint=args.checkpoint, seed=args.seed, max_seconds=args.seconds,
                    log=None if args.json else _log, keep_audio=bool(args.plot or args.save_audio),
-                   temperature=args.temperature)
+                   temperature=args.temperature, mos=not args.no_mos)
+    if args.songs:
+        import tempfile
+
+        from ..presets import load_preset
+        from .evaluate import evaluate_songs
+
+        with tempfile.TemporaryDirectory() as tmp:
+            res["songs"] = evaluate_songs(load_preset(args.preset), tmp, count=args.songs, seed=args.seed,
+                                          mos=not args.no_mos, log=None if args.json else _log)
     extra = res.pop("_audio", [])
     if args.plot and extra:
         from .evaluate import plot_comparison
@@ -195,6 +204,10 @@ def add_parsers(sub) -> None:
     v.add_argument("--json", action="store_true")
     v.add_argument("--plot", metavar="PNG", help="spectrograms with f0 of the first file (needs matplotlib)")
     v.add_argument("--save-audio", metavar="DIR", help="write the renderings (engine, WORLD) as WAVs")
+    v.add_argument("--songs", type=int, default=3, metavar="N",
+                   help="also write N songs as MIDI with lyrics, render them and measure what a listener hears "
+                        "(default 3; 0: none)")
+    v.add_argument("--no-mos", action="store_true", help="skip DNSMOS (slow; needs speechmos)")
     v.set_defaults(func=cmd_evaluate)
 
 

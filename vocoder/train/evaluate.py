@@ -16,7 +16,13 @@ recording:
   baseline; and for WORLD from its full analysis (its own spectrum and aperiodicity,
   far more information than the features) as a reference point;
 * ``int8 vs float``: teacher-forced cross-entropy of the int8 engine and, with
-  ``--checkpoint``, of the float PyTorch model on the same audio and excitation.
+  ``--checkpoint``, of the float PyTorch model on the same audio and excitation;
+* listening proxies (:mod:`vocoder.train.listen`) of the engine, WORLD and the recording:
+  harmonics-to-noise per band on voiced note middles, whistles on unvoiced frames, the
+  largest sub-80 Hz swing, DNSMOS (when speechmos is installed);
+* with ``songs``: the same proxies on songs the command writes as MIDI with lyrics and
+  renders as ``vocoder render`` does (what a user hears), beside WORLD from the singer's
+  very frames (:func:`evaluate_songs`).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import features as feat
+from . import listen
 
 STFT_SIZES = (256, 512, 1024)
 
@@ -130,7 +137,7 @@ def load_heldout(data_dir, sample_rate, hop, n_env, max_seconds):
 
 
 def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=None, keep_audio=False,
-             temperature=None):
+             temperature=None, mos=True):
     from .. import Vocoder, load_preset
     from ..presets import Preset
 
@@ -147,6 +154,7 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
         model, _, _ = load_checkpoint(ck)
         model.eval()
     rows = {"engine": [], "world": [], "world_full": [], "real": []}
+    heard = {k: [] for k in rows}
     agg = {k: {"cents": [], "verr": [], "stft": [], "per": [], "frames": 0} for k in rows}
     tf = {"engine_nll": [], "float_nll": [], "n": 0}
     audio_out = []
@@ -174,15 +182,23 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
             g["frames"] += f.shape[0]
             g["stft"].append(stft_distance(out, a) * f.shape[0])
             g["per"].append(periodicity(out, f[:, 0], vi, hop, sr) * max(1, vi.sum()))
+            heard[k].append(listen.listen(out, sr, hop, mos=mos))
         # teacher-forced agreement, on the first 2 s of each file
         nfr = min(f.shape[0], 2 * sr // hop)
         ff, aa = f[:nfr], a[: nfr * hop]
         lt = voc.teacher_forced(ff, aa)["logits"]
         from ..reference import audio_to_classes
 
-        k = audio_to_classes(aa, p.config["mulaw_bits"], p.preemphasis)
+        if p.config["predictor"] != "none":   # the remainder's classes after the prediction
+            from ..predict import for_preset
+            from ..reference import preemphasize
+
+            k = for_preset(p).run(np.ascontiguousarray(ff, np.float32), hop, p.n_classes,
+                                  target=preemphasize(aa, p.preemphasis).astype(np.float32))["target"]
+        else:
+            k = audio_to_classes(aa, p.config["mulaw_bits"], p.preemphasis)
         tf["engine_nll"].append(_nll(lt, k) * len(k))
-        if model is not None:
+        if model is not None and not getattr(model, "predictor", False):
             tf["float_nll"].append(_float_nll(model, ff, aa, k, sr, hop) * len(k))
         tf["n"] += len(k)
         if log:
@@ -197,11 +213,12 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
         res[k] = {"f0_cents": round(float(np.median(cents)), 2) if cents.size else None,
                   "voicing_error": round(sum(g["verr"]) / g["frames"], 4),
                   "stft": round(sum(g["stft"]) / g["frames"], 4),
-                  "periodicity": round(sum(g["per"]) / max(1, nv), 4)}
+                  "periodicity": round(sum(g["per"]) / max(1, nv), 4),
+                  "listen": listen.pooled(heard[k])}
     res["real"]["stft"] = 0.0
     res["engine_per_file"] = per_file
     res["teacher_forced_nll"] = {"engine_int8": round(sum(tf["engine_nll"]) / tf["n"], 4)}
-    if model is not None:
+    if tf["float_nll"]:
         res["teacher_forced_nll"]["float_model"] = round(sum(tf["float_nll"]) / tf["n"], 4)
     w = res["world"]["stft"]
     res["targets"] = {
@@ -256,7 +273,82 @@ def format_table(res) -> str:
     tfn = res["teacher_forced_nll"]
     lines.append("teacher-forced NLL (nats/sample): " + ", ".join(f"{k} {v:.4f}" for k, v in tfn.items()))
     lines.append("targets: " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in res["targets"].items()))
+    lines += ["", format_listening({names[k]: res[k]["listen"] for k in ("engine", "world", "world_full", "real")})]
+    if "songs" in res:
+        s = res["songs"]
+        lines += ["", f"{s['count']} songs rendered from MIDI with lyrics ({s['seconds']} s, seed {s['seed']}):",
+                  format_listening({"int8 engine (render)": s["engine"], "WORLD (the singer's frames)": s["world"]})]
     return "\n".join(lines)
+
+
+def format_listening(rows: dict) -> str:
+    """A table of listening proxies (vocoder.train.listen.pooled results) by row name."""
+    lines = [f"{'':30s} {'HNR 0-1 / 1-2 / 2-4 / 4-8 kHz (dB)':>36s} {'whistles':>9s} {'<80 Hz peak':>12s} "
+             f"{'DNSMOS SIG/BAK/OVRL':>20s}"]
+    for name, r in rows.items():
+        hnr = " / ".join("n/a" if v != v else f"{v:.1f}" for v in r["hnr_db"])
+        d = r.get("dnsmos")
+        mos = "n/a" if not d else f"{d['sig']:.2f}/{d['bak']:.2f}/{d['ovrl']:.2f}"
+        lines.append(f"{name:30s} {hnr:>36s} {100 * r['whistle']:>8.1f}% {r['thump']:>12.3f} {mos:>20s}")
+    return "\n".join(lines)
+
+
+#: Words for the evaluation songs: the consonants that whistle ("s", "z", "sh") and
+#: thump ("h", stops) on every vowel the singer has.
+SONG_WORDS = ("sea", "she", "sells", "shells", "by", "the", "shore", "high", "hill", "happy", "horse", "home",
+              "zoo", "so", "sing", "to", "me", "cat", "dog", "kiss", "hush", "pass", "stay", "bright", "day")
+
+
+def write_songs(folder, count=3, seed=0, pitch_range=(48, 66), notes=16):
+    """``count`` MIDI files of ``notes`` notes with one lyric syllable each (random
+    melodies by steps and small leaps inside ``pitch_range``, 90..140 BPM), written to
+    ``folder``; returns their paths. Deterministic in ``seed``."""
+    import mido
+
+    rng = np.random.default_rng(seed)
+    lo, hi = int(pitch_range[0]), int(pitch_range[1])
+    paths = []
+    for k in range(count):
+        tpb, bpm = 480, int(rng.integers(90, 141))
+        tr = mido.MidiTrack()
+        tr.append(mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(bpm)))
+        note = int(rng.integers(lo, hi + 1))
+        gap = 0
+        for _ in range(notes):
+            note = int(np.clip(note + rng.choice([-4, -2, -1, 0, 1, 2, 3, 5]), lo, hi))
+            beats = float(rng.choice([0.5, 1.0, 1.0, 1.5, 2.0]))
+            tr.append(mido.MetaMessage("lyrics", text=str(rng.choice(SONG_WORDS)), time=gap))
+            tr.append(mido.Message("note_on", note=note, velocity=int(rng.integers(70, 111)), time=0))
+            tr.append(mido.Message("note_off", note=note, velocity=0, time=int(beats * tpb)))
+            gap = int(tpb * float(rng.choice([0.0, 0.0, 0.25, 0.5])))
+        m = mido.MidiFile(ticks_per_beat=tpb)
+        m.tracks.append(tr)
+        path = Path(folder) / f"song{k:02d}.mid"
+        m.save(str(path))
+        paths.append(path)
+    return paths
+
+
+def evaluate_songs(preset, folder, count=3, seed=0, mos=True, log=None) -> dict:
+    """What a user hears: songs written as MIDI with lyrics (:func:`write_songs`, inside
+    the preset's pitch range), rendered as ``vocoder render`` renders them, and WORLD
+    from the singer's very frames; listening proxies of both, pooled over the songs."""
+    from ..events import read_song
+    from ..render import synthesize
+
+    sr, hop = preset.sample_rate, preset.hop
+    rng_range = (preset.config.get("singer") or {}).get("pitch_range") or [48, 66]
+    heard = {"engine": [], "world": []}
+    seconds = 0.0
+    for path in write_songs(folder, count, seed, rng_range):
+        audio, feats, _, _ = synthesize(read_song(path), preset, seed=seed, jobs=1)
+        seconds += len(audio) / sr
+        heard["engine"].append(listen.listen(audio, sr, hop, mos=mos))
+        heard["world"].append(listen.listen(world_from_features(feats, sr, hop), sr, hop, mos=mos))
+        if log:
+            log(f"{path.name}: {len(audio) / sr:.1f} s")
+    return {"count": count, "seed": seed, "seconds": round(seconds, 1),
+            **{k: listen.pooled(v) for k, v in heard.items()}}
 
 
 def plot_comparison(name, a, f, outs, path, sample_rate, hop, seconds=4.0):
