@@ -396,3 +396,18 @@ def test_plot_says_when_the_rendered_f0_line_is_missing(tmp_path, preset_path):
     assert len(lines) == 1 and "the rendered-f0 line is left out: pyworld cannot be imported" in lines[0]
     assert "pip install 'vocoder[plot]'" in lines[0]
     assert (tmp_path / "o.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# --------------------------------------------------------------------------- 8. docs
+
+
+def test_docs_use_no_paths_of_the_training_machine_and_only_shipped_presets():
+    import re
+
+    for page in sorted((ROOT / "docs").glob("*.md")) + [ROOT / "README.md"]:
+        text = page.read_text()
+        assert not re.search(r"(?<![\w.])/(work|root|home)/", text), f"{page.name}: an absolute path of one machine"
+    shipped = {p.stem for p in (ROOT / "presets").glob("*.safetensors")}
+    for page in (ROOT / "docs" / "live.md", ROOT / "README.md"):
+        for ch, preset in re.findall(r"--channel (\d+)=([\w.-]+)", page.read_text()):
+            assert preset in shipped or preset.endswith(".safetensors"), f"{page.name}: --channel {ch}={preset}"
