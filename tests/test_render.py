@@ -168,7 +168,8 @@ def test_out_of_range_warning(tmp_path, preset_path, capsys):
     ranged = save_preset(Preset(cfg, p.tensors, p.layers), tmp_path / "ranged.safetensors")
     mid = write_midi(tmp_path / "low.mid", [[(0, 1, 30, None), (1, 1, 33, None)]])
     rc, err = run(capsys, mid, "-o", tmp_path / "low.wav", "--preset", ranged, "-q")
-    assert rc == 0 and "warning: 2 of 2 notes (F#1..A1)" in err and "--transpose +24" in err
+    assert rc == 0 and "warning: 2 of 2 notes lie outside the voice's trained range C3..F#4: 2 below (F#1..A1)" in err
+    assert "--transpose +24 fits 2 of 2" in err
     rc, err = run(capsys, mid, "-o", tmp_path / "low.wav", "--preset", ranged, "-q", "--transpose", 24)
     assert rc == 0 and "warning" not in err
 

@@ -192,8 +192,11 @@ def test_singer_data_and_pitch_range(preset):
     assert f[frames_at(1.0), 1] == pytest.approx(0.97, abs=1e-4)
     assert np.abs(f[frames_at(1.0), 2:] - (table["AA"][0] + 1.0)).max() < 1e-3
     assert s.pitch_warning([60, 62, 64]) is None
-    w = s.pitch_warning([40, 45, 60])
-    assert "2 of 3 notes (E2..C4)" in w and "G3..G4" in w and "--transpose +12" in w
+    w = s.pitch_warning([40, 45, 60])   # only the notes outside are named; no octave fits more than C4 alone
+    assert "2 of 3 notes lie outside the voice's trained range G3..G4: 2 below (E2..A2)" in w
+    assert "no octave shift fits more" in w and "C4" not in w
+    w = s.pitch_warning([45, 47, 50])
+    assert "3 below (A2..D3)" in w and "--transpose +12 fits 3 of 3" in w
     assert Singer(preset).pitch_warning([10, 120]) is None      # no data, no range to check
     assert text_syllables("sa")[0].phones == ("S", "AA")
 

@@ -609,3 +609,55 @@ def mulaw_table(int n_classes):
     cdef float[::1] tv = t
     vk_mulaw_table(n_classes, &tv[0])
     return t
+
+
+cdef extern from "engine/resample.h":
+    ctypedef struct vk_resampler:
+        pass
+    ctypedef void (*vk_resample_source)(void *ctx, float *buf, int n) noexcept nogil
+    vk_resampler *vk_resampler_create(int in_rate, int out_rate) nogil
+    void vk_resampler_destroy(vk_resampler *r) nogil
+    void vk_resampler_pull(vk_resampler *r, float *out, int n, vk_resample_source src, void *ctx) nogil
+    double vk_resampler_delay(const vk_resampler *r) nogil
+
+
+cdef struct _array_source:
+    const float *x
+    int64_t n, pos
+
+
+cdef void _from_array(void *ctx, float *buf, int n) noexcept nogil:
+    # the input, then silence past its end (flushes the filter's tail)
+    cdef _array_source *s = <_array_source *> ctx
+    cdef int i
+    for i in range(n):
+        buf[i] = s.x[s.pos] if s.pos < s.n else 0.0
+        s.pos += 1
+
+
+def resample(const float[::1] x, int in_rate, int out_rate):
+    """``x`` (float32) from ``in_rate`` to ``out_rate`` with the live voices' resampler
+    (ext/engine/resample.c), its group delay removed to the nearest output sample:
+    ``ceil(len(x) * out_rate / in_rate)`` samples, sample ``i`` at time ``i / out_rate``."""
+    cdef int64_t n_in = x.shape[0]
+    if in_rate == out_rate:
+        return np.array(x, np.float32)
+    cdef vk_resampler *r = vk_resampler_create(in_rate, out_rate)
+    if r == NULL:
+        raise ValueError(f"resample: rates must be 1..384000 Hz, got {in_rate} -> {out_rate}")
+    cdef int64_t n_out = (n_in * out_rate + in_rate - 1) // in_rate
+    cdef int64_t skip = <int64_t> (vk_resampler_delay(r) + 0.5)
+    out = np.empty(n_out + skip, np.float32)
+    cdef float[::1] o = out
+    cdef _array_source src
+    src.x = &x[0] if n_in > 0 else NULL
+    src.n = n_in
+    src.pos = 0
+    cdef int64_t done = 0, m
+    with nogil:
+        while done < n_out + skip:
+            m = min(n_out + skip - done, <int64_t> 1 << 20)
+            vk_resampler_pull(r, &o[done], <int> m, _from_array, &src)
+            done += m
+        vk_resampler_destroy(r)
+    return out[skip:]

@@ -48,12 +48,20 @@ def _time_python(fn, calls: int, repeats: int) -> float:
     return statistics.median(samples)
 
 
-def bench_kernels(levels=None, repeats: int = 51, quick: bool = False) -> list[dict]:
-    """Run the kernel benchmark; one record per (case, implementation)."""
+def bench_kernels(levels=None, repeats: int = 51, quick: bool = False, progress=None) -> list[dict]:
+    """Run the kernel benchmark; one record per (case, implementation).
+    ``progress(done, total, what)`` is called after each measurement (it takes a while:
+    about 25 s for the full run)."""
     levels = levels or kernels.available_levels()
     if quick:
         repeats = 5
     records = []
+    total = len(KERNEL_CASES) * (len(levels) + 2)
+
+    def step(what):
+        if progress is not None:
+            progress(min(len(records), total), total, what)
+
     for name, rows, cols, density, batch in KERNEL_CASES:
         w = block_sparse_weights(rows, cols, density)
         m = kernels.BlockSparseMatrix.from_dense(w)
@@ -64,21 +72,47 @@ def bench_kernels(levels=None, repeats: int = 51, quick: bool = False) -> list[d
             ns = float(np.median(m.time_calls(level, batch=batch, calls=20 if level == "ref" else 200,
                                               repeats=repeats)))
             records.append(dict(base, level=level, ns_per_call=ns, gmacs=macs / ns))
+            step(f"{name} {level}")
         # What a user would pick instead, same matrix in float32.
         wf = w.astype(np.float32)
         x = np.random.default_rng(1).normal(size=(cols, batch) if batch > 1 else cols).astype(np.float32)
         ns = _time_python(lambda: wf @ x, 20 if quick else 200, repeats)
         records.append(dict(base, level="numpy-dense-f32", ns_per_call=ns, gmacs=macs / ns,
                             weight_bytes=wf.nbytes))
+        step(f"{name} numpy")
         try:
             import scipy.sparse as sp
         except ImportError:
+            total -= len(KERNEL_CASES)
             continue
         csr = sp.csr_matrix(wf)
         ns = _time_python(lambda: csr @ x, 20 if quick else 200, repeats)
         records.append(dict(base, level="scipy-csr-f32", ns_per_call=ns, gmacs=macs / ns,
                             weight_bytes=csr.data.nbytes + csr.indices.nbytes + csr.indptr.nbytes))
+        step(f"{name} scipy")
     return records
+
+
+class StepProgress:
+    """``progress(done, total, what)`` on stderr: one line redrawn on a terminal, else a
+    line per step (so a log shows what ran, without carriage-return frames)."""
+
+    def __init__(self, label: str, stream=None):
+        import sys
+
+        self.label, self.stream = label, stream or sys.stderr
+        try:
+            self.tty = self.stream.isatty()
+        except (AttributeError, ValueError):
+            self.tty = False
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        line = f"{self.label}: {done}/{total} {what}"
+        if self.tty:
+            self.stream.write(f"\r{line:<70}" + ("\r" + " " * 70 + "\r" if done >= total else ""))
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
 
 
 def format_table(records: list[dict]) -> str:

@@ -46,7 +46,8 @@ def cmd_bench(args) -> int:
                       f"available: {', '.join(kernels.available_levels())}", file=sys.stderr)
                 return 2
             levels = [args.level]
-        records = bench.bench_kernels(levels=levels, quick=args.quick)
+        records = bench.bench_kernels(levels=levels, quick=args.quick,
+                                      progress=bench.StepProgress("bench kernels"))
         if args.json:
             print(json.dumps(records, indent=1))
         else:
@@ -88,11 +89,20 @@ def cmd_render(args) -> int:
     from vocoder.events import SongError
     from vocoder.presets import PresetError
 
+    def say(m):
+        print(f"vocoder render: {m}", file=sys.stderr)
+
+    def warn(m):
+        print(f"vocoder render: warning: {m}", file=sys.stderr)
+
+    from pathlib import Path
+
     try:
         info = render.render_file(args.input, args.output, preset=args.preset, seed=args.seed, rate=args.rate,
-                                  track=args.track, channel=args.channel, lyrics=args.lyrics,
+                                  track=args.track, channel=args.channel, lyrics=args.lyrics, part=args.part,
                                   transpose=args.transpose, plot=args.plot, subtype=args.format, jobs=args.jobs,
-                                  progress=not args.quiet)
+                                  progress=None if args.quiet else render.TextProgress(Path(args.input).name),
+                                  warn=warn, log=None if args.quiet else say)
     except (SongError, PresetError, render.RenderError) as e:
         print(f"vocoder render: {e}", file=sys.stderr)
         return 1
@@ -192,12 +202,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--format", choices=["16", "24", "float"], default="16",
                    help="sample format: 16 or 24-bit PCM, or 32-bit float (WAV only); default 16")
     r.add_argument("--track", type=int, metavar="N", help="MIDI track index (0-based) or MusicXML part index")
+    r.add_argument("--part", metavar="NAME|NUMBER",
+                   help="MusicXML part to sing: its number (0-based, as listed) or name (default: the first part "
+                        "with lyrics, else the first voice part, else the highest part)")
     r.add_argument("--channel", type=int, metavar="C", help="MIDI channel 1..16")
     r.add_argument("--lyrics", metavar="TEXT|FILE", help="lyrics laid one syllable per note (a text or a file)")
-    r.add_argument("--transpose", type=int, default=0, metavar="K", help="semitones added to every note")
+    r.add_argument("--transpose", default="0", metavar="K|auto",
+                   help="semitones added to every note (-48..48), or 'auto': the octave shift that fits the most "
+                        "notes into the voice's range")
     r.add_argument("--plot", metavar="PNG", help="also write a spectrogram with score and rendered f0 (matplotlib)")
     r.add_argument("--jobs", type=int, metavar="N", help="processes for long songs (default: CPU count)")
-    r.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    r.add_argument("-q", "--quiet", action="store_true", help="no progress, part or summary lines (warnings stay)")
     r.set_defaults(func=cmd_render)
 
     from vocoder.train.cli import add_parsers as add_train_parsers

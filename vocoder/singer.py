@@ -477,20 +477,33 @@ class Singer:
             self.push(e)
 
     def pitch_warning(self, notes) -> str | None:
-        """A warning line when MIDI ``notes`` (after transposition) leave the preset's
-        trained pitch range, else ``None``."""
+        """A warning line when MIDI ``notes`` (after this singer's ``transpose``) leave the
+        preset's trained pitch range, else ``None``. It names only the notes outside the
+        range, and suggests the octave shift that fits the most notes (as the total
+        ``--transpose`` to give, counted from the one already applied)."""
         if self.pitch_range is None:
             return None
         lo, hi = self.pitch_range
         ps = [int(n) + self.transpose for n in notes]
-        out = [p for p in ps if p < lo or p > hi]
-        if not out:
+        below = [p for p in ps if p < lo]
+        above = [p for p in ps if p > hi]
+        if not below and not above:
             return None
-        mid_song = (min(ps) + max(ps)) / 2.0
-        k = int(round(((lo + hi) / 2.0 - mid_song) / 12.0)) * 12
-        hint = f"; try --transpose {k + self.transpose:+d}" if k else ""
-        return (f"{len(out)} of {len(ps)} notes ({note_name(min(ps))}..{note_name(max(ps))}) lie outside the "
-                f"voice's trained range {note_name(lo)}..{note_name(hi)}; they may sound poor{hint}")
+        where = []
+        if below:
+            where.append(f"{len(below)} below ({note_name(min(below))}..{note_name(max(below))})")
+        if above:
+            where.append(f"{len(above)} above ({note_name(min(above))}..{note_name(max(above))})")
+        span = ", ".join(where)
+        k, fit = best_octave_shift(ps, self.pitch_range, -48 - self.transpose, 48 - self.transpose)
+        if k:
+            hint = (f"; --transpose {k + self.transpose:+d} fits {fit} of {len(ps)}"
+                    + (f" (instead of {self.transpose:+d})" if self.transpose else "")
+                    + ", or give --transpose auto")
+        else:
+            hint = "; no octave shift fits more of them"
+        return (f"{len(below) + len(above)} of {len(ps)} notes lie outside the voice's trained range "
+                f"{note_name(lo)}..{note_name(hi)}: {span}; they may sound poor{hint}")
 
     # ---- frames ----------------------------------------------------------------------
     def frames(self, n: int) -> np.ndarray:
@@ -746,10 +759,31 @@ class Singer:
                 self._pitch.add(start, nxt.time - start, target)
 
 
+def best_octave_shift(notes, pitch_range, lowest: int = -48, highest: int = 48) -> tuple:
+    """``(shift, fitting)``: the multiple of 12 semitones in ``lowest..highest`` (keeping
+    every note in MIDI 0..127) that puts the most of ``notes`` inside ``pitch_range`` =
+    ``(lowest note, highest note)``, and how many then fit. Ties go to the smallest
+    shift, so a song that already fits gets 0."""
+    ps = [int(n) for n in notes]
+    if not ps or pitch_range is None:
+        return 0, len(ps)
+    lo, hi = pitch_range
+    best = (0, sum(lo <= p <= hi for p in ps))
+    shifts = [k for k in range(-120, 121, 12) if lowest <= k <= highest]
+    for k in sorted(shifts, key=lambda k: (abs(k), k)):
+        if min(ps) + k < 0 or max(ps) + k > 127:
+            continue
+        fit = sum(lo <= p + k <= hi for p in ps)
+        if fit > best[1]:
+            best = (k, fit)
+    return best
+
+
 def note_name(midi) -> str:
     """``60`` -> ``"C4"``."""
     m = int(round(float(midi)))
     return ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"][m % 12] + str(m // 12 - 1)
 
 
-__all__ = ["Singer", "SingerOptions", "fallback_table", "singer_table", "build_singer_data", "note_name", "LEAD"]
+__all__ = ["Singer", "SingerOptions", "fallback_table", "singer_table", "build_singer_data", "best_octave_shift",
+           "note_name", "LEAD"]
