@@ -73,6 +73,15 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_slim(args) -> int:
+    from .trainer import load_checkpoint, save_checkpoint
+
+    model, _, state = load_checkpoint(args.checkpoint)
+    save_checkpoint(args.out, model, None, state)
+    print(f"wrote {args.out}: weights, masks and schedule state, no optimiser state")
+    return 0
+
+
 def cmd_convert(args) -> int:
     from .trainer import convert_legacy_checkpoint
 
@@ -188,6 +197,12 @@ def add_parsers(sub) -> None:
     e.add_argument("--temperature-unvoiced", type=float, help="temperature of unvoiced frames (default: --temperature)")
     e.add_argument("--highpass", type=float, default=20.0, help="DC blocker corner in Hz (default 20)")
     e.set_defaults(func=cmd_export)
+
+    s = ts.add_parser("slim", help="a checkpoint without the optimiser state (a third the size), to keep in "
+                                   "the repository and resume from in a later session")
+    s.add_argument("checkpoint", help="checkpoint file or directory")
+    s.add_argument("--out", required=True, help="file to write (resume: copy it to OUT/last.safetensors)")
+    s.set_defaults(func=cmd_slim)
 
     k = ts.add_parser("convert-checkpoint", help="rewrite an old last.pt checkpoint as last.safetensors (once)")
     k.add_argument("checkpoint", help="last.pt or the directory holding it")
