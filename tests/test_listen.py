@@ -102,8 +102,10 @@ def test_whistles_are_lines_not_noise():
     # a period-4 limit cycle (+a, 0, -a, 0: exactly sr/4) in the second half, noise before
     cycle = np.tile([0.2, 0.0, -0.2, 0.0], N // 8)
     y = np.concatenate([noise[: N // 2], cycle])
-    w, n = listen.whistle_counts(y, SR, HOP, unv)
+    w, n, where = listen.whistle_counts(y, SR, HOP, unv, lines=True)
     assert n == N // HOP - 6 and abs(w / n - 0.5) < 0.02, (w, n)
+    assert listen.limit_cycle_count(where, SR) == w and set(where) == {SR / 4}
+    assert listen.limit_cycle_count([2500.0, SR / 3 + 20, SR / 4 - 40], SR) == 1
     # only the unvoiced frames are judged: the same signal with its second half voiced
     half = unv.copy()
     half[len(half) // 2:] = False
@@ -135,7 +137,7 @@ def test_listen_judges_the_intended_frames():
     vv = np.concatenate([v, np.zeros_like(v)])
     r = listen.pooled([listen.listen(y, SR, HOP, np.concatenate([f0, f0]), vv, mos=False)])
     assert all(h < 0 for h in r["hnr_db"]) and r["hnr_frames"] > 500, r
-    assert r["whistle"] > 0.95 and r["thump"] < 0.05 and r["thump_frames"][2] == 0, r
+    assert r["whistle"] > 0.95 and r["whistle_limit_cycles"] == r["whistle_frames"][0] and r["thump"] < 0.05 and r["thump_frames"][2] == 0, r
 
 
 def test_listen_on_a_file_written_and_read_back(tmp_path):
@@ -182,3 +184,61 @@ def test_scheme_simulation_without_errors_keeps_the_recording(tmp_path):
     assert rows[("plain", 4.0)]["hnr_db"][3] < min(rec["hnr_db"][3], 30) - 10
     assert "| plain | 4 |" in floor.format_schemes(res)
     assert extract(x, SR).shape[1] == 26
+
+
+def test_evaluate_songs_writes_renders_and_measures_them(tmp_path):
+    """vocoder evaluate's songs: MIDI with lyric events written by the command, rendered
+    with the shipped preset as vocoder render does, WORLD from the singer's frames; the
+    renders are saved, read back and measure as reported."""
+    import mido
+
+    from vocoder.presets import load_preset
+    from vocoder.train import evaluate
+
+    paths = evaluate.write_songs(tmp_path, count=2, seed=4, notes=5)
+    assert [p.name for p in paths] == ["song00.mid", "song01.mid"]
+    lyrics = [m.text for m in mido.MidiFile(str(paths[0])).tracks[0] if m.type == "lyrics"]
+    assert len(lyrics) == 5 and set(lyrics) <= set(evaluate.SONG_WORDS)
+    preset = load_preset("default")
+    res = evaluate.evaluate_songs(preset, tmp_path, mos=False, save_audio=True, midi=paths[:1])
+    assert res["count"] == 1 and res["engine"]["hnr_frames"] > 50
+    world = res["world"]
+    # WORLD from the same frames is harmonic below 2 kHz, without whistles or thumps
+    assert min(world["hnr_db"][:2]) > 25 and world["whistle"] == 0.0 and world["thump"] < 0.1, world
+    assert set(res["targets"]) == {"whistles<=5%", "sub80Hz_peak<=0.1"}
+    y, sr = sf.read(tmp_path / "song00.engine.wav")
+    assert sr == preset.sample_rate
+    again = listen.thump_peak(y, sr)
+    assert abs(again - res["engine"]["thump"]) < 1e-3
+    table = evaluate.format_songs(res)
+    assert "int8 engine (render)" in table and "WORLD (the singer's frames)" in table and "DNSMOS: n/a" in table
+
+
+def test_evaluate_cli_songs_only_json(tmp_path, capsys):
+    import json
+
+    from vocoder.cli import main
+    from vocoder.train import evaluate
+
+    mid = evaluate.write_songs(tmp_path, count=1, seed=7, notes=4)[0]
+    assert main(["evaluate", "default", "--midi", str(mid), "--no-mos", "--json"]) == 0
+    res = json.loads(capsys.readouterr().out)
+    s = res["songs"]
+    assert s["count"] == 1 and len(s["engine"]["hnr_db"]) == 4 and s["engine"]["dnsmos"] is None
+    assert s["per_song"][0]["song"] == mid.name
+    assert main(["evaluate", "default", "--songs", "0"]) == 2      # nothing to measure
+
+
+def test_evaluate_heldout_reports_listening_for_every_signal(tmp_path):
+    """On a held-out folder (one vibrato tone, written and read back): the recording's
+    band HNR is high, and the engine, WORLD and the recording all carry the proxies."""
+    from vocoder.train import evaluate
+
+    x, _, _ = vibrato_tone()
+    sf.write(tmp_path / "tone.wav", x[: 2 * SR], SR, subtype="PCM_16")
+    res = evaluate.evaluate("default", tmp_path, max_seconds=2.0, mos=False)
+    for k in ("engine", "world", "world_full", "real"):
+        assert set(res[k]["listen"]) >= {"hnr_db", "hnr_median_db", "whistle", "thump", "thump_frames"}, k
+    assert min(res["real"]["listen"]["hnr_db"][:3]) > 30, res["real"]["listen"]
+    assert {"whistles<=5%", "sub80Hz_peak<=0.1", "hnr>=recording_to_4kHz"} <= set(res["targets"])
+    assert "recording" in evaluate.format_table(res)

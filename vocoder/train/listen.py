@@ -217,8 +217,10 @@ def whistle_fraction(audio, sample_rate: int, hop: int, unvoiced=None):
     return w / n if n else 0.0
 
 
-def whistle_counts(audio, sample_rate: int, hop: int, unvoiced=None):
-    """(whistling frames, judged frames): sum over files for a pooled fraction."""
+def whistle_counts(audio, sample_rate: int, hop: int, unvoiced=None, lines: bool = False):
+    """(whistling frames, judged frames): sum over files for a pooled fraction. With
+    ``lines``, a third item: the whistling frames' peak frequencies in Hz (bin centres of
+    a 512-point DFT, so sr/4 reads exactly; see :func:`limit_cycle_count`)."""
     a = np.asarray(audio, np.float64)
     if unvoiced is None:
         unvoiced = ~analyse(a, sample_rate, hop)[1]
@@ -227,6 +229,7 @@ def whistle_counts(audio, sample_rate: int, hop: int, unvoiced=None):
     freqs = np.fft.rfftfreq(L, 1.0 / sample_rate)
     hi = freqs >= WHISTLE_MIN_HZ
     w = n = 0
+    where = []
     for t in np.flatnonzero(np.asarray(unvoiced, bool)):
         c = int((t + 0.5) * hop)
         seg = a[c - L // 2: c + L // 2]
@@ -240,7 +243,15 @@ def whistle_counts(audio, sample_rate: int, hop: int, unvoiced=None):
         p = int(np.argmax(e))
         if e[max(0, p - 1): p + 2].sum() > WHISTLE_SHARE * e.sum():
             w += 1
-    return w, n
+            where.append(float(freqs[hi][p]))
+    return (w, n, where) if lines else (w, n)
+
+
+def limit_cycle_count(peak_hz, sample_rate: int) -> int:
+    """How many whistle peaks (:func:`whistle_counts` ``lines``) lie within one DFT bin of
+    sr/4 or sr/3: the period-4 and period-3 limit cycles of argmax sampling."""
+    tol = sample_rate / 512 + 1e-6
+    return int(sum(min(abs(f - sample_rate / 4), abs(f - sample_rate / 3)) <= tol for f in peak_hz))
 
 
 def _lowpass(audio, sample_rate, cutoff):
@@ -303,18 +314,20 @@ def listen(audio, sample_rate: int, hop: int, f0_hz=None, voiced=None, mos: bool
     voiced = np.asarray(voiced, bool)
     hf, zf = band_hnr_energies(audio, sample_rate, hop, f0_hz, voiced, refine=refine, per_frame=True)
     h, z = hf.sum(axis=0), zf.sum(axis=0)
-    w, n = whistle_counts(audio, sample_rate, hop, ~voiced)
+    w, n, where = whistle_counts(audio, sample_rate, hop, ~voiced, lines=True)
     per = thump_frames(audio, sample_rate, hop)
     m = min(len(per), len(voiced))
     over = per[:m] > THUMP_LIMIT
-    return {"hnr": (h, z), "hnr_frames": frame_hnr_db(hf, zf), "whistle": (w, n), "thump": thump_peak(audio, sample_rate),
+    return {"hnr": (h, z), "hnr_frames": frame_hnr_db(hf, zf), "whistle": (w, n),
+            "whistle_limit_cycles": limit_cycle_count(where, sample_rate), "thump": thump_peak(audio, sample_rate),
             "thump_frames": (int((over & ~voiced[:m]).sum()), int((~voiced[:m]).sum()), int(over.sum()), int(m)),
             "dnsmos": dnsmos(audio, sample_rate) if mos else None}
 
 
 def pooled(results) -> dict:
     """Pool :func:`listen` results of several files: energies and counts summed, the
-    largest thump, DNSMOS averaged. ``hnr_db``: the energy-sum ratio per band;
+    largest thump, DNSMOS averaged. ``whistle_frames``: [whistling, judged];
+    ``whistle_limit_cycles``: whistles at sr/4 or sr/3. ``hnr_db``: the energy-sum ratio per band;
     ``hnr_median_db``: the median frame's; ``hnr_frames``: frames judged.
     ``thump_frames``: [unvoiced frames over the limit, unvoiced frames, all frames over
     the limit, all frames]."""
@@ -332,6 +345,7 @@ def pooled(results) -> dict:
     return {"hnr_db": [round(v, 1) for v in _ratio_db(h, z)],
             "hnr_median_db": [round(v, 1) for v in med], "hnr_frames": int(len(fr)),
             "whistle": round(w / n, 3) if n else 0.0,
-            "whistle_frames": [int(w), int(n)], "thump": round(max(r["thump"] for r in results), 3),
+            "whistle_frames": [int(w), int(n)],
+            "whistle_limit_cycles": int(sum(r.get("whistle_limit_cycles", 0) for r in results)), "thump": round(max(r["thump"] for r in results), 3),
             "thump_frames": tf,
             "dnsmos": {k: round(float(np.mean([d[k] for d in ds])), 2) for k in ("sig", "bak", "ovrl")} if ds else None}
