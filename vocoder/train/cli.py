@@ -4,7 +4,7 @@
     vocoder train fit CORPUS --out CKPT_DIR [--minutes M] [--hidden H] [--bits 8] [--resume]
     vocoder train export CKPT --corpus CORPUS --out presets/default.safetensors
     vocoder train convert-checkpoint OLD_DIR_OR_last.pt
-    vocoder evaluate PRESET --data HELDOUT_DIR [--json]
+    vocoder evaluate PRESET [--data HELDOUT_DIR] [--songs N] [--midi FILE ...] [--no-mos] [--json]
 """
 
 from __future__ import annotations
@@ -90,20 +90,37 @@ def cmd_convert(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .evaluate import evaluate, format_table
+    from ..presets import load_preset
+    from .evaluate import evaluate, evaluate_songs, format_songs, format_table
 
-    res = evaluate(args.preset, args.data, checkpoint=args.checkpoint, seed=args.seed, max_seconds=args.seconds,
-                   log=None if args.json else _log, keep_audio=bool(args.plot or args.save_audio),
-                   temperature=args.temperature, mos=not args.no_mos)
-    if args.songs:
+    log = None if args.json else _log
+    if args.data:
+        res = evaluate(args.preset, args.data, checkpoint=args.checkpoint, seed=args.seed,
+                       max_seconds=args.seconds, log=log, keep_audio=bool(args.plot or args.save_audio),
+                       temperature=args.temperature, mos=not args.no_mos)
+    elif not (args.songs or args.midi):
+        print("vocoder evaluate: nothing to do: give --data HELDOUT_DIR, --songs N or --midi FILE", file=sys.stderr)
+        return 2
+    else:
+        res = {"preset": args.preset}
+    if args.songs or args.midi:
+        import os
         import tempfile
 
-        from ..presets import load_preset
-        from .evaluate import evaluate_songs
-
+        preset = load_preset(args.preset)
+        if args.temperature is not None:
+            print("vocoder evaluate: --temperature does not apply to the songs (rendered as vocoder render does)",
+                  file=sys.stderr)
         with tempfile.TemporaryDirectory() as tmp:
-            res["songs"] = evaluate_songs(load_preset(args.preset), tmp, count=args.songs, seed=args.seed,
-                                          mos=not args.no_mos, log=None if args.json else _log)
+            folder = tmp
+            if args.save_audio:
+                folder = os.path.join(args.save_audio, "songs")
+                os.makedirs(folder, exist_ok=True)
+            res["songs"] = evaluate_songs(preset, folder, count=args.songs, seed=args.seed, mos=not args.no_mos,
+                                          log=log, save_audio=bool(args.save_audio), midi=args.midi)
+    if not args.data:
+        print(json.dumps(res, indent=1) if args.json else f"preset {args.preset}\n\n" + format_songs(res["songs"]))
+        return 0
     extra = res.pop("_audio", [])
     if args.plot and extra:
         from .evaluate import plot_comparison
@@ -211,17 +228,22 @@ def add_parsers(sub) -> None:
 
     v = sub.add_parser("evaluate", help="f0 / voicing / STFT distance of a preset on held-out recordings")
     v.add_argument("preset", help="preset name or file")
-    v.add_argument("--data", required=True, help="folder of held-out WAVs (a corpus's heldout/ works)")
+    v.add_argument("--data", help="folder of held-out WAVs (a corpus's heldout/ works); without it, only the "
+                                   "songs (--songs, --midi) are measured")
     v.add_argument("--checkpoint", help="also compare the float model of this training checkpoint")
     v.add_argument("--seconds", type=float, default=60.0, help="evaluate at most this much audio")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--temperature", type=float, help="sampling temperature (default: the preset's)")
     v.add_argument("--json", action="store_true")
     v.add_argument("--plot", metavar="PNG", help="spectrograms with f0 of the first file (needs matplotlib)")
-    v.add_argument("--save-audio", metavar="DIR", help="write the renderings (engine, WORLD) as WAVs")
+    v.add_argument("--save-audio", metavar="DIR",
+                   help="write the renderings (engine, WORLD) as WAVs; the songs' MIDI and renders go to DIR/songs")
     v.add_argument("--songs", type=int, default=3, metavar="N",
                    help="also write N songs as MIDI with lyrics, render them and measure what a listener hears "
                         "(default 3; 0: none)")
+    v.add_argument("--midi", nargs="+", metavar="FILE",
+                   help="measure renders of these songs (MIDI with lyrics, or any score vocoder render reads) "
+                        "instead of generated ones")
     v.add_argument("--no-mos", action="store_true", help="skip DNSMOS (slow; needs speechmos)")
     v.set_defaults(func=cmd_evaluate)
 

@@ -182,7 +182,8 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
             g["frames"] += f.shape[0]
             g["stft"].append(stft_distance(out, a) * f.shape[0])
             g["per"].append(periodicity(out, f[:, 0], vi, hop, sr) * max(1, vi.sum()))
-            heard[k].append(listen.listen(out, sr, hop, mos=mos))
+            # every signal on the same (the recording's) frames, each on its own refined pitch
+            heard[k].append(listen.listen(out, sr, hop, feat.midi_to_hz(f[:, 0]) * vi, vi, mos=mos))
         # teacher-forced agreement, on the first 2 s of each file
         nfr = min(f.shape[0], 2 * sr // hop)
         ff, aa = f[:nfr], a[: nfr * hop]
@@ -225,6 +226,7 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
         "f0_cents<=25": res["engine"]["f0_cents"] is not None and res["engine"]["f0_cents"] <= 25,
         "voicing_error<=0.10": res["engine"]["voicing_error"] <= 0.10,
         "stft<=1.5xWORLD": res["engine"]["stft"] <= 1.5 * w,
+        **listening_targets(res["engine"]["listen"], res["real"]["listen"]),
     }
     if keep_audio:
         res["_audio"] = audio_out
@@ -275,21 +277,50 @@ def format_table(res) -> str:
     lines.append("targets: " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in res["targets"].items()))
     lines += ["", format_listening({names[k]: res[k]["listen"] for k in ("engine", "world", "world_full", "real")})]
     if "songs" in res:
-        s = res["songs"]
-        lines += ["", f"{s['count']} songs rendered from MIDI with lyrics ({s['seconds']} s, seed {s['seed']}):",
-                  format_listening({"int8 engine (render)": s["engine"], "WORLD (the singer's frames)": s["world"]})]
+        lines += ["", format_songs(res["songs"])]
     return "\n".join(lines)
 
 
+def format_songs(s) -> str:
+    """The table of :func:`evaluate_songs`."""
+    return "\n".join([f"{s['count']} song(s) rendered from MIDI with lyrics ({s['seconds']} s, seed {s['seed']}):",
+                      format_listening({"int8 engine (render)": s["engine"], "WORLD (the singer's frames)": s["world"]}),
+                      "targets: " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in s["targets"].items())])
+
+
+def listening_targets(engine: dict, source: dict | None = None) -> dict:
+    """Issue 12's listening targets for :func:`vocoder.train.listen.pooled` results:
+    whistles in at most 5% of unvoiced frames, no sub-80 Hz swing above 0.1, and (with
+    the training source's numbers) band HNR at least the source's in every band up to
+    4 kHz."""
+    t = {"whistles<=5%": engine["whistle"] <= 0.05, "sub80Hz_peak<=0.1": engine["thump"] <= listen.THUMP_LIMIT}
+    if source is not None:
+        t["hnr>=recording_to_4kHz"] = all(e >= r for e, r in list(zip(engine["hnr_db"], source["hnr_db"]))[:3])
+    return t
+
+
 def format_listening(rows: dict) -> str:
-    """A table of listening proxies (vocoder.train.listen.pooled results) by row name."""
-    lines = [f"{'':30s} {'HNR 0-1 / 1-2 / 2-4 / 4-8 kHz (dB)':>36s} {'whistles':>9s} {'<80 Hz peak':>12s} "
-             f"{'DNSMOS SIG/BAK/OVRL':>20s}"]
+    """A table of listening proxies (vocoder.train.listen.pooled results) by row name:
+    band HNR on voiced note middles (energy sum over frames, then the median frame),
+    whistling unvoiced frames, the largest sub-80 Hz swing and the unvoiced frames over
+    0.1, DNSMOS."""
+    def db(vals):
+        return " / ".join("n/a" if v != v else f"{v:.1f}" for v in vals)
+
+    lines = [f"{'':30s} {'HNR 0-1/1-2/2-4/4-8 kHz (dB)':>29s} {'median frame':>25s} {'whistles':>14s} "
+             f"{'<80 Hz peak':>11s} {'uv >0.1':>9s} {'DNSMOS S/B/O':>15s}"]
     for name, r in rows.items():
-        hnr = " / ".join("n/a" if v != v else f"{v:.1f}" for v in r["hnr_db"])
         d = r.get("dnsmos")
         mos = "n/a" if not d else f"{d['sig']:.2f}/{d['bak']:.2f}/{d['ovrl']:.2f}"
-        lines.append(f"{name:30s} {hnr:>36s} {100 * r['whistle']:>8.1f}% {r['thump']:>12.3f} {mos:>20s}")
+        w, n = r.get("whistle_frames", (0, 0))
+        whistles = f"{100 * r['whistle']:.1f}% ({w}/{n})"
+        lc = r.get("whistle_limit_cycles")
+        tf = r.get("thump_frames")
+        thumps = "n/a" if not tf else f"{tf[0]}/{tf[1]}"
+        lines.append(f"{name:30s} {db(r['hnr_db']):>29s} {db(r.get('hnr_median_db', [])):>25s} {whistles:>14s} "
+                     f"{r['thump']:>11.3f} {thumps:>9s} {mos:>15s}" + (f"  ({lc} at sr/4, sr/3)" if lc else ""))
+    if not any(r.get("dnsmos") for r in rows.values()):
+        lines.append("DNSMOS: n/a (skipped with --no-mos, or speechmos is not installed: pip install speechmos)")
     return "\n".join(lines)
 
 
@@ -329,26 +360,44 @@ def write_songs(folder, count=3, seed=0, pitch_range=(48, 66), notes=16):
     return paths
 
 
-def evaluate_songs(preset, folder, count=3, seed=0, mos=True, log=None) -> dict:
+def evaluate_songs(preset, folder, count=3, seed=0, mos=True, log=None, save_audio=False, midi=None) -> dict:
     """What a user hears: songs written as MIDI with lyrics (:func:`write_songs`, inside
-    the preset's pitch range), rendered as ``vocoder render`` renders them, and WORLD
-    from the singer's very frames; listening proxies of both, pooled over the songs."""
+    the preset's pitch range; or the given ``midi`` files), rendered as ``vocoder render``
+    renders them, and WORLD from the singer's very frames; listening proxies of both on
+    the singer's frames (each on its own refined pitch), pooled over the songs, and per
+    song. ``save_audio``: the renders go beside the MIDI files in ``folder``
+    (``NAME.engine.wav``, ``NAME.world.wav``)."""
     from ..events import read_song
     from ..render import synthesize
 
     sr, hop = preset.sample_rate, preset.hop
     rng_range = (preset.config.get("singer") or {}).get("pitch_range") or [48, 66]
     heard = {"engine": [], "world": []}
+    per_song = []
     seconds = 0.0
-    for path in write_songs(folder, count, seed, rng_range):
+    paths = [Path(m) for m in midi] if midi else write_songs(folder, count, seed, rng_range)
+    for path in paths:
         audio, feats, _, _ = synthesize(read_song(path), preset, seed=seed, jobs=1)
         seconds += len(audio) / sr
-        heard["engine"].append(listen.listen(audio, sr, hop, mos=mos))
-        heard["world"].append(listen.listen(world_from_features(feats, sr, hop), sr, hop, mos=mos))
+        v = feats[:, 1] > 0.5
+        f0 = feat.midi_to_hz(feats[:, 0]) * v
+        outs = {"engine": np.asarray(audio, np.float64), "world": world_from_features(feats, sr, hop)}
+        song = {"song": path.name, "seconds": round(len(audio) / sr, 1)}
+        for k, y in outs.items():
+            r = listen.listen(y, sr, hop, f0, v, mos=mos)
+            heard[k].append(r)
+            song[k] = {kk: vv for kk, vv in listen.pooled([r]).items() if kk in ("hnr_db", "whistle", "thump")}
+            if save_audio:
+                import soundfile
+
+                soundfile.write(str(Path(folder) / f"{path.stem}.{k}.wav"), y.astype(np.float32), sr)
+        per_song.append(song)
         if log:
-            log(f"{path.name}: {len(audio) / sr:.1f} s")
-    return {"count": count, "seed": seed, "seconds": round(seconds, 1),
-            **{k: listen.pooled(v) for k, v in heard.items()}}
+            log(f"{path.name}: {len(audio) / sr:.1f} s; engine HNR {song['engine']['hnr_db']}, "
+                f"whistles {100 * song['engine']['whistle']:.0f}%, <80 Hz peak {song['engine']['thump']:.3f}")
+    pooled = {k: listen.pooled(v) for k, v in heard.items()}
+    return {"count": len(paths), "seed": seed, "seconds": round(seconds, 1), **pooled, "per_song": per_song,
+            "targets": listening_targets(pooled["engine"])}
 
 
 def plot_comparison(name, a, f, outs, path, sample_rate, hop, seconds=4.0):
