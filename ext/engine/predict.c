@@ -14,6 +14,7 @@
 #define LAG_WINDOW_HZ 50.0
 #define WHITE_NOISE 1.0001 /* -40 dB added to R[0]: keeps Levinson well conditioned */
 #define REFLECTION_MAX 0.999
+#define HIGHPASS_HZ 70.0
 
 /* ln x for x > 0, from + - * / (frexp/ldexp are exact): x = m 2^e, m in [0.5, 1),
  * ln m = 2 atanh((m - 1)/(m + 1)), |z| <= 1/3 so 40 terms are far past double's
@@ -82,6 +83,11 @@ int vk_pred_setup_init(vk_pred_setup *su, int sample_rate, int n_env, double pre
             su->cosw[b][k] = wt * vk_sinpi((double)b * k / nb + 0.5);
         const double c = vk_sinpi((double)b / nb + 0.5);
         su->tilt[b] = 1.0 + preemphasis * preemphasis - 2.0 * preemphasis * c;
+        /* nothing of the voice lies below its lowest f0: a 2nd-order Butterworth high-pass
+         * at 70 Hz on the spectrum keeps the synthesis filter's gain there low, so a
+         * sampled remainder's bias at a stop's burst cannot swing the output (thumps) */
+        const double fr = (double)b / nb * (sample_rate / 2.0) / HIGHPASS_HZ, f4 = fr * fr * fr * fr;
+        su->tilt[b] = su->tilt[b] * (f4 / (1.0 + f4));
     }
     const double g = 2.0 * 3.14159265358979323846 * LAG_WINDOW_HZ / sample_rate;
     for (int k = 0; k <= VK_PRED_ORDER; k++) su->lag_window[k] = det_exp(-0.5 * (g * k) * (g * k));
