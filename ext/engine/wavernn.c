@@ -754,8 +754,7 @@ static void prev_sample(const vk_engine *e, int64_t i, int *a, int *b, float *au
  * the prediction p, and the last remainder class. */
 static void pred_inputs(const vk_engine *e, float p, float *x)
 {
-    const int64_t last = (e->pred->pos - 1) & (VK_PRED_RING - 1);
-    const float s_prev = e->pred->pos ? e->pred->s[last] : 0.0f;
+    const float s_prev = e->pred->s[(e->pred->pos - 1) & (VK_PRED_RING - 1)]; /* 0 before the start */
     x[0] = class_input(vk_pred_class(e->pred_thr, e->Q, s_prev), e->Q);
     x[1] = class_input(vk_pred_class(e->pred_thr, e->Q, p), e->Q);
     x[2] = class_input(e->pred->pos ? e->hist_a[(e->pred->pos - 1) & e->hmask] : e->Q / 2, e->Q);
