@@ -101,7 +101,7 @@ def extension(name, pyx, c_sources):
 
 SHARED_C = ["ext/cpu_detect.c", "ext/engine/quantize.c", "ext/engine/quantize_dispatch.c", "ext/engine/sample.c",
             f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
-ENGINE_C = ["ext/engine/wavernn.c", "ext/engine/predict.c", "ext/engine/voice.c", "ext/engine/resample.c", "ext/engine/quantize.c",
+ENGINE_C = ["ext/engine/wavernn.c", "ext/engine/predict.c", "ext/engine/voice.c", "ext/engine/singer.c", "ext/engine/resample.c", "ext/engine/quantize.c",
             "ext/engine/gru_f32_scalar.c", "ext/engine/gru_f32_dispatch.c", "ext/engine/quantize_dispatch.c", "ext/engine/sample.c", f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
 if X86:
     ENGINE_C.append("ext/engine/gru_f32_sse2.c")

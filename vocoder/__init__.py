@@ -25,6 +25,7 @@ _LAZY = {
     "Vocoder": ("vocoder.engine", "Vocoder"),
     "Singer": ("vocoder.singer", "Singer"),
     "SingerOptions": ("vocoder.singer", "SingerOptions"),
+    "SingerParams": ("vocoder.singer", "SingerParams"),
     "Event": ("vocoder.events", "Event"),
     "Song": ("vocoder.events", "Song"),
     "SongError": ("vocoder.events", "SongError"),
@@ -50,5 +51,5 @@ def __getattr__(name):
     raise AttributeError(f"module 'vocoder' has no attribute {name!r}")
 
 
-__all__ = ["load_preset", "save_preset", "Preset", "PresetError", "Vocoder", "Voice", "VoiceGroup", "Singer", "SingerOptions", "Event", "Song",
+__all__ = ["load_preset", "save_preset", "Preset", "PresetError", "Vocoder", "Voice", "VoiceGroup", "Singer", "SingerOptions", "SingerParams", "Event", "Song",
            "SongError", "read_song", "read_midi", "read_musicxml", "render_file", "__version__"]

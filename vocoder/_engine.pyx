@@ -74,32 +74,50 @@ cdef extern from "engine/predict.h":
                     int32_t *cls_out, int32_t *in_s, int32_t *in_p, int32_t *in_e, float *pred_out,
                     float *signal_out) nogil
 
-cdef extern from "engine/voice.h":
+cdef extern from "engine/singer.h":
     enum:
         VK_MAX_ONSET
         VK_MAX_CODA
+        VK_EVENT_DELAY
         VK_EV_NOTE
         VK_EV_GLIDE
         VK_EV_RELEASE
         VK_EV_BEND
         VK_EV_CC
         VK_EV_PANIC
+        VK_EV_ONSET
     ctypedef struct vk_voice_event:
         int32_t type, offset
         float note, value
         int32_t cc
         int16_t nucleus, n_onset, n_coda
-        int16_t onset[6]
-        int16_t coda[6]
+        int16_t onset[12]
+        int16_t coda[8]
         int64_t time
     ctypedef struct vk_phoneset:
         int n_phonemes, n_env, sil
         const float *envelopes
         const float *voicing
         const int32_t *frames
+    ctypedef struct vk_singer_params:
+        double vibrato_rate, vibrato_depth, vibrato_delay, vibrato_attack, vibrato_release, mod_depth
+        double portamento_tau, bend_range, transition_tau, voicing_tau, gain_tau, velocity_db, cc_db
+    ctypedef struct vk_singer:
+        pass
+    vk_singer *vk_singer_create(const vk_phoneset *ph, const vk_singer_params *p, int hop, int sample_rate)
+    void vk_singer_destroy(vk_singer *s) nogil
+    void vk_singer_reset(vk_singer *s) nogil
+    int vk_singer_push(vk_singer *s, const vk_voice_event *ev) nogil
+    void vk_singer_frame(vk_singer *s, float *out) nogil
+    int64_t vk_singer_frame_index(const vk_singer *s) nogil
+    int vk_singer_n_pending(const vk_singer *s) nogil
+    int vk_singer_free(const vk_singer *s) nogil
+
+cdef extern from "engine/voice.h":
     ctypedef struct vk_voice:
         pass
-    vk_voice *vk_voice_create(const vk_model *model, const vk_phoneset *ph, int level, uint64_t seed,
+    vk_voice *vk_voice_create(const vk_model *model, const vk_phoneset *ph, const vk_singer_params *params,
+                              int level, uint64_t seed,
                               int device_rate) nogil
     void vk_voice_destroy(vk_voice *v) nogil
     void vk_voice_reset(vk_voice *v, uint64_t seed) nogil
@@ -246,10 +264,126 @@ cdef class Engine:
                                     &cls_b[0], n, &logits_a[0, 0], &logits_b[0, 0])
 
 
-cdef class VoiceCore:
-    """Owns a vk_voice (engine + live singer + resampler); vocoder/voice.py is the face.
+# the command kinds of vocoder.singer's planner
+EV_NOTE, EV_GLIDE, EV_RELEASE, EV_BEND, EV_CC, EV_PANIC, EV_ONSET = (
+    VK_EV_NOTE, VK_EV_GLIDE, VK_EV_RELEASE, VK_EV_BEND, VK_EV_CC, VK_EV_PANIC, VK_EV_ONSET)
+EVENT_DELAY = VK_EVENT_DELAY
+MAX_ONSET, MAX_CODA = VK_MAX_ONSET, VK_MAX_CODA
 
-    push_* are the producer side (one thread at a time: the GIL serialises Python
+
+cdef void fill_params(vk_singer_params *p, dict d) except *:
+    p.vibrato_rate = d["vibrato_rate"]
+    p.vibrato_depth = d["vibrato_depth"]
+    p.vibrato_delay = d["vibrato_delay"]
+    p.vibrato_attack = d["vibrato_attack"]
+    p.vibrato_release = d["vibrato_release"]
+    p.mod_depth = d["mod_depth"]
+    p.portamento_tau = d["portamento_tau"]
+    p.bend_range = d["bend_range"]
+    p.transition_tau = d["transition_tau"]
+    p.voicing_tau = d["voicing_tau"]
+    p.gain_tau = d["gain_tau"]
+    p.velocity_db = d["velocity_db"]
+    p.cc_db = d["cc_db"]
+
+
+cdef void fill_event(vk_voice_event *ev, int kind, int offset, int64_t time, float note, float value, int cc,
+                     int nucleus, onset, coda) except *:
+    ev.type = kind
+    ev.offset = offset
+    ev.time = time
+    ev.note = note
+    ev.value = value
+    ev.cc = cc
+    ev.nucleus = nucleus
+    ev.n_onset = min(len(onset), VK_MAX_ONSET)
+    ev.n_coda = min(len(coda), VK_MAX_CODA)
+    cdef int i
+    for i in range(VK_MAX_ONSET):
+        ev.onset[i] = onset[i] if i < ev.n_onset else 0
+    for i in range(VK_MAX_CODA):
+        ev.coda[i] = coda[i] if i < ev.n_coda else 0
+
+
+cdef void fill_phoneset(vk_phoneset *ph, const float[:, ::1] env, const float[::1] voi, const int32_t[::1] fr,
+                        int sil) except *:
+    if voi.shape[0] != env.shape[0] or fr.shape[0] != env.shape[0] or env.shape[0] < 1:
+        raise ValueError("the phone set's tables disagree in length")
+    ph.n_phonemes = env.shape[0]
+    ph.n_env = env.shape[1]
+    ph.sil = sil
+    ph.envelopes = &env[0, 0]
+    ph.voicing = &voi[0]
+    ph.frames = &fr[0]
+
+
+cdef class SingerCore:
+    """Owns a vk_singer (ext/engine/singer.c) alone, for vocoder.singer.Singer (render):
+    the same code and parameters a Voice runs, frames out instead of audio."""
+
+    cdef vk_singer *s
+    cdef object keep
+    cdef readonly int n_features, hop
+
+    def __cinit__(self):
+        self.s = NULL
+
+    def __init__(self, envelopes, voicing, frames, int sil, dict params, int hop, int sample_rate):
+        cdef vk_phoneset ph
+        cdef vk_singer_params p
+        cdef const float[:, ::1] env = envelopes
+        cdef const float[::1] voi = voicing
+        cdef const int32_t[::1] fr = frames
+        fill_phoneset(&ph, env, voi, fr, sil)
+        fill_params(&p, params)
+        self.keep = (envelopes, voicing, frames)
+        self.n_features = 2 + env.shape[1]
+        self.hop = hop
+        self.s = vk_singer_create(&ph, &p, hop, sample_rate)
+        if self.s == NULL:
+            raise ValueError("could not create the singer (out of memory, or a bad phone set)")
+
+    def __dealloc__(self):
+        if self.s != NULL:
+            vk_singer_destroy(self.s)
+            self.s = NULL
+
+    def reset(self):
+        vk_singer_reset(self.s)
+
+    def push(self, int64_t time, int kind, float note=0, float value=0, int cc=0, int nucleus=0,
+             onset=(), coda=()):
+        """Queue a command at model sample ``time``; False when the queue is full."""
+        cdef vk_voice_event ev
+        fill_event(&ev, kind, 0, time, note, value, cc, nucleus, onset, coda)
+        return bool(vk_singer_push(self.s, &ev))
+
+    def frames(self, int n):
+        out = np.empty((max(n, 0), self.n_features), np.float32)
+        cdef float[:, ::1] o = out
+        cdef int i
+        with nogil:
+            for i in range(n):
+                vk_singer_frame(self.s, &o[i, 0])
+        return out
+
+    @property
+    def frame_index(self):
+        return vk_singer_frame_index(self.s)
+
+    @property
+    def pending(self):
+        return vk_singer_n_pending(self.s)
+
+    @property
+    def free(self):
+        return bool(vk_singer_free(self.s))
+
+
+cdef class VoiceCore:
+    """Owns a vk_voice (engine + singer + resampler); vocoder/voice.py is the face.
+
+    push is the producer side (one thread at a time: the GIL serialises Python
     callers); render is the consumer and releases the GIL."""
 
     cdef vk_voice *v
@@ -261,21 +395,18 @@ cdef class VoiceCore:
     def __cinit__(self):
         self.v = NULL
 
-    def __init__(self, dict dense, dict layers, dict cfg, envelopes, voicing, frames, int sil,
+    def __init__(self, dict dense, dict layers, dict cfg, envelopes, voicing, frames, int sil, dict params,
                  int level, uint64_t seed, int device_rate):
         cdef const float[:, ::1] env = envelopes
         cdef const float[::1] voi = voicing
         cdef const int32_t[::1] fr = frames
+        cdef vk_singer_params p
         self.keep = (dense, layers, envelopes, voicing, frames)
         fill_model(&self.model, dense, layers, cfg)
-        self.ph.n_phonemes = env.shape[0]
-        self.ph.n_env = env.shape[1]
-        self.ph.sil = sil
-        self.ph.envelopes = &env[0, 0]
-        self.ph.voicing = &voi[0]
-        self.ph.frames = &fr[0]
+        fill_phoneset(&self.ph, env, voi, fr, sil)
+        fill_params(&p, params)
         self.n_env = env.shape[1]
-        self.v = vk_voice_create(&self.model, &self.ph, level, seed, device_rate)
+        self.v = vk_voice_create(&self.model, &self.ph, &p, level, seed, device_rate)
         if self.v == NULL:
             raise MemoryError("could not create the voice (out of memory, or features are not f0, voicing, "
                               "envelope bands matching the phone set)")
@@ -291,42 +422,11 @@ cdef class VoiceCore:
     def set_level(self, int level):
         vk_voice_set_level(self.v, level)
 
-    cdef int _push(self, int type, int offset, float note, float value, int cc, int nucleus,
-                   onset, coda) except -1:
+    def push(self, int offset, int kind, float note=0, float value=0, int cc=0, int nucleus=0, onset=(), coda=()):
+        """Queue a singer command ``offset`` device samples into the next render; False when dropped."""
         cdef vk_voice_event ev
-        ev.type = type
-        ev.offset = offset
-        ev.note = note
-        ev.value = value
-        ev.cc = cc
-        ev.nucleus = nucleus
-        ev.n_onset = min(len(onset), VK_MAX_ONSET)
-        ev.n_coda = min(len(coda), VK_MAX_CODA)
-        ev.time = 0
-        cdef int i
-        for i in range(VK_MAX_ONSET):
-            ev.onset[i] = onset[i] if i < ev.n_onset else 0
-        for i in range(VK_MAX_CODA):
-            ev.coda[i] = coda[i] if i < ev.n_coda else 0
-        return vk_voice_push(self.v, &ev)
-
-    def push_note(self, int offset, float note, float velocity, onset, int nucleus):
-        return self._push(VK_EV_NOTE, offset, note, velocity, 0, nucleus, onset, ())
-
-    def push_glide(self, int offset, float note):
-        return self._push(VK_EV_GLIDE, offset, note, 0, 0, 0, (), ())
-
-    def push_release(self, int offset, coda):
-        return self._push(VK_EV_RELEASE, offset, 0, 0, 0, 0, (), coda)
-
-    def push_bend(self, int offset, float value):
-        return self._push(VK_EV_BEND, offset, 0, value, 0, 0, (), ())
-
-    def push_cc(self, int offset, int cc, float value):
-        return self._push(VK_EV_CC, offset, 0, value, cc, 0, (), ())
-
-    def push_panic(self, int offset):
-        return self._push(VK_EV_PANIC, offset, 0, 0, 0, 0, (), ())
+        fill_event(&ev, kind, offset, 0, note, value, cc, nucleus, onset, coda)
+        return bool(vk_voice_push(self.v, &ev))
 
     def render(self, float[::1] out):
         cdef int n = out.shape[0]

@@ -9,9 +9,10 @@
     audio, feats, singer, chunks = render.synthesize(song, preset, seed=0)   # in memory
 
 Steps: :func:`vocoder.events.read_song` -> :class:`vocoder.singer.Singer` (all frames of
-the song) -> the frames are cut at rests into chunks (:func:`split_chunks`) that the
-engine renders in parallel processes, each from a fresh state with the seed
-``(seed, chunk index)`` -> concatenated, resampled if asked (by the live voices'
+the song: the one singer live voices run too, with onset consonants placed before the
+beat, :data:`vocoder.singer.EARLY_ONSETS`) -> the frames are cut at rests into chunks
+(:func:`split_chunks`) that the engine renders in parallel processes, each from a fresh
+state with the seed :func:`chunk_seed` (the first chunk: ``seed``) -> concatenated, resampled if asked (by the live voices'
 resampler, ``ext/engine/resample.c``, so a file and a live voice at one rate share their
 samples), written through a temporary file in the output's directory, reserved before
 rendering and renamed only when everything succeeded. The chunks depend only on the song,
@@ -62,9 +63,12 @@ class RenderWarning(UserWarning):
 # --------------------------------------------------------------------------- features
 
 
-def song_features(song: Song, preset, seed: int = 0, transpose: int = 0, singer_options=None):
-    """The singer's frames for the whole song: ``(features [frames, nf], singer)``."""
-    singer = Singer(preset, seed=seed, transpose=transpose, options=singer_options)
+def song_features(song: Song, preset, seed: int = 0, transpose: int = 0, singer_options=None,
+                  early_onsets: bool = True):
+    """The singer's frames for the whole song: ``(features [frames, nf], singer)``.
+    ``early_onsets=False``: the frames a live :class:`vocoder.Voice` makes for the same
+    events (the one difference, :data:`vocoder.singer.EARLY_ONSETS`)."""
+    singer = Singer(preset, seed=seed, transpose=transpose, options=singer_options, early_onsets=early_onsets)
     dur = song.duration + TAIL
     if dur > MAX_DURATION:
         raise SongError(f"{song.source}: the song lasts {dur / 60:.0f} minutes, more than the "
@@ -113,7 +117,11 @@ def split_chunks(silent: np.ndarray, frame_seconds: float, min_rest: float = MIN
 
 
 def chunk_seed(seed: int, index: int) -> int:
-    """The engine seed of chunk ``index`` (independent of how chunks are scheduled)."""
+    """The engine seed of chunk ``index`` (independent of how chunks are scheduled). The
+    first chunk gets ``seed`` itself, as a :class:`vocoder.Voice` with that seed does, so a
+    song without a long rest gives the samples of a voice played the same events."""
+    if index == 0:
+        return int(seed) & (2**64 - 1)
     return int(np.random.SeedSequence([int(seed) & (2**64 - 1), index]).generate_state(1, np.uint64)[0])
 
 
@@ -153,7 +161,11 @@ def _vocode(preset, features: np.ndarray, seed: int, counter=None, block: int = 
         emit(min(v.ready_samples, out.shape[0] - pos))
     v.finish()
     emit(out.shape[0] - pos)
-    return out[lat:]
+    # what a live voice hands its device (ext/engine/voice.c): finite samples in [-1, 1]
+    a = out[lat:]
+    np.nan_to_num(a, copy=False, nan=0.0, posinf=1.0, neginf=-1.0)
+    np.clip(a, -1.0, 1.0, out=a)
+    return a
 
 
 def _ignore_sigint():
@@ -215,9 +227,10 @@ def vocode_chunks(preset, features: np.ndarray, chunks: list, seed: int, jobs: i
 
 
 def synthesize(song: Song, preset, seed: int = 0, transpose: int = 0, jobs: int | None = None, progress=None,
-               singer_options=None):
+               singer_options=None, early_onsets: bool = True):
     """``(audio float32 at the preset's rate, features, singer, chunks)`` for a song."""
-    feats, singer = song_features(song, preset, seed=seed, transpose=transpose, singer_options=singer_options)
+    feats, singer = song_features(song, preset, seed=seed, transpose=transpose, singer_options=singer_options,
+                                  early_onsets=early_onsets)
     chunks = split_chunks(silent_frames(feats, singer), singer.frame_seconds)
     audio = vocode_chunks(preset, feats, chunks, seed, jobs=jobs, progress=progress)
     return audio, feats, singer, chunks

@@ -1,84 +1,142 @@
-"""The singer: timed events in, conditioning frames out (``docs/features.md``), streaming.
+"""The singer: timed events in, conditioning frames out (``docs/features.md``).
+
+There is ONE singer. Its behaviour is the compiled core ``ext/engine/singer.c``; its
+numbers are :class:`SingerParams` (defaults written here, once, and passed down); the
+decisions about notes (held notes, legato, which syllable) are :class:`NotePlanner`.
+:class:`vocoder.Voice`, :class:`vocoder.VoiceGroup` and ``vocoder live`` run them in
+the audio callback; ``vocoder render`` runs them through :class:`Singer` here.
 
 ::
 
     from vocoder.singer import Singer
     from vocoder.events import Event
-    s = Singer(preset, seed=0)                  # a Preset, or a preset config dict
+    s = Singer(preset)                          # a Preset, or a preset config dict
     s.set_lyrics("Twin-kle twin-kle lit-tle star")
     s.push(Event.note_on(0.0, 60, 100))         # times in seconds on the singer's clock
     s.push(Event.note_off(0.5, 60))
     f = s.frames(200)                           # float32 [200, n_features]; advances time
 
 ``frames(n)`` renders the next ``n`` frames (frame ``t`` covers samples
-``[t*hop, (t+1)*hop)`` and is evaluated at its centre). Events may be pushed ahead of
-time (a file: all at once) or as they happen (a keyboard: at :attr:`Singer.time`); an
-event in the past takes effect at once. The singer plans each note :attr:`LEAD` seconds
-before it sounds, so with events pushed ahead onset consonants start before the note
-and the vowel lands on the beat; live, the consonants start at the key press. The output
-only depends on the events and the seed, not on how the frames are requested.
+``[t*hop, (t+1)*hop)``). An event at time ``t`` takes effect in the first frame that
+starts at or after ``round(t * sample_rate) + EVENT_DELAY`` samples, exactly as in a
+:class:`vocoder.Voice` fed the same event at that sample. The output depends only on the
+events, not on how the frames are requested.
 
-What it does:
+**The one difference between render and live** (:data:`EARLY_ONSETS`): a singer who
+reads the score starts the consonants before a vowel early so that the vowel lands on
+the beat. :class:`Singer` knows the events ahead (a file, pushed at once) and does so:
+a note's onset consonants start before it (after a rest: into the rest; after a note
+that runs up to it: together with that note's coda, cutting its vowel, at most by half).
+A live voice cannot know a key is coming, so it sings the consonants from the key press
+and the vowel comes after them. Pitch, dynamics and vibrato are the same in both;
+``Singer(..., early_onsets=False)`` gives exactly the frames of a live voice.
 
-* **Lyrics**: a note_on's ``syllable`` (readers resolve them from the file), else the next
-  syllable of the lyric cursor (:meth:`set_lyrics`, ``lyric`` events), else the default
-  vowel. A legato note (played before the previous one is released, or within
-  ``legato_gap`` after it) that takes its syllable from the cursor glides on the current
-  vowel without re-articulating; so does a melisma note. Onset consonants end at the note
-  start, the vowel sustains (a diphthong moves to its second vowel at the end), the coda
-  closes the note; between legato notes the coda and the next onset share the gap.
-* **Pitch**: the note plus pitch bend (``bend_range`` semitones, or what RPN 0 sets), portamento between legato
-  notes, vibrato (``vibrato_rate`` Hz, ``vibrato_depth`` semitones, fading in after
-  ``vibrato_delay``; the mod wheel CC1 adds up to ``mod_depth``), a slow seeded drift of
-  a few cents; linear across rests (as feature extraction interpolates unvoiced frames).
-* **Dynamics**: velocity (``velocity_db`` dB per decade around velocity 100) and
-  expression CC11 / breath CC2 (``cc_db`` dB per decade) add ``2 ln(gain)`` to every
-  envelope band.
+What the singer does (both paths):
+
+* **Notes**: a note after silence starts on pitch; a note played while another is held,
+  or in the same frame the previous one is released, is legato: the pitch glides
+  (exponential, ``portamento_tau``). A legato note without a syllable of its own (a live
+  key, a melisma) keeps the vowel; one with a syllable from the file articulates it
+  (the previous coda, then the new onset). Releasing a key while another is held goes
+  back to that one. Velocity: ``velocity_db`` dB per decade around 100.
+* **Lyrics**: a note's own syllable (readers resolve them from the file), else the next
+  syllable of the lyric cursor, else the default vowel. Onset consonants, then the
+  nucleus held (a diphthong holds its first vowel and moves to the second at the
+  release), then the coda at the release and silence. Consonants never cut each other.
+* **Controllers**: pitch bend times ``bend_range`` semitones (RPN 0 sets the range);
+  mod wheel CC1 adds up to ``mod_depth`` semitones of vibrato; expression CC11 and
+  breath CC2: ``cc_db`` dB per decade below 127 (40: General MIDI's volume curve);
+  CC120 / CC123: silence now.
+* **Vibrato**: ``vibrato_rate`` Hz, ``vibrato_depth`` semitones after ``vibrato_delay``,
+  faded in over ``vibrato_attack``, out over ``vibrato_release`` after the note ends.
 * **Spectrum**: per-phoneme envelopes and voicing from the preset's singer data
-  (``config["singer"]``), or a built-in table from published formant frequencies,
-  cross-faded over ``transition`` seconds.
+  (``config["singer"]``), or a built-in table from published formant frequencies;
+  transitions are exponential (``transition_tau``, ``voicing_tau``).
+
+Dropped when the two singers were made one (docs/render.md): the slow random pitch
+drift and per-note random vibrato rate, the glide centred before the beat, the linear
+f0 across rests and the 80 ms "legato gap" (all needed the future or were render-only).
 """
 
 from __future__ import annotations
 
 import bisect
 import math
-from dataclasses import dataclass, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
 from . import lyrics as _lyrics
-from .events import (CC_ALL_NOTES_OFF, CC_BREATH, CC_EXPRESSION, CC_MODULATION, CONTROL, LYRIC, NOTE_OFF, NOTE_ON,
-                     PITCH_BEND, Event)
+from .events import CONTROL, LYRIC, NOTE_OFF, NOTE_ON, PITCH_BEND, Event
 from .lyrics import VOWELS, Syllable
 
-#: Seconds before a note's start at which the singer plans it (its consonants start then at the earliest).
+#: Seconds before an event at which :class:`Singer` plans it (consonants start then at the earliest).
 LEAD = 0.4
 ENV_FLOOR = math.log(1e-10)
 LN10_10 = math.log(10.0) / 10.0
+#: The only behaviour render has and live lacks: onset consonants placed before the beat.
+EARLY_ONSETS = "onset consonants start before the note, so its vowel lands on the beat"
 
 
 @dataclass(frozen=True)
-class SingerOptions:
-    """Performance settings (seconds, semitones, dB)."""
+class SingerParams:
+    """Every number of the singer's behaviour (seconds, semitones, dB): the one place
+    their defaults are written. :class:`Singer`, :class:`vocoder.Voice` (and so
+    ``VoiceGroup`` and ``vocoder live``) pass them to the compiled singer.
 
-    vibrato_rate: float = 5.5
+    Where the two former singers disagreed, the value kept and why:
+    ``mod_depth`` 0.75 (not 1.0): with the natural 0.25 it makes at most +-1 semitone, the
+    widest vibrato a trained singer uses. ``portamento_tau`` 0.045 exponential (not a
+    0.07 s linear ramp centred before the note): it needs no knowledge of the future and
+    is one state variable, like every other transition here. ``cc_db`` 40 (not 20):
+    General MIDI's recommended curve for volume and expression, which keyboards and
+    sequencers are made for. ``bend_range`` with RPN 0 (only render had it): files and
+    keyboards both send it.
+    """
+
+    vibrato_rate: float = 5.5        # Hz
     vibrato_depth: float = 0.25      # peak deviation, semitones
-    vibrato_delay: float = 0.25      # after the vowel starts
+    vibrato_delay: float = 0.25      # after the note starts
     vibrato_attack: float = 0.35     # fade-in time
-    mod_depth: float = 1.0           # extra peak depth at mod wheel 127
-    drift_cents: float = 5.0         # peak slow drift
-    portamento: float = 0.07         # glide between legato notes
-    bend_range: float = 2.0          # semitones at full pitch bend
-    transition: float = 0.035        # phoneme cross-fade
-    release: float = 0.06            # vowel to silence
-    legato_gap: float = 0.08         # a gap this short joins two notes
+    vibrato_release: float = 0.05    # fade-out after the note ends
+    mod_depth: float = 0.75          # extra peak depth at mod wheel 127
+    portamento_tau: float = 0.045    # legato glide, exponential
+    bend_range: float = 2.0          # semitones at full pitch bend (until RPN 0 sets another)
+    transition_tau: float = 0.012    # phoneme envelope changes, exponential
+    voicing_tau: float = 0.008
+    gain_tau: float = 0.010          # dynamics changes
     velocity_db: float = 30.0        # dB per decade of velocity around 100
     cc_db: float = 40.0              # dB per decade of CC11 / CC2 below 127
     consonant_scale: float = 1.0     # multiplies every consonant duration
 
-    def replace(self, **kw) -> "SingerOptions":
+    def replace(self, **kw) -> "SingerParams":
         return replace(self, **kw)
+
+    def for_core(self) -> dict:
+        """The fields the compiled singer takes (``consonant_scale`` is applied to the phone set)."""
+        d = asdict(self)
+        d.pop("consonant_scale")
+        return {k: float(v) for k, v in d.items()}
+
+    @classmethod
+    def make(cls, params=None, **overrides) -> "SingerParams":
+        p = params if params is not None else cls()
+        if not isinstance(p, cls):
+            raise TypeError(f"singer parameters must be a SingerParams, got {type(p).__name__}")
+        if overrides:
+            bad = sorted(set(overrides) - {f.name for f in fields(cls)})
+            if bad:
+                raise TypeError(f"Singer: unknown option(s) {', '.join(bad)}")
+            p = replace(p, **overrides)
+        for f in fields(cls):
+            v = getattr(p, f.name)
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"singer parameter {f.name} must be a finite number >= 0, got {v!r}")
+        return p
+
+
+#: The former name of :class:`SingerParams` (the public API keeps it).
+SingerOptions = SingerParams
 
 
 # --------------------------------------------------------------------------- fallback table
@@ -236,193 +294,334 @@ def singer_table(config: dict, n_env: int, sample_rate: int) -> tuple:
     return table, pr, True
 
 
-def build_singer_data(items, hop_seconds: float, pitch_range=None) -> dict:
-    """Singer data (``docs/features.md``) from a corpus: ``items`` are ``(features,
-    phones)`` pairs, ``features`` float ``[frames, 2 + n_env]`` from
-    :func:`vocoder.features.extract` and ``phones`` ``[[ARPAbet, start_s, end_s], ...]``.
+def build_singer_data(items, hop=80, sample_rate=16000, n_env=24, pitch_range=None) -> dict:
+    """Singer data (``docs/features.md``) from a corpus: ``items`` are ``(features [frames,
+    2 + n_env], phones [[ARPAbet, start_s, end_s], ...])`` pairs, features from
+    :func:`vocoder.features.extract`. The only version: ``vocoder.train`` uses it, and the
+    shipped voice was built with it.
 
-    Per phoneme: the median envelope and the voiced fraction over the middle half of
-    each occurrence, the median duration. Frames no phone covers (or labelled ``sil``,
-    ``sp``, ``pau``) are silence. ``pitch_range`` defaults to the 5th..95th percentile of
-    the voiced f0, rounded outwards; ``level`` is the median band mean of voiced frames.
+    Per phoneme: median envelope over the middle half of each occurrence's frames,
+    fraction of voiced frames, median duration. ``pitch_range`` defaults to the 2nd..98th
+    percentile of the voiced f0, rounded to whole notes; ``level`` is the median mean
+    envelope over voiced frames.
     """
-    envs, voic, durs = {}, {}, {}
-    voiced_f0, voiced_lvl = [], []
-    n_env = None
-    for feats, phones in items:
-        f = np.asarray(feats, np.float64)
-        if f.ndim != 2 or f.shape[1] < 3:
-            raise ValueError(f"features: expected [frames, 2 + n_env], got {f.shape}")
-        if n_env is None:
-            n_env = f.shape[1] - 2
-        elif f.shape[1] - 2 != n_env:
-            raise ValueError("features: every item must have the same number of envelope bands")
-        covered = np.zeros(len(f), bool)
-        for p, s, e in phones:
-            p = str(p).strip()
-            p = "sil" if p.lower() in ("sil", "sp", "pau", "") else p.upper().rstrip("012")
-            a, b = int(round(s / hop_seconds)), int(round(e / hop_seconds))
-            a, b = max(0, a), min(len(f), b)
-            if b <= a:
-                continue
-            if p != "sil":
-                covered[a:b] = True
-            q = (b - a) // 4
-            mid = f[a + q:b - q] if b - a >= 4 else f[a:b]
-            envs.setdefault(p, []).append(mid[:, 2:])
-            voic.setdefault(p, []).append(mid[:, 1])
-            durs.setdefault(p, []).append(e - s)
-        rest = f[~covered]
-        if len(rest):
-            envs.setdefault("sil", []).append(rest[:, 2:])
-            voic.setdefault("sil", []).append(rest[:, 1])
+    fps = sample_rate / hop
+    mids, voic, durs = {}, {}, {}
+    voiced_f0, voiced_level = [], []
+    for f, phones in items:
+        f = np.asarray(f, np.float64)
+        if f.ndim != 2 or f.shape[1] < 2 + n_env:
+            raise ValueError(f"features: expected [frames, 2 + {n_env}], got {f.shape}")
         v = f[:, 1] > 0.5
         voiced_f0.append(f[v, 0])
-        voiced_lvl.append(f[v, 2:].mean(axis=1))
-    if n_env is None:
-        raise ValueError("no items")
-    names = sorted(envs, key=lambda p: (p == "sil", p))
+        voiced_level.append(f[v, 2:2 + n_env].mean(axis=1))
+        for p, s, e in phones:
+            a, b = int(round(s * fps)), int(round(e * fps))
+            a, b = max(0, a), min(f.shape[0], b)
+            if b <= a:
+                continue
+            q = (b - a) // 4
+            mids.setdefault(p, []).append(f[a + q:b - q if b - q > a + q else b, 2:2 + n_env])
+            voic.setdefault(p, []).append(f[a:b, 1])
+            durs.setdefault(p, []).append(e - s)
+    phonemes = sorted(mids)
     f0 = np.concatenate(voiced_f0) if voiced_f0 else np.zeros(0)
     if pitch_range is None:
-        pitch_range = [int(np.floor(np.percentile(f0, 5))), int(np.ceil(np.percentile(f0, 95)))] if len(f0) else None
-    lvl = np.concatenate(voiced_lvl) if voiced_lvl else np.zeros(0)
+        pitch_range = [int(np.floor(np.percentile(f0, 2))), int(np.ceil(np.percentile(f0, 98)))] if f0.size \
+            else [48, 66]
+    lev = np.concatenate(voiced_level) if voiced_level else np.zeros(0)
     return {
         "version": 1,
-        "n_env": int(n_env),
-        "phonemes": names,
-        "envelopes": [np.median(np.concatenate(envs[p]), axis=0).round(4).tolist() for p in names],
-        "voicing": [round(float(np.mean(np.concatenate(voic[p]))), 4) for p in names],
-        "durations": [round(float(np.median(durs[p])), 4) if p in durs else 0.2 for p in names],
-        "pitch_range": list(pitch_range) if pitch_range is not None else None,
-        "level": round(float(np.median(lvl)), 4) if len(lvl) else None,
+        "n_env": n_env,
+        "phonemes": phonemes,
+        "envelopes": [[round(float(x), 4) for x in np.median(np.concatenate(mids[p]), axis=0)] for p in phonemes],
+        "voicing": [round(float(np.concatenate(voic[p]).mean()), 4) for p in phonemes],
+        "durations": [round(float(np.median(durs[p])), 4) for p in phonemes],
+        "pitch_range": [int(pitch_range[0]), int(pitch_range[1])],
+        "level": round(float(np.median(lev)), 4) if lev.size else 0.0,
     }
 
 
-# --------------------------------------------------------------------------- timelines
+# --------------------------------------------------------------------------- the phone set
 
 
-class _Chain:
-    """A value over time: from ``base``, each point ``(t0, w, v)`` (in t0 order) moves the
-    value to ``v`` between ``t0`` and ``t0 + w`` (linear, or smoothstep)."""
-
-    def __init__(self, base):
-        self.base = np.asarray(base, np.float64)
-        self.pts = []     # (t0, seq, w, value, smooth)
-        self._seq = 0
-
-    def add(self, t0, w, value, smooth=False):
-        self._seq += 1
-        bisect.insort(self.pts, (float(t0), self._seq, max(0.0, float(w)), np.asarray(value, np.float64), smooth))
-
-    def last(self):
-        return self.pts[-1][3] if self.pts else self.base
-
-    def eval(self, t):
-        e = np.broadcast_to(self.base, t.shape + self.base.shape).astype(np.float64)
-        for t0, _, w, v, smooth in self.pts:
-            if t0 > t[-1]:
-                break
-            if w <= 0:
-                a = (t >= t0).astype(np.float64)
-            else:
-                a = np.clip((t - t0) / w, 0.0, 1.0)
-                if smooth:
-                    a = a * a * (3.0 - 2.0 * a)
-            if self.base.ndim:
-                a = a[:, None]
-            e = e + (v - e) * a
-        return e
-
-    def prune(self, t):
-        """Forget points that are complete before ``t`` (exact for times >= t)."""
-        j = -1
-        for k, (t0, _, w, v, _) in enumerate(self.pts):
-            if t0 + w <= t:
-                j = k
-        if j >= 0:
-            self.base = self.pts[j][3]
-            del self.pts[:j + 1]
+def check_features(cfg: dict, who: str = "Singer") -> int:
+    """The number of envelope bands of a preset config that can sing, else ValueError."""
+    try:
+        names = list(cfg["feature_names"])
+        int(cfg["sample_rate"]), int(cfg["hop"])
+    except (KeyError, TypeError, ValueError) as e:
+        raise ValueError(f"{who}: the preset config lacks {e}") from None
+    n_env = len(names) - 2
+    if names[:2] != ["f0", "voicing"] or not 1 <= n_env <= 64 or names[2:] != [f"env{i}" for i in range(n_env)]:
+        raise ValueError(f"{who}: the preset's features must be f0, voicing, env0..envN-1 with 1..64 bands "
+                         f"(docs/features.md), got {names[:4]}{'...' if len(names) > 4 else ''}")
+    return n_env
 
 
-@dataclass
-class _Voice:
-    """The note the plan is on."""
+class PhoneSet:
+    """A preset's phonemes as the compiled singer takes them: envelopes, voicing and
+    consonant durations in frames (times ``consonant_scale``), by index."""
 
-    note: int
-    pitch: float
-    syllable: Syllable
-    vowel_start: float
-    vib: list            # its vibrato interval [start, end, rate]
-    released: bool = False
+    def __init__(self, cfg: dict, params: SingerParams, who: str = "Singer"):
+        from .lyrics import DEFAULT_VOWEL
+
+        n_env = check_features(cfg, who)
+        self.sample_rate, self.hop = int(cfg["sample_rate"]), int(cfg["hop"])
+        self.n_env = n_env
+        self.table, self.pitch_range, self.has_singer_data = singer_table(cfg, n_env, self.sample_rate)
+        self.names = list(self.table)
+        self.index = {p: i for i, p in enumerate(self.names)}
+        hop_s = self.hop / self.sample_rate
+        self.envelopes = np.ascontiguousarray([self.table[p][0] for p in self.names], np.float32)
+        self.voicing = np.ascontiguousarray([self.table[p][1] for p in self.names], np.float32)
+        self.frames = np.ascontiguousarray(
+            [max(1, int(round(self.table[p][2] * params.consonant_scale / hop_s))) for p in self.names], np.int32)
+        self.sil = self.index["sil"]
+        self.default_vowel = self.index.get(DEFAULT_VOWEL, self.index.get("AH", self.sil))
+
+    def ids(self, phones) -> tuple:
+        return tuple(self.index.get(p, self.sil) for p in phones)
+
+    def vowel(self, p) -> int:
+        return self.index.get(p, self.index.get("AH", self.default_vowel))
+
+    def consonant_frames(self, ids) -> int:
+        return int(sum(int(self.frames[i]) for i in ids))
+
+
+# --------------------------------------------------------------------------- the planner
+
+# Command kinds, the same numbers as ext/engine/singer.h's (checked when a singer is built).
+NOTE, GLIDE, RELEASE, BEND, CC, PANIC, ONSET = 1, 2, 3, 4, 5, 6, 7
+
+
+class Command(tuple):
+    """One command to the compiled singer: ``(kind, note, value, cc, nucleus, onset, coda)``
+    with phonemes as indices; ``legato`` marks a NOTE that follows a held note."""
+
+    __slots__ = ()
+
+    def __new__(cls, kind, note=0.0, value=0.0, cc=0, nucleus=0, onset=(), coda=(), legato=False):
+        return tuple.__new__(cls, (kind, float(note), float(value), int(cc), int(nucleus), tuple(onset),
+                                   tuple(coda), bool(legato)))
+
+    kind = property(lambda self: self[0])
+    onset = property(lambda self: self[5])
+    coda = property(lambda self: self[6])
+    legato = property(lambda self: self[7])
+
+    def with_(self, onset=None, coda=None) -> "Command":
+        return Command(*self[:5], self[5] if onset is None else onset, self[6] if coda is None else coda, self[7])
+
+    def args(self) -> tuple:
+        """What ``SingerCore.push`` / ``VoiceCore.push`` take after the time."""
+        return self[:7]
+
+
+def _check_kinds():
+    from . import _engine
+
+    mine = (NOTE, GLIDE, RELEASE, BEND, CC, PANIC, ONSET)
+    core = (_engine.EV_NOTE, _engine.EV_GLIDE, _engine.EV_RELEASE, _engine.EV_BEND, _engine.EV_CC,
+            _engine.EV_PANIC, _engine.EV_ONSET)
+    if mine != core:  # pragma: no cover - a build out of step with this file
+        raise RuntimeError(f"vocoder._engine's singer commands {core} differ from vocoder.singer's {mine}; rebuild")
+
+
+class NotePlanner:
+    """Held notes, legato and syllables: the one place a note event becomes singer
+    commands (:class:`vocoder.Voice` calls it as events are pushed, :class:`Singer` as
+    it plans a song). Commands are :class:`Command` tuples.
+
+    ``wrap_lyrics``: at the end of the lyrics start again (a keyboard, ``Voice``) or sing
+    the default vowel (a file, ``Singer``)."""
+
+    def __init__(self, phones: PhoneSet, transpose: int = 0, wrap_lyrics: bool = False):
+        self.phones = phones
+        self.transpose = int(transpose)
+        self.wrap_lyrics = wrap_lyrics
+        self._sylls = []
+        self._pos = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """No note held; the lyric cursor back to the first syllable."""
+        self._held = []          # notes held, oldest first
+        self._sounding = None    # the syllable being sung
+        self._last = None        # the last syllable articulated (a melisma continues it)
+        self._pos = 0
+
+    # ---- lyrics ----
+    def set_lyrics(self, text: str) -> None:
+        self._sylls = [s for s in _lyrics.text_syllables(text or "") if not s.melisma]
+        self._pos = 0
+
+    def add_lyrics(self, text: str) -> None:
+        self._sylls.extend(s for s in _lyrics.text_syllables(text or "") if not s.melisma)
+
+    def step(self, n: int = 1) -> None:
+        self._pos = max(0, min(len(self._sylls), self._pos + int(n)))
+
+    @property
+    def upcoming(self) -> list:
+        """The syllables new notes will sing, next first (one turn when wrapping)."""
+        if self.wrap_lyrics and self._sylls:
+            k = self._pos % len(self._sylls)
+            return self._sylls[k:] + self._sylls[:k]
+        return self._sylls[self._pos:]
+
+    def _next_syllable(self) -> Syllable:
+        if self.wrap_lyrics and self._sylls:
+            s = self._sylls[self._pos % len(self._sylls)]
+            self._pos = (self._pos + 1) % len(self._sylls)
+            return s
+        if self._pos < len(self._sylls):
+            self._pos += 1
+            return self._sylls[self._pos - 1]
+        return _lyrics.default_syllable()
+
+    @property
+    def sounding(self) -> bool:
+        return bool(self._held)
+
+    @property
+    def syllable(self) -> Syllable | None:
+        """The syllable being sung (None when no note is held)."""
+        return self._sounding
+
+    # ---- notes ----
+    def _nucleus(self, syl: Syllable) -> int:
+        return self.phones.vowel(DIPHTHONGS.get(syl.nucleus, (syl.nucleus,))[0])
+
+    def _closing(self, syl) -> tuple:
+        """Phones that end a syllable: a diphthong's second vowel, then the coda."""
+        if syl is None:
+            return ()
+        d = DIPHTHONGS.get(syl.nucleus)
+        return ((d[1],) if d else ()) + tuple(syl.coda)
+
+    def note_on(self, note, velocity=100, syllable: Syllable | None = None) -> list:
+        if velocity <= 0:
+            return self.note_off(note)
+        pitch = float(note) + self.transpose
+        legato = bool(self._held)
+        self._held = [n for n in self._held if n != note] + [note]
+        if legato:
+            if syllable is None or syllable.melisma:   # a key pressed while another is held, a melisma
+                return [Command(GLIDE, pitch)]
+            # a new syllable on a legato note (from the file): the coda, then the onset, gliding
+            cons = self._closing(self._sounding) + tuple(syllable.onset)
+            self._sounding = self._last = syllable
+            return [Command(NOTE, pitch, velocity, 0, self._nucleus(syllable), self.phones.ids(cons), legato=True)]
+        if syllable is None:
+            syllable = self._next_syllable()
+        elif syllable.melisma:   # a melisma after a rest goes on with the last vowel
+            last = self._last
+            syllable = Syllable((), last.nucleus, tuple(last.coda), last.text) if last else _lyrics.default_syllable()
+        self._sounding = self._last = syllable
+        return [Command(NOTE, pitch, velocity, 0, self._nucleus(syllable), self.phones.ids(syllable.onset))]
+
+    def note_off(self, note) -> list:
+        if note not in self._held:
+            return []
+        was_top = self._held[-1] == note
+        self._held.remove(note)
+        if self._held:   # back to a key still held, without re-articulating
+            return [Command(GLIDE, float(self._held[-1]) + self.transpose)] if was_top else []
+        coda = self.phones.ids(self._closing(self._sounding))
+        self._sounding = None
+        return [Command(RELEASE, coda=coda)]
+
+    def bend(self, value) -> list:
+        return [Command(BEND, value=value)]
+
+    def control(self, cc, value) -> list:
+        if cc in (120, 123):
+            return self.panic()
+        return [Command(CC, value=value, cc=cc)]
+
+    def panic(self) -> list:
+        self._held = []
+        self._sounding = None
+        return [Command(PANIC)]
+
+    def event(self, ev: Event) -> list:
+        k = ev.kind
+        if k == NOTE_ON:
+            return self.note_on(ev.note, ev.velocity, ev.syllable)
+        if k == NOTE_OFF:
+            return self.note_off(ev.note)
+        if k == PITCH_BEND:
+            return self.bend(ev.value)
+        if k == CONTROL:
+            return self.control(ev.control, ev.value)
+        if k == LYRIC:
+            self.add_lyrics(ev.text)
+        return []
+
+
+# --------------------------------------------------------------------------- render's singer
 
 
 class Singer:
-    """Streaming front end: :meth:`push` events, take :meth:`frames`.
+    """The singer for a song: :meth:`push` events, take :meth:`frames`.
 
     Args:
         preset: a :class:`vocoder.Preset` or its config dict (needs ``sample_rate``,
             ``hop``, ``feature_names`` = f0, voicing, env0..; ``singer`` data optional).
-        seed: seeds the pitch drift and vibrato rate variation (deterministic).
+        seed: kept for compatibility; the singer has no randomness (the engine's seed
+            is what varies a performance).
         transpose: semitones added to every note.
         lyrics: text for the lyric cursor (see :meth:`set_lyrics`).
-        options: :class:`SingerOptions`, or keyword overrides of its fields.
+        options: :class:`SingerParams`, or keyword overrides of its fields.
+        early_onsets: place onset consonants before the beat (:data:`EARLY_ONSETS`);
+            False gives exactly the frames a live :class:`vocoder.Voice` makes.
     """
 
     def __init__(self, preset, seed: int = 0, transpose: int = 0, lyrics: str | None = None,
-                 options: SingerOptions | None = None, **overrides):
+                 options: SingerParams | None = None, early_onsets: bool = True, **overrides):
+        from . import _engine
+
         cfg = preset.config if hasattr(preset, "config") else dict(preset)
-        try:
-            self.sample_rate = int(cfg["sample_rate"])
-            self.hop = int(cfg["hop"])
-            names = list(cfg["feature_names"])
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"Singer: the preset config lacks {e}") from None
-        n_env = len(names) - 2
-        if names[:2] != ["f0", "voicing"] or n_env < 1 or names[2:] != [f"env{i}" for i in range(n_env)]:
-            raise ValueError("Singer: the preset's features must be f0, voicing, env0..envN-1 "
-                             f"(docs/features.md), got {names[:4]}{'...' if len(names) > 4 else ''}")
-        self.n_env = n_env
-        self.n_features = len(names)
-        self.options = options or SingerOptions()
-        if overrides:
-            valid = {f.name for f in fields(SingerOptions)}
-            bad = sorted(set(overrides) - valid)
-            if bad:
-                raise TypeError(f"Singer: unknown option(s) {', '.join(bad)}")
-            self.options = replace(self.options, **overrides)
+        self.options = self.params = SingerParams.make(options, **overrides)
+        self.phones = PhoneSet(cfg, self.params, "Singer")
+        _check_kinds()
+        self.sample_rate, self.hop, self.n_env = self.phones.sample_rate, self.phones.hop, self.phones.n_env
+        self.n_features = 2 + self.n_env
+        self.table, self.pitch_range, self.has_singer_data = (self.phones.table, self.phones.pitch_range,
+                                                              self.phones.has_singer_data)
         self.seed = int(seed)
-        self.transpose = int(transpose)
-        self.table, self.pitch_range, self.has_singer_data = singer_table(cfg, n_env, self.sample_rate)
-        self._vec = {p: np.concatenate([[v], env]) for p, (env, v, _) in self.table.items()}
-        rng = np.random.default_rng([self.seed & 0xFFFFFFFF, 0x51_6E_67])
-        self._drift = (rng.uniform(0.06, 0.35, 3), rng.uniform(0, 2 * np.pi, 3), rng.uniform(0.5, 1.0, 3))
-        self._drift_norm = float(self._drift[2].sum())
-        self._rate_rng = np.random.default_rng([self.seed & 0xFFFFFFFF, 0x76_69_62])
+        self.early_onsets = bool(early_onsets)
+        self.delay = int(_engine.EVENT_DELAY)
+        self._core = _engine.SingerCore(self.phones.envelopes, self.phones.voicing, self.phones.frames,
+                                        self.phones.sil, self.params.for_core(), self.hop, self.sample_rate)
+        self._planner = NotePlanner(self.phones, transpose)
+        self._lead_frames = int(LEAD * self.sample_rate / self.hop)
         self._initial_lyrics = lyrics
         self.reset()
 
     # ---- state -----------------------------------------------------------------------
     def reset(self) -> None:
         """Back to time 0 with no events, the lyric cursor refilled from ``lyrics``."""
+        self._core.reset()
+        self._planner.reset()
+        self._planner.set_lyrics(self._initial_lyrics or "")
         self.frame = 0
-        self._pending = []          # sorted by (time, order, seq)
+        self._pending = []          # events not planned yet: (sort key, seq, event)
         self._seq = 0
-        self._cursor = []
-        self._phones = _Chain(self._vec["sil"])
-        self._pitch = _Chain(60.0)
-        self._gain = _Chain(0.0)       # dB from velocity
-        self._cc = {CC_MODULATION: _Chain(0.0), CC_EXPRESSION: _Chain(127.0), CC_BREATH: _Chain(127.0)}
-        self._bend = _Chain(0.0)
-        self._bend_range = _Chain(self.options.bend_range)   # RPN 0 sets it
-        self._rpn = [127, 127]
-        self._vib = []                 # [start, end, rate]
-        self._voice = None
-        self._held = []
-        self._free_at = 0.0            # end of the last release (consonants start after it)
-        self._any_note = False
-        self._rate_rng = np.random.default_rng([self.seed & 0xFFFFFFFF, 0x76_69_62])
-        if self._initial_lyrics:
-            self.set_lyrics(self._initial_lyrics)
+        self._queue = []            # planned commands not given to the core: [frame, seq, time, command]
+        self._last_note = None      # frame of the last NOTE
+        self._last_release = None   # the last RELEASE entry
+        self.early = []             # (onset frame, note frame, consonant frames) of every early onset
+
+    @property
+    def transpose(self) -> int:
+        return self._planner.transpose
+
+    @transpose.setter
+    def transpose(self, t) -> None:
+        self._planner.transpose = int(t)
 
     @property
     def frame_seconds(self) -> float:
@@ -435,8 +634,8 @@ class Singer:
 
     @property
     def sounding(self) -> bool:
-        """A note is on (or planned to be) and not released."""
-        return self._voice is not None and not self._voice.released
+        """A note is held (as far as the events planned so far go)."""
+        return self._planner.sounding
 
     @property
     def pending_events(self) -> int:
@@ -446,23 +645,16 @@ class Singer:
     def set_lyrics(self, text: str) -> None:
         """Replace the lyric cursor with the syllables of ``text`` (one per note; see
         :func:`vocoder.lyrics.text_syllables`)."""
-        self._cursor = list(_lyrics.text_syllables(text or ""))
+        self._planner.set_lyrics(text)
 
     def add_lyrics(self, text: str) -> None:
         """Append the syllables of ``text`` to the lyric cursor."""
-        self._cursor.extend(_lyrics.text_syllables(text or ""))
+        self._planner.add_lyrics(text)
 
     @property
     def upcoming_syllables(self) -> list:
         """The syllables the cursor will give, next first."""
-        return list(self._cursor)
-
-    def _next_syllable(self) -> Syllable:
-        while self._cursor:
-            s = self._cursor.pop(0)
-            if not s.melisma:
-                return s
-        return _lyrics.default_syllable()
+        return self._planner.upcoming
 
     # ---- events ----------------------------------------------------------------------
     def push(self, event: Event) -> None:
@@ -511,29 +703,17 @@ class Singer:
         n = int(n)
         if n < 0:
             raise ValueError("frames: n must be >= 0")
-        out = np.empty((n, self.n_features), np.float32)
-        if n == 0:
-            return out
-        fs = self.frame_seconds
-        t_start = self.frame * fs
-        t_end = (self.frame + n) * fs
-        if not self._any_note and not self._pitch.pts:
-            first = next((e for _, _, e in self._pending if e.kind == NOTE_ON and e.velocity > 0), None)
-            if first is not None:
-                self._pitch.base = np.asarray(float(first.note + self.transpose))
+        end = self.frame + n
+        t_end = end * self.hop / self.sample_rate
         while self._pending and self._pending[0][2].time - LEAD <= t_end:
             _, _, ev = self._pending.pop(0)
-            self._plan(ev, max(ev.time - LEAD, t_start))
-        t = (self.frame + 0.5 + np.arange(n)) * fs
-        ph = self._phones.eval(t)
-        out[:, 1] = np.clip(ph[:, 0], 0.0, 1.0)
-        gain = self._gain.eval(t) + self._cc_db(t)
-        out[:, 2:] = np.maximum(ph[:, 1:] + gain[:, None] * LN10_10, ENV_FLOOR)
-        out[:, 0] = np.clip(self._f0(t), 12.0, 120.0)
-        self.frame += n
-        for c in (self._phones, self._pitch, self._gain, self._bend, self._bend_range, *self._cc.values()):
-            c.prune(t_end)
-        self._vib = [v for v in self._vib if v[1] > t_end]
+            self._plan(ev)
+        while self._queue and self._queue[0][0] < end:
+            f, _, tm, cmd = self._queue.pop(0)
+            if not self._core.push(tm, *cmd.args()):  # pragma: no cover - 512 commands in one block
+                raise RuntimeError("Singer: too many events in one block of frames; ask for fewer frames")
+        out = self._core.frames(n)
+        self.frame = end
         return out
 
     def render_song(self, events, duration: float) -> np.ndarray:
@@ -542,221 +722,62 @@ class Singer:
         self.push_many(events)
         n = int(math.ceil(duration / self.frame_seconds - 1e-9))
         out = np.empty((n, self.n_features), np.float32)
-        for a in range(0, n, 256):  # blocks keep the timelines short (same frames as one call)
+        for a in range(0, n, 256):  # blocks keep the queues short (same frames as one call)
             out[a:a + 256] = self.frames(min(256, n - a))
         return out
 
-    # ---- evaluation --------------------------------------------------------------------
-    def _cc_db(self, t):
-        db = np.zeros_like(t)
-        for c in (CC_EXPRESSION, CC_BREATH):
-            v = self._cc[c].eval(t)
-            db += self.options.cc_db * np.log10(np.maximum(v, 1.0) / 127.0)
-        return db
-
-    def _f0(self, t):
-        o = self.options
-        f0 = self._pitch.eval(t) + self._bend.eval(t) * self._bend_range.eval(t)
-        freqs, phases, amps = self._drift
-        drift = (amps[None, :] * np.sin(2 * np.pi * freqs[None, :] * t[:, None] + phases[None, :])).sum(1)
-        f0 = f0 + drift * (o.drift_cents / 100.0) / self._drift_norm
-        if self._vib:
-            mod = self._cc[CC_MODULATION].eval(t) / 127.0 * o.mod_depth
-            for start, end, rate in self._vib:
-                if start >= t[-1] or end <= t[0]:
-                    continue
-                dt = t - start
-                ramp = np.clip((dt - o.vibrato_delay) / max(o.vibrato_attack, 1e-6), 0.0, 1.0)
-                fade = np.clip((end - t) / 0.05, 0.0, 1.0) * np.clip(dt / 0.05, 0.0, 1.0)
-                depth = (o.vibrato_depth * ramp + mod) * fade
-                inside = (t >= start) & (t < end)
-                f0 = f0 + np.where(inside, depth * np.sin(2 * np.pi * rate * dt), 0.0)
-        return f0
-
     # ---- planning ----------------------------------------------------------------------
-    def _dur(self, p: str) -> float:
-        return self.table.get(p, self.table["sil"])[2] * self.options.consonant_scale
+    def _frame_of(self, tm: int) -> int:
+        """The frame a command at model sample ``tm`` takes effect in (as ext/engine/singer.c)."""
+        return -(-(tm + self.delay) // self.hop)
 
-    def _phone(self, boundary: float, p: str, now: float, width: float) -> None:
-        """The spectrum moves to phoneme ``p``, centred on ``boundary``."""
-        if p not in self._vec:
-            p = "AH" if p in VOWELS else "sil"
-        w = max(width, 1e-3)
-        t0 = max(boundary - w / 2, now)
-        if self._phones.pts:  # never before the phoneme planned last (a short burst must not hide the vowel)
-            t0 = max(t0, self._phones.pts[-1][0])
-        self._phones.add(t0, w, self._vec[p])
+    def _enqueue(self, f: int, tm: int, cmd: Command) -> list:
+        self._seq += 1
+        entry = [f, self._seq, tm, cmd]
+        bisect.insort(self._queue, entry, key=lambda e: (e[0], e[1]))
+        return entry
 
-    def _consonants(self, phones, start: float, scale: float, now: float) -> float:
-        """Lay consonants from ``start``; returns their end."""
-        t = start
-        tw = self.options.transition
-        for p in phones:
-            d = self._dur(p) * scale
-            self._phone(t, p, now, min(tw, 0.6 * d))
-            t += d
-        return t
+    def _plan(self, ev: Event) -> None:
+        tm = max(int(round(ev.time * self.sample_rate)), self.frame * self.hop - self.delay)
+        f = self._frame_of(tm)
+        for cmd in self._planner.event(ev):
+            if cmd.kind == NOTE:
+                if cmd.onset and self.early_onsets:
+                    cmd = self._early_onset(f, cmd)
+                self._last_note = f
+            entry = self._enqueue(f, tm, cmd)
+            if cmd.kind == RELEASE:
+                self._last_release = entry
 
-    def _sustain(self, nucleus: str, at: float, now: float) -> None:
-        """The vowel from ``at`` (a diphthong's first part; :meth:`_closing` adds the rest)."""
-        self._phone(at, DIPHTHONGS.get(nucleus, (nucleus,))[0], now, self.options.transition)
-
-    def _offglide(self, syl: Syllable) -> tuple:
-        d = DIPHTHONGS.get(syl.nucleus)
-        return (d[1],) if d else ()
-
-    def _closing(self, syl: Syllable) -> tuple:
-        """Phones that end a syllable: a diphthong's second vowel, then the coda."""
-        return self._offglide(syl) + tuple(syl.coda)
-
-    def _cluster_dur(self, phones) -> float:
-        return sum(0.08 if p in VOWELS else self._dur(p) for p in phones)
-
-    def _lay(self, phones, start, scale, now):
-        t = start
-        for p in phones:
-            if p in VOWELS:  # a diphthong's off-glide
-                d = 0.08 * scale
-                self._phone(t + 0.3 * d, p, now, d)
-                t += d
-            else:
-                t = self._consonants((p,), t, scale, now)
-        return t
-
-    def _plan(self, ev: Event, now: float) -> None:
-        k = ev.kind
-        if k == NOTE_ON and ev.velocity > 0:
-            self._note_on(ev, now)
-        elif k == NOTE_OFF or k == NOTE_ON:
-            self._note_off(ev, now)
-        elif k == PITCH_BEND:
-            self._bend.add(max(ev.time, now), 0.0, ev.value)
-        elif k == CONTROL:
-            if ev.control in self._cc:
-                self._cc[ev.control].add(max(ev.time, now), 0.01, min(max(ev.value, 0.0), 127.0))
-            elif ev.control in (101, 100):  # registered parameter number, MSB / LSB
-                self._rpn[ev.control == 100] = int(ev.value)
-            elif ev.control == 6 and self._rpn == [0, 0]:  # data entry for RPN 0: bend range
-                self._bend_range.add(max(ev.time, now), 0.0, min(max(ev.value, 0.0), 48.0))
-            elif ev.control == CC_ALL_NOTES_OFF or ev.control == 120:
-                self._held.clear()
-                if self.sounding:
-                    self._release(max(ev.time, now), now)
-        elif k == LYRIC:
-            self.add_lyrics(ev.text)
-
-    def _vel_db(self, velocity: int) -> float:
-        return self.options.velocity_db * math.log10(max(int(velocity), 1) / 100.0)
-
-    def _note_on(self, ev: Event, now: float) -> None:
-        o = self.options
-        T = max(ev.time, now)
-        pitch = float(ev.note + self.transpose)
-        self._held = [n for n in self._held if n != ev.note] + [ev.note]
-        v = self._voice
-        legato = v is not None and not v.released
-        syl = ev.syllable
-        if syl is None:
-            syl = v.syllable if legato else self._next_syllable()
-            if legato:
-                syl = Syllable(melisma=True)
-        elif syl.melisma and v is None:
-            syl = _lyrics.default_syllable()
-        vel_db = self._vel_db(ev.velocity)
-        self._any_note = True
-        if legato:
-            glide_t0 = max(T - o.portamento / 2, now)
-            if syl.melisma:
-                if abs(v.pitch - pitch) < 1e-9:  # a re-struck note on the same vowel: a small dip
-                    self._gain.add(max(T - 0.03, now), 0.03, self._gain.last() - 6.0)
-                self._gain.add(T, 0.04, vel_db)
-                self._pitch.add(glide_t0, o.portamento, pitch, smooth=True)
-                v.vib[1] = T
-                vib = [T, math.inf, self._vib_rate()]
-                self._vib.append(vib)
-                self._voice = _Voice(ev.note, pitch, v.syllable, T, vib)
-                return
-            # a new syllable on a legato note: the coda and the onset share the time before T
-            phones = self._closing(v.syllable) + tuple(syl.onset)
-            d = self._cluster_dur(phones)
-            room = T - max(now, v.vowel_start + 0.5 * max(T - v.vowel_start, 0.0))
-            scale = min(1.0, max(0.4, room / d)) if d > 0 else 1.0
-            start = max(T - d * scale, now)
-            end = self._lay(phones, start, scale, now)
-            vowel_at = max(end, T) if phones else T
-            self._sustain(syl.nucleus, vowel_at, now)
-            self._pitch.add(glide_t0, o.portamento, pitch, smooth=True)
-            self._gain.add(max(start, now), 0.04, vel_db)
-            v.vib[1] = start
-            vib = [vowel_at, math.inf, self._vib_rate()]
-            self._vib.append(vib)
-            self._voice = _Voice(ev.note, pitch, syl, vowel_at, vib)
-            return
-        # attack after silence
-        if syl.melisma:
-            syl = _lyrics.default_syllable()
-        d = self._cluster_dur(syl.onset)
-        room = T - max(now, self._free_at)
-        scale = min(1.0, max(0.5, room / d)) if d > 0 else 1.0
-        start = max(T - d * scale, now, self._free_at)
-        end = self._lay(syl.onset, start, scale, now)
-        vowel_at = max(end, T)
-        self._sustain(syl.nucleus, vowel_at, now)
-        if abs(float(self._pitch.last()) - pitch) > 1e-9:
-            if not self._pitch.pts and self._voice is None:
-                self._pitch.add(now, 0.0, pitch)
-            else:
-                t0 = max(now, min(start, vowel_at - 0.02))
-                self._pitch.add(t0, max(vowel_at - t0, 0.01), pitch)
-        self._gain.add(max(start - 0.01, now), 0.01, vel_db)
-        vib = [vowel_at, math.inf, self._vib_rate()]
-        self._vib.append(vib)
-        self._voice = _Voice(ev.note, pitch, syl, vowel_at, vib)
-
-    def _vib_rate(self) -> float:
-        return self.options.vibrato_rate * float(self._rate_rng.uniform(0.94, 1.06))
-
-    def _note_off(self, ev: Event, now: float) -> None:
-        self._held = [n for n in self._held if n != ev.note]
-        v = self._voice
-        if v is None or v.released or ev.note != v.note:
-            return
-        T = max(ev.time, now)
-        if self._held:  # live: back to a key still held, without re-articulating
-            back = self._held[-1]
-            self._held.pop()
-            self._note_on(Event.note_on(T, back, 100, Syllable(melisma=True)), now)
-            self._held.append(back)
-            return
-        nxt = self._next_note_on()
-        if nxt is not None and nxt.time <= T + self.options.legato_gap:
-            return  # the next note joins this one (planned when it comes)
-        self._release(T, now, nxt)
-
-    def _next_note_on(self):
-        for _, _, e in self._pending:
-            if e.kind == NOTE_ON and e.velocity > 0:
-                return e
-        return None
-
-    def _release(self, T: float, now: float, nxt=None) -> None:
-        o = self.options
-        v = self._voice
-        phones = self._closing(v.syllable)
-        d = self._cluster_dur(phones)
-        room = T - max(now, v.vowel_start + 0.5 * max(T - v.vowel_start, 0.0))
-        scale = min(1.0, max(0.4, room / d)) if d > 0 else 1.0
-        start = max(T - d * scale, now)
-        end = self._lay(phones, start, scale, now)
-        self._phone(end + o.release / 2, "sil", now, o.release)
-        v.vib[1] = start
-        v.released = True
-        self._free_at = end + o.release
-        self._held = []
-        if nxt is not None:  # f0 runs straight to the next note across the rest
-            target = float(nxt.note + self.transpose)
-            if nxt.time > start:
-                self._pitch.add(start, nxt.time - start, target)
+    def _early_onset(self, fN: int, cmd: Command) -> Command:
+        """EARLY_ONSETS, the one thing render does that live does not: start the consonants
+        before the vowel so that it lands on frame ``fN``. After a rest they go into the rest
+        (once the last release has sung its coda); after a note that runs up to this one,
+        that note's coda moves with them, cutting its vowel, at most by half. Pitch,
+        velocity and vibrato still change at ``fN``. Returns the NOTE without consonants."""
+        ph = self.phones
+        cons = cmd.onset
+        floor = max(self.frame, fN - self._lead_frames)
+        half = self._last_note + (fN - self._last_note) // 2 if self._last_note is not None else 0
+        rel = self._last_release
+        rel_live = rel is not None and (self._last_note is None or rel[0] >= self._last_note)
+        if cmd.legato:              # the planner put the previous coda before the onset already
+            floor = max(floor, half)
+        elif rel_live and rel[0] + 1 + ph.consonant_frames(rel[3].coda) > fN - ph.consonant_frames(cons):
+            if rel[0] < self.frame:     # the release is already sung: no room before the note
+                return cmd
+            cons = rel[3].coda + cons   # joined: the coda goes just before the onset
+            floor = max(floor, half)
+        elif rel_live:
+            floor = max(floor, rel[0] + 1 + ph.consonant_frames(rel[3].coda))
+        fO = max(fN - ph.consonant_frames(cons), floor)
+        if fO >= fN:
+            return cmd
+        if len(cons) > len(cmd.onset):
+            rel[3] = rel[3].with_(coda=())
+        self._enqueue(fO, fO * self.hop - self.delay, Command(ONSET, 0, 0, 0, cmd[4], cons))
+        self.early.append((fO, fN, ph.consonant_frames(cons)))
+        return cmd.with_(onset=())
 
 
 def best_octave_shift(notes, pitch_range, lowest: int = -48, highest: int = 48) -> tuple:
@@ -785,5 +806,5 @@ def note_name(midi) -> str:
     return ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"][m % 12] + str(m // 12 - 1)
 
 
-__all__ = ["Singer", "SingerOptions", "fallback_table", "singer_table", "build_singer_data", "best_octave_shift",
-           "note_name", "LEAD"]
+__all__ = ["Singer", "SingerParams", "SingerOptions", "NotePlanner", "PhoneSet", "Command", "fallback_table",
+           "singer_table", "build_singer_data", "best_octave_shift", "note_name", "LEAD", "EARLY_ONSETS"]

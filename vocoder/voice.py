@@ -10,8 +10,8 @@
     out = numpy.zeros(128, numpy.float32)
     voice.render(out)                      # in the audio callback: fills out in place
 
-Everything sample-by-sample runs in compiled code (``ext/engine/voice.c``): the live
-singer turns the events into feature frames (pitch with legato glide, bend and vibrato;
+Everything sample-by-sample runs in compiled code (``ext/engine/voice.c``): the singer
+(``ext/engine/singer.c``) turns the events into feature frames (pitch with legato glide, bend and vibrato;
 dynamics; the phonemes of the current syllable moving from one envelope to the next),
 the engine turns frames into samples at the preset's rate, and a polyphase resampler
 brings them to ``sample_rate``. :meth:`Voice.render` releases the GIL, allocates
@@ -38,9 +38,15 @@ samples it would give alone::
     group.render(out)                      # out = the sum of the four voices
 
 Lyrics: each new note sings the next syllable of the loaded lyrics (with no lyrics, the
-vowel "ah"); a note pressed while another is held is legato: it glides there without a
-new syllable. Releasing it returns to the held note. :meth:`lyric_step` moves the cursor,
-:meth:`lyric_restart` goes back to the first syllable.
+vowel "ah"; at their end they start again); a note pressed while another is held is
+legato: it glides there without a new syllable. Releasing it returns to the held note.
+:meth:`lyric_step` moves the cursor, :meth:`lyric_restart` goes back to the first syllable.
+
+The singer is the one :mod:`vocoder.singer` defines (its parameters are
+:class:`vocoder.singer.SingerParams`, passed as ``params``): the same events at the same
+samples give the same frames, and with the same seed the same samples, as ``vocoder
+render``, except that render starts onset consonants before the beat
+(:data:`vocoder.singer.EARLY_ONSETS`, docs/live.md).
 """
 
 from __future__ import annotations
@@ -82,10 +88,9 @@ class Voice:
         level: kernel level (default: the best this CPU has); the samples do not depend on it.
     """
 
-    def __init__(self, preset, sample_rate: int = 48000, seed: int = 0, level=None):
+    def __init__(self, preset, sample_rate: int = 48000, seed: int = 0, level=None, params=None):
         from . import _engine
-        from .lyrics import DEFAULT_VOWEL
-        from .singer import singer_table
+        from .singer import NotePlanner, PhoneSet, SingerParams, _check_kinds
 
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
                 or not 8000 <= sample_rate <= 384000:
@@ -93,32 +98,25 @@ class Voice:
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an integer in 0..2**64-1, got {seed!r}")
         cfg = preset.config
-        names = cfg["feature_names"]
-        n_env = cfg["n_features"] - 2
-        if names[:2] != ["f0", "voicing"] or n_env < 1 or n_env > 64:
-            raise ValueError(f"preset {cfg['name']!r} cannot sing live: its features must be f0, voicing and "
-                             f"1..64 envelope bands (docs/features.md), got {names[:4]}...")
-        table, self.pitch_range, _ = singer_table(cfg, n_env, cfg["sample_rate"])
-        self._phonemes = list(table)
-        self._index = {p: i for i, p in enumerate(self._phonemes)}
-        hop_s = cfg["hop"] / cfg["sample_rate"]
-        envelopes = np.ascontiguousarray([table[p][0] for p in self._phonemes], np.float32)
-        voicing = np.ascontiguousarray([table[p][1] for p in self._phonemes], np.float32)
-        frames = np.ascontiguousarray([max(1, round(table[p][2] / hop_s)) for p in self._phonemes], np.int32)
-        self._default_vowel = self._index.get(DEFAULT_VOWEL, 0)
+        self.params = SingerParams.make(params)
+        try:
+            self._phones = PhoneSet(cfg, self.params, who=f"preset {cfg['name']!r} cannot sing live")
+        except ValueError as e:
+            raise ValueError(str(e)) from None
+        _check_kinds()
+        self.pitch_range = self._phones.pitch_range
+        # the one planner (held notes, legato, syllables); a keyboard's lyrics start again at their end
+        self._planner = NotePlanner(self._phones, wrap_lyrics=True)
 
         self.preset = preset
         self.sample_rate = int(sample_rate)
         self.seed = int(seed)
         self.level = kernels.active_level() if level is None else level
         level_index = kernels._level_index(self.level)
-        cfg, dense, layers = compiled_model(preset)
-        self._core = _engine.VoiceCore(dense, layers, cfg, envelopes, voicing, frames, self._index["sil"],
-                                       level_index, self.seed, self.sample_rate)
-        self._syllables = []
-        self._cursor = 0
-        self._held = []         # notes held, oldest first (producer-side view)
-        self._sounding = None   # the syllable being sung
+        ccfg, dense, layers = compiled_model(preset)
+        ph = self._phones
+        self._core = _engine.VoiceCore(dense, layers, ccfg, ph.envelopes, ph.voicing, ph.frames, ph.sil,
+                                       self.params.for_core(), level_index, self.seed, self.sample_rate)
         self.syllable = ""
 
     # ---- properties -------------------------------------------------------------
@@ -149,31 +147,32 @@ class Voice:
     # ---- lyrics -----------------------------------------------------------------
     def lyrics(self, text: str) -> None:
         """Load lyrics; the next new note sings their first syllable."""
-        from .lyrics import text_syllables
-
         if not isinstance(text, str):
             raise TypeError(f"lyrics must be a str, got {type(text).__name__}")
-        self._syllables = [s for s in text_syllables(text) if not s.melisma]
-        self._cursor = 0
+        self._planner.set_lyrics(text)
 
     def lyric_step(self, n: int = 1) -> None:
         """Move the lyric cursor by ``n`` syllables (negative: back), clamped."""
-        self._cursor = max(0, min(len(self._syllables), self._cursor + int(n)))
+        self._planner.step(n)
 
     def lyric_restart(self) -> None:
-        self._cursor = 0
+        self._planner.step(-(1 << 30))
 
     @property
     def upcoming(self) -> str:
         """The syllable the next new note will sing ('' when there are no lyrics)."""
-        if not self._syllables:
-            return ""
-        return self._syllables[self._cursor % len(self._syllables)].text
-
-    def _ids(self, phones) -> list:
-        return [self._index.get(p, self._index["sil"]) for p in phones]
+        up = self._planner.upcoming
+        return up[0].text if up else ""
 
     # ---- events -----------------------------------------------------------------
+    def _send(self, commands, offset: int) -> bool:
+        ok = True
+        for c in commands:
+            ok = bool(self._core.push(offset, *c.args())) and ok
+        syl = self._planner.syllable
+        self.syllable = "" if syl is None else (syl.text or ("ah" if syl.phones == ("AA",) else " ".join(syl.phones)))
+        return ok
+
     def note_on(self, note: int, velocity: int = 100, offset: int = 0) -> bool:
         """Start ``note`` (MIDI number) at ``offset`` samples into the next block.
 
@@ -181,68 +180,39 @@ class Voice:
         note = _check_number("note", note, 0, 127)
         velocity = _check_number("velocity", velocity, 0, 127)
         offset = _check_offset(offset)
-        if velocity == 0:
-            return self.note_off(note, offset)
-        if self._held:  # legato: glide, no new syllable
-            self._held = [n for n in self._held if n != note] + [note]
-            return bool(self._core.push_glide(offset, note))
-        self._held = [note]
-        if self._syllables:
-            syl = self._syllables[self._cursor % len(self._syllables)]
-            self._cursor = (self._cursor + 1) % len(self._syllables)
-            onset, nucleus = self._ids(syl.onset), self._index.get(syl.nucleus, self._default_vowel)
-            self.syllable = syl.text or " ".join(syl.phones)
-        else:
-            syl, onset, nucleus = None, [], self._default_vowel
-            self.syllable = "ah"
-        self._sounding = syl
-        return bool(self._core.push_note(offset, note, velocity, onset, nucleus))
+        return self._send(self._planner.note_on(note, velocity), offset)
 
     def note_off(self, note: int, offset: int = 0) -> bool:
         """Release ``note``. Back to a still-held note (legato) or sing the coda and stop."""
         note = _check_number("note", note, 0, 127)
         offset = _check_offset(offset)
-        if note not in self._held:
-            return True
-        was_top = self._held[-1] == note
-        self._held.remove(note)
-        if self._held:
-            return bool(self._core.push_glide(offset, self._held[-1])) if was_top else True
-        coda = self._ids(self._sounding.coda) if self._sounding is not None else []
-        self._sounding = None
-        self.syllable = ""
-        return bool(self._core.push_release(offset, coda))
+        return self._send(self._planner.note_off(note), offset)
 
     def pitch_bend(self, value: float, offset: int = 0) -> bool:
-        """Bend by ``value`` in -1..1 (+-2 semitones)."""
-        return bool(self._core.push_bend(_check_offset(offset), _check_number("pitch bend", value, -1, 1)))
+        """Bend by ``value`` in -1..1 (times the bend range: 2 semitones, or what RPN 0 sets)."""
+        offset = _check_offset(offset)
+        return self._send(self._planner.bend(_check_number("pitch bend", value, -1, 1)), offset)
 
     def control(self, cc: int, value: float, offset: int = 0) -> bool:
         """A MIDI controller: 1 mod wheel (vibrato depth), 2 breath and 11 expression
-        (dynamics), 120 / 123 all sound / notes off (panic). Others are ignored."""
+        (dynamics), 101 / 100 / 6 (RPN 0: the pitch-bend range), 120 / 123 all sound /
+        notes off (panic). Others are ignored."""
         cc = int(_check_number("controller", cc, 0, 127))
         value = _check_number("controller value", value, 0, 127)
         offset = _check_offset(offset)
-        if cc in (120, 123):
-            return self.panic(offset)
-        return bool(self._core.push_cc(offset, cc, value))
+        return self._send(self._planner.control(cc, value), offset)
 
     def panic(self, offset: int = 0) -> bool:
         """Silence now: every note released without its coda, bend reset."""
-        self._held = []
-        self._sounding = None
-        self.syllable = ""
-        return bool(self._core.push_panic(_check_offset(offset)))
+        return self._send(self._planner.panic(), _check_offset(offset))
 
     def reset(self, seed: int | None = None) -> None:
         """Back to the start (not while another thread renders)."""
         if seed is not None:
             self.seed = int(seed)
         self._core.reset(self.seed)
-        self._held = []
-        self._sounding = None
+        self._planner.reset()
         self.syllable = ""
-        self._cursor = 0
 
     # ---- audio --------------------------------------------------------------------
     def render(self, out) -> None:

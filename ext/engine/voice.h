@@ -1,52 +1,22 @@
 /* A live singing voice: events in, audio at the device rate out.
  *
  * Events come from one producer thread through a bounded lock-free ring; render()
- * (the audio thread) pops them, turns them into feature frames (the live singer:
- * pitch with glide, bend and vibrato, dynamics, phoneme envelopes), runs the engine
- * and resamples. After create nothing allocates, locks or blocks. */
+ * (the audio thread) pops them, turns them into feature frames (singer.h, the one
+ * singer render uses too), runs the engine and resamples. After create nothing allocates, locks or blocks. */
 #ifndef VK_VOICE_H
 #define VK_VOICE_H
 
 #include <stdint.h>
+#include "singer.h"
 #include "wavernn.h"
 
 #define VK_VOICE_QUEUE 1024  /* events in flight between the producer and render (power of 2) */
-#define VK_VOICE_PENDING 512 /* popped events waiting for their time */
-#define VK_MAX_ONSET 6
-#define VK_MAX_CODA 6
-#define VK_MAX_ENV 64
-
-enum {
-    VK_EV_NOTE = 1, /* start a syllable on a note: onset consonants, then the nucleus held */
-    VK_EV_GLIDE,    /* legato: move the pitch, keep the phoneme */
-    VK_EV_RELEASE,  /* note off: coda consonants, then silence */
-    VK_EV_BEND,     /* value -1..1 = -2..+2 semitones */
-    VK_EV_CC,       /* controller cc, value 0..127 */
-    VK_EV_PANIC     /* silence now */
-};
-
-typedef struct {
-    int32_t type, offset; /* offset: device samples from the start of the next render */
-    float note, value;    /* note: MIDI number; value: velocity, bend or CC value */
-    int32_t cc;
-    int16_t nucleus, n_onset, n_coda;
-    int16_t onset[VK_MAX_ONSET], coda[VK_MAX_CODA];
-    int64_t time;         /* set by render: absolute device sample */
-} vk_voice_event;
-
-typedef struct {
-    int n_phonemes, n_env, sil;
-    const float *envelopes;       /* [n_phonemes][n_env], ln power per band */
-    const float *voicing;         /* [n_phonemes] 0..1 */
-    const int32_t *frames;        /* [n_phonemes] typical duration in frames (>= 1) */
-} vk_phoneset;
-
 typedef struct vk_voice vk_voice;
 
 /* NULL when out of memory or arguments are inconsistent (the model's features must be
  * f0, voicing, then n_env envelope bands). Copies the phone set. */
-vk_voice *vk_voice_create(const vk_model *model, const vk_phoneset *ph, int level, uint64_t seed,
-                          int device_rate);
+vk_voice *vk_voice_create(const vk_model *model, const vk_phoneset *ph, const vk_singer_params *params,
+                          int level, uint64_t seed, int device_rate);
 void vk_voice_destroy(vk_voice *v);
 void vk_voice_reset(vk_voice *v, uint64_t seed);
 void vk_voice_set_level(vk_voice *v, int level);
