@@ -33,16 +33,21 @@ def make_items(n=3, seconds=1.5):
     return items
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def train_tiny(out, **extra):
+    """A tiny model trained 100 steps on make_items(): (out, items, state, logs)."""
     torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("ckpt")
     items = make_items()
     logs = []
     state = trainer.fit(None, out, hidden=32, cond_hidden=16, batch=16, win_frames=4, lr=5e-3, lr_final=1e-3,
                         sparsity=0.5, prune_start=0.3, prune_end=0.7, qat_start=0.8, max_steps=100, minutes=1e9,
-                        items=items, val_items=items[:1], val_windows=16, ckpt_every_s=1e9, log=logs.append, threads=1)
+                        items=items, val_items=items[:1], val_windows=16, ckpt_every_s=1e9, log=logs.append, threads=1,
+                        **extra)
     return out, items, state, logs
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    return train_tiny(tmp_path_factory.mktemp("ckpt"))
 
 
 def test_loss_goes_down(trained):
@@ -331,15 +336,8 @@ def test_source_weight_flag_is_checked():
 @pytest.fixture(scope="module")
 def trained_predictor(tmp_path_factory):
     """A tiny predictor model (docs/model.md, "Prediction") trained 100 steps."""
-    torch.manual_seed(0)
-    out = tmp_path_factory.mktemp("ckpt_pred")
-    items = make_items()
-    logs = []
-    state = trainer.fit(None, out, hidden=32, cond_hidden=16, batch=16, win_frames=4, lr=5e-3, lr_final=1e-3,
-                        sparsity=0.5, prune_start=0.3, prune_end=0.7, qat_start=0.8, max_steps=100, minutes=1e9,
-                        items=items, val_items=items[:1], val_windows=16, ckpt_every_s=1e9, log=logs.append,
-                        threads=1, predictor="lpc+pitch", ltp_gain=0.8, preemphasis=0.6, noise_classes=2.0)
-    return out, items, state, logs
+    return train_tiny(tmp_path_factory.mktemp("ckpt_pred"), predictor="lpc+pitch", ltp_gain=0.8, preemphasis=0.6,
+                      noise_classes=2.0)
 
 
 def test_predictor_model_trains_and_runs_free(trained_predictor, tmp_path):
