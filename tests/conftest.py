@@ -2,7 +2,7 @@
 
 import pytest
 
-from vocoder.presets import random_preset
+from vocoder.testing import random_preset
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,8 @@ which whole-engine runs rarely reach."""
 import numpy as np
 import pytest
 
-from vocoder import _engine, _kernels, kernels
+from vocoder import _engine, _kernels
+from vocoder.engine import kernels
 
 LEVELS = kernels.available_levels()
 IDX = {name: kernels.LEVELS.index(name) for name in LEVELS}
@@ -239,8 +240,8 @@ def test_sample_follows_softmax(name):
 def test_engine_odd_sizes_same_bits_every_level(hidden, head, subscale, horizon, excitation):
     """Whole engine on sizes that are not multiples of the vector width, and on every
     GRU input count, so the vector levels' leftover and generic paths run."""
-    from vocoder.engine import Vocoder
-    from vocoder.presets import random_preset
+    from vocoder.engine.wavernn import Vocoder
+    from vocoder.testing import random_preset
 
     p = random_preset(hidden=hidden, density=0.5, head=head, subscale=subscale, horizon=horizon,
                       excitation=excitation, n_features=8, hop=40, seed=hidden + subscale)

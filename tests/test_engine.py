@@ -11,10 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-from vocoder import kernels
-from vocoder.engine import Vocoder
-from vocoder.presets import load_preset, random_preset, save_preset
-from vocoder.reference import ReferenceModel
+from vocoder.engine import kernels
+from vocoder.engine.wavernn import Vocoder
+from vocoder.engine.presets import load_preset, save_preset
+from vocoder.testing import random_preset
+from vocoder.engine.reference import ReferenceModel
 
 LEVELS = kernels.available_levels()
 
@@ -99,9 +100,9 @@ def test_same_bits_on_every_level(one_second, name):
 SUBPROCESS_SCRIPT = r"""
 import hashlib, json, sys
 import numpy as np
-from vocoder import kernels
-from vocoder.engine import Vocoder
-from vocoder.presets import random_preset
+from vocoder.engine import kernels
+from vocoder.engine.wavernn import Vocoder
+from vocoder.testing import random_preset
 cases = json.loads(sys.argv[1])
 out = {"active": kernels.active_level()}
 for name, (kw, path) in cases.items():
@@ -432,7 +433,7 @@ def test_bad_pitch_and_voicing_clamp_as_documented(small_preset):
         out = voc(f0, vuv)
         assert out.shape == (frames * p.hop,)
         assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= 1.0)
-    from vocoder.reference import excitation
+    from vocoder.engine.reference import excitation
     f = base.copy()
     for (a0, a1), (b0, b1) in (((np.nan, 1.0), (60.0, 1.0)), ((1e30, 1.0), (120.0, 1.0)), ((-7.0, 1.0), (12.0, 1.0)),
                                ((60.0, np.nan), (60.0, 0.0)), ((60.0, 9.0), (60.0, 1.0)), ((60.0, -1.0), (60.0, 0.0))):
@@ -445,7 +446,7 @@ def test_bad_pitch_and_voicing_clamp_as_documented(small_preset):
 def test_excitation_engine_matches_reference(small_preset):
     """The engine's own exp2/sin polynomials give the numpy excitation to ~1e-6, seen through
     teacher forcing: logits agree as closely with the excitation as without."""
-    from vocoder.reference import excitation
+    from vocoder.engine.reference import excitation
     p = small_preset
     f = make_features(p, 12, seed=9)
     f[:, 0] = np.linspace(40, 80, 12)  # sweep the pitch: many K values and phases
@@ -589,7 +590,7 @@ def test_bench_engine_reports_every_case_and_the_numpy_baseline(monkeypatch):
     """The benchmark runs (tiny: a smoke test, no timing asserted) and its records carry
     the fields docs/benchmarks.md and --json promise, with the numpy baseline beside the
     engine's H384 16 kHz B=1 case."""
-    from vocoder import bench
+    from vocoder.bench import kernels as bench
 
     monkeypatch.setattr(bench, "ENGINE_CASES", [(64, 16000, 1), (64, 16000, 4)])
     monkeypatch.setattr(bench, "PREDICTOR_CASES", (64,))
@@ -602,7 +603,7 @@ def test_bench_engine_reports_every_case_and_the_numpy_baseline(monkeypatch):
     # the predictor's cost: the same network with and without it, the plain one first
     assert [r["name"] for r in pred] == ["H64 16kHz B=1 mulaw", "H64 16kHz B=1 mulaw+predictor"]
     assert pred[0]["relative_to_plain"] == 1.0 and pred[1]["relative_to_plain"] > 0
-    from vocoder.presets import random_preset
+    from vocoder.testing import random_preset
 
     p = random_preset(hidden=64, density=0.1, head="dual", seed=0)
     feats = np.zeros((4, p.n_features), np.float32)

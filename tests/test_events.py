@@ -3,8 +3,8 @@
 import mido
 import pytest
 
-from vocoder import lyrics
-from vocoder.events import Event, Note, SongError, read_midi, read_musicxml, read_song, top_line
+from vocoder.score import lyrics
+from vocoder.score.events import Event, Note, SongError, read_midi, read_musicxml, read_song, top_line
 
 
 # --------------------------------------------------------------------------- helpers

@@ -1,11 +1,11 @@
-"""vocoder.features: the frame features of docs/features.md, and clear errors for bad input."""
+"""vocoder.train.features: the frame features of docs/features.md, and clear errors for bad input."""
 
 import numpy as np
 import pytest
 
 pytest.importorskip("pyworld")
 
-from vocoder import features as F  # noqa: E402
+from vocoder.train import features as F  # noqa: E402
 
 SR = 16000
 

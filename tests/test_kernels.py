@@ -7,7 +7,8 @@ import sys
 import numpy as np
 import pytest
 
-from vocoder import blocksparse, kernels
+from vocoder.engine import blocksparse
+from vocoder.engine import kernels
 
 LEVELS = kernels.available_levels()
 

@@ -168,7 +168,7 @@ def test_scheme_simulation_without_errors_keeps_the_recording(tmp_path):
     """Every scheme with every class right delivers the recording within the 8-bit
     format (whose noise caps this 1/h tone's HNR at about 28 dB in 4-8 kHz, where its
     harmonics are weakest); errors of a few classes make the plain scheme noisier."""
-    from vocoder.features import extract
+    from vocoder.train.features import extract
     from vocoder.train import floor
 
     x, _, _ = vibrato_tone()
@@ -192,7 +192,7 @@ def test_evaluate_songs_writes_renders_and_measures_them(tmp_path):
     renders are saved, read back and measure as reported."""
     import mido
 
-    from vocoder.presets import load_preset
+    from vocoder.engine.presets import load_preset
     from vocoder.train import evaluate
 
     paths = evaluate.write_songs(tmp_path, count=2, seed=4, notes=5)

@@ -1,4 +1,4 @@
-"""Live singing: the host (vocoder/live.py) and the embedding API, with a real JACK server.
+"""Live singing: the host (vocoder/hosts/live.py) and the embedding API, with a real JACK server.
 
 The JACK tests follow ../shared/AUDIO-TESTING.md: a session-scoped ``jackd`` with the
 dummy driver (a real, paced audio clock) under a unique name; another process sends notes
@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from vocoder import live
+from vocoder.hosts import live
 
 REPO = Path(__file__).resolve().parents[1]
 RATE = 48000
@@ -59,7 +59,7 @@ needs_voice = pytest.mark.skipif(not _voice_available(), reason="vocoder.Voice (
 
 @pytest.fixture(scope="session")
 def live_preset():
-    from vocoder.presets import random_preset
+    from vocoder.testing import random_preset
 
     return random_preset(hidden=64, n_features=26, hop=80, seed=5)
 
@@ -69,7 +69,7 @@ def shipped_size_preset_path(tmp_path_factory):
     """A random preset the size of a shipped, pruned voice (H = 384, 90 % block-sparse,
     16 kHz, 26 features): what the real-time runs time."""
     from vocoder import save_preset
-    from vocoder.presets import random_preset
+    from vocoder.testing import random_preset
 
     p = random_preset(hidden=384, density=0.1, n_features=26, hop=80, sample_rate=16000, seed=7)
     return save_preset(p, tmp_path_factory.mktemp("preset") / "h384.safetensors")

@@ -7,17 +7,17 @@ import pytest
 from scipy.signal import lfilter
 
 from vocoder import Vocoder
-from vocoder.features import mel_weights
-from vocoder.predict import Predictor, class_thresholds, for_preset, mulaw_table, nearest_class
-from vocoder.presets import random_preset
-from vocoder.reference import PredictedSignal, ReferenceModel
+from vocoder.train.features import mel_weights
+from vocoder.engine.predict import Predictor, class_thresholds, for_preset, mulaw_table, nearest_class
+from vocoder.testing import random_preset
+from vocoder.engine.reference import PredictedSignal, ReferenceModel
 
 SR, N_ENV, HOP = 16000, 24, 80
 
 
 def envelope_features(power, f0=57.0, voicing=1.0, frames=1):
     """Features whose envelope bands are a power spectrum ([513] bins of a 1024-point FFT)
-    averaged in the mel bands, as vocoder.features makes them."""
+    averaged in the mel bands, as vocoder.train.features makes them."""
     bands = mel_weights(N_ENV, SR, 1024) @ power
     f = np.zeros((frames, 2 + N_ENV), np.float32)
     f[:, 0], f[:, 1], f[:, 2:] = f0, voicing, np.log(np.maximum(bands, 1e-10))
@@ -146,7 +146,7 @@ def test_nearest_class_matches_the_table():
 
 
 def test_numpy_and_compiled_predictor_share_bits():
-    """vocoder.reference.PredictedSignal (numpy float32) and vk_pred_run give the same
+    """vocoder.engine.reference.PredictedSignal (numpy float32) and vk_pred_run give the same
     signal and inputs, bit for bit, over random classes and changing frames."""
     rng = np.random.default_rng(3)
     frames = 30

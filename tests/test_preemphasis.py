@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 
 import vocoder
-from vocoder import kernels
-from vocoder.presets import PresetError, load_preset, random_preset, save_preset
-from vocoder.reference import audio_to_classes, dc_block, deemphasize, emphasis_out, mulaw_encode, preemphasize
+from vocoder.engine import kernels
+from vocoder.engine.presets import PresetError, load_preset, save_preset
+from vocoder.testing import random_preset
+from vocoder.engine.reference import audio_to_classes, dc_block, deemphasize, emphasis_out, mulaw_encode, preemphasize
 
 from test_presets import raw_parts, write_raw
 

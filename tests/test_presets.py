@@ -8,16 +8,17 @@ import numpy as np
 import pytest
 from safetensors.numpy import save, save_file
 
-from vocoder import blocksparse, presets
-from vocoder.presets import (
+from vocoder.engine import blocksparse
+from vocoder.engine import presets
+from vocoder.engine.presets import (
     Preset,
     PresetError,
     list_presets,
     load_preset,
     preset_from_float,
-    random_preset,
     save_preset,
 )
+from vocoder.testing import random_preset
 
 
 # --------------------------------------------------------------------------- helpers

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from vocoder.presets import random_preset
-from vocoder.reference import (
+from vocoder.testing import random_preset
+from vocoder.engine.reference import (
     ReferenceModel,
     audio_to_dual,
     byte_to_input,

@@ -8,9 +8,11 @@ import pytest
 import soundfile as sf
 
 from test_events import write_midi, write_musicxml
-from vocoder import cli, render
-from vocoder.events import Note, Song, read_song
-from vocoder.presets import list_presets, random_preset, save_preset
+from vocoder import cli
+from vocoder.hosts import render
+from vocoder.score.events import Note, Song, read_song
+from vocoder.engine.presets import list_presets, save_preset
+from vocoder.testing import random_preset
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +161,7 @@ def test_lyrics_option_and_transpose(tmp_path, preset_path, capsys):
 
 
 def test_out_of_range_warning(tmp_path, preset_path, capsys):
-    from vocoder.presets import Preset, load_preset
+    from vocoder.engine.presets import Preset, load_preset
 
     p = load_preset(preset_path)
     cfg = p.config

@@ -15,9 +15,11 @@ import pytest
 import soundfile as sf
 
 from test_events import write_midi
-from vocoder import cli, render
-from vocoder.events import SongError, read_song
-from vocoder.presets import Preset, load_preset, random_preset, save_preset
+from vocoder import cli
+from vocoder.hosts import render
+from vocoder.score.events import SongError, read_song
+from vocoder.engine.presets import Preset, load_preset, save_preset
+from vocoder.testing import random_preset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -263,7 +265,7 @@ def test_library_prints_nothing_and_calls_back(tmp_path, preset_path, capfd):
 
 
 def test_bench_kernels_reports_progress():
-    from vocoder import bench
+    from vocoder.bench import kernels as bench
 
     seen = []
     records = bench.bench_kernels(levels=["ref"], quick=True, progress=lambda d, t, what: seen.append((d, t, what)))
@@ -311,7 +313,7 @@ def test_render_rate_uses_the_live_resampler(tmp_path, preset_path, capsys):
 
 def test_rate_does_not_import_scipy_signal(tmp_path, preset_path):
     mid = write_midi(tmp_path / "s.mid", [[(0, 2, 60, "la")]])
-    code = ("import sys; from vocoder import render; "
+    code = ("import sys; from vocoder.hosts import render; "
             f"render.render_file({str(mid)!r}, {str(tmp_path / 'o.wav')!r}, preset={preset_path!r}, rate=48000); "
             "print('scipy.signal' in sys.modules)")
     env = dict(os.environ, PYTHONPATH=str(ROOT), PYTHONWARNINGS="ignore")
@@ -339,7 +341,7 @@ def test_non_english_lyrics_are_noticed(tmp_path, preset_path, capsys):
     rc, err = run(capsys, en, "-o", tmp_path / "fr.wav", "--preset", preset_path, "-q", "--lyrics",
                   "quand il me prend dans ses bras")
     assert rc == 0 and "non-English" in err
-    from vocoder.lyrics import dictionary_coverage
+    from vocoder.score.lyrics import dictionary_coverage
 
     assert dictionary_coverage(["läßt", "the", "café"])[:2] == (1, 3)   # accents: not an English spelling
 

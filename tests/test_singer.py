@@ -3,10 +3,11 @@
 import numpy as np
 import pytest
 
-from vocoder.events import Event, Note, Song
-from vocoder.lyrics import Syllable, text_syllables
-from vocoder.presets import Preset, random_preset
-from vocoder.singer import Singer, fallback_table
+from vocoder.score.events import Event, Note, Song
+from vocoder.score.lyrics import Syllable, text_syllables
+from vocoder.engine.presets import Preset
+from vocoder.testing import random_preset
+from vocoder.singer.singer import Singer, fallback_table
 
 FPS = 200  # 16 kHz, hop 80
 
@@ -204,7 +205,7 @@ def test_singer_data_and_pitch_range(preset):
 
 
 def test_build_singer_data_round_trip(preset):
-    from vocoder.singer import build_singer_data, singer_table
+    from vocoder.singer.singer import build_singer_data, singer_table
     from vocoder.train import singer_data
 
     assert singer_data.build_singer_data is build_singer_data     # one version, training uses it
@@ -306,9 +307,9 @@ def write_performance(path):
 def test_render_and_voice_give_the_same_samples(tmp_path):
     import soundfile as sf
 
-    from vocoder import render
-    from vocoder.events import read_song
-    from vocoder.presets import load_preset, save_preset
+    from vocoder.hosts import render
+    from vocoder.score.events import read_song
+    from vocoder.engine.presets import load_preset, save_preset
 
     preset = random_preset(hidden=64, density=0.25, n_features=26, hop=80, seed=5, head="mulaw", mulaw_bits=8,
                            predictor="lpc+pitch", preemphasis=0.6, temperature_unvoiced=0.5)
@@ -329,7 +330,7 @@ def test_render_and_voice_give_the_same_samples(tmp_path):
 
 
 def test_with_lyrics_frames_differ_only_where_onsets_are_early():
-    from vocoder import render
+    from vocoder.hosts import render
 
     preset = random_preset(hidden=32, density=0.5, n_features=26, hop=80, cond_hidden=16, seed=4, head="mulaw",
                            mulaw_bits=8)

@@ -10,8 +10,8 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("pyworld")
 
 from vocoder import Vocoder, load_preset, save_preset  # noqa: E402
-from vocoder import features as F  # noqa: E402
-from vocoder.reference import audio_to_classes, excitation as ref_excitation, mulaw_encode  # noqa: E402
+from vocoder.train import features as F  # noqa: E402
+from vocoder.engine.reference import audio_to_classes, excitation as ref_excitation, mulaw_encode  # noqa: E402
 from vocoder.train import corpus, export, trainer  # noqa: E402
 from vocoder.train.excitation import aligned_excitation, aligned_phase, excitation  # noqa: E402
 from vocoder.train.model import WaveRNN, block_mask, fake_quant_rows, sparsity_at  # noqa: E402
@@ -210,7 +210,7 @@ def test_pruning_helpers():
     assert torch.all(blocks.amin(dim=(1, 3)) == blocks.amax(dim=(1, 3)))  # whole 16x4 blocks
     assert abs(m.mean().item() - 0.25) < 1e-6
     # fake quantisation lands on the grid quantize_rows uses (saturation rule included)
-    from vocoder.blocksparse import quantize_rows
+    from vocoder.engine.blocksparse import quantize_rows
 
     q, s = quantize_rows(w.double().numpy())
     assert np.allclose(fake_quant_rows(w).numpy(), q * s[:, None], atol=1e-5)
@@ -363,8 +363,8 @@ def test_predictor_targets_are_the_remainder(trained_predictor):
     """The dataset's targets are the engine's predictor's remainder classes: decoded onto
     the prediction they give back the pre-emphasised recording (no noise), and noise
     injection changes the inputs but not what the targets aim at."""
-    from vocoder.predict import Predictor
-    from vocoder.reference import preemphasize
+    from vocoder.engine.predict import Predictor
+    from vocoder.engine.reference import preemphasize
 
     _, items, _, _ = trained_predictor
     name, a, f, meta = items[0]

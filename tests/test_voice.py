@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import vocoder
-from vocoder import kernels
-from vocoder.presets import random_preset
+from vocoder.engine import kernels
+from vocoder.testing import random_preset
 
 RATE = 48000
 

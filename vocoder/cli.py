@@ -19,7 +19,7 @@ import sys
 
 def cmd_info(args) -> int:
     import vocoder
-    from vocoder import kernels
+    from vocoder.engine import kernels
 
     print(f"vocoder {vocoder.__version__}")
     print(f"cpu flags:        {' '.join(kernels.cpu_flags()) or '(none detected)'}")
@@ -36,7 +36,8 @@ def _forced() -> bool:
 
 
 def cmd_bench(args) -> int:
-    from vocoder import bench, kernels
+    from vocoder.bench import kernels as bench
+    from vocoder.engine import kernels
 
     if args.what == "kernels":
         levels = None
@@ -56,7 +57,7 @@ def cmd_bench(args) -> int:
             bench.plot_kernels(records, args.plot)
         return 0
     if args.what == "live":
-        from vocoder import bench_live
+        from vocoder.bench import live as bench_live
 
         return bench_live.main(args)
     if args.what == "engine":
@@ -68,7 +69,7 @@ def cmd_bench(args) -> int:
 
 
 def cmd_presets(args) -> int:
-    from vocoder import presets
+    from vocoder.engine import presets
 
     found = presets.list_presets()
     if not found:
@@ -85,9 +86,9 @@ def cmd_presets(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from vocoder import render
-    from vocoder.events import SongError
-    from vocoder.presets import PresetError
+    from vocoder.hosts import render
+    from vocoder.score.events import SongError
+    from vocoder.engine.presets import PresetError
 
     def say(m):
         print(f"vocoder render: {m}", file=sys.stderr)
@@ -120,15 +121,15 @@ def cmd_render(args) -> int:
 
 
 def cmd_devices(args) -> int:
-    from vocoder import live
+    from vocoder.hosts import live
 
     print(live.format_devices())
     return 0
 
 
 def cmd_live(args) -> int:
-    from vocoder import live
-    from vocoder.presets import PresetError
+    from vocoder.hosts import live
+    from vocoder.engine.presets import PresetError
 
     if args.blocksize < 1 or args.rate < 8000:
         print("vocoder live: --blocksize must be >= 1 and --rate >= 8000", file=sys.stderr)

@@ -90,7 +90,7 @@ def cmd_convert(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from ..presets import load_preset
+    from ..engine.presets import load_preset
     from .evaluate import evaluate, evaluate_songs, format_songs, format_table
 
     log = None if args.json else _log
@@ -144,7 +144,7 @@ def cmd_evaluate(args) -> int:
 
 
 def load_cfg(preset):
-    from ..presets import load_preset
+    from ..engine.presets import load_preset
 
     return load_preset(preset).config
 

@@ -4,7 +4,7 @@ Layout of ``OUTDIR``::
 
     corpus.json            manifest: sources, licences, sample rate, hop, files, seconds
     train/NAME.wav         16 kHz mono float WAV
-    train/NAME.npy         features (vocoder.features.extract), float32 [frames, 2 + n_env]
+    train/NAME.npy         features (vocoder.train.features.extract), float32 [frames, 2 + n_env]
     train/NAME.json        {"phones": [[ARPAbet, start_s, end_s], ...], "source": ...}
     heldout/...            the same, for evaluation (never trained on)
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import features as feat
+from . import features as feat
 
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 FESTIVAL_SGML_DIR = "/usr/share/sgml/festival"

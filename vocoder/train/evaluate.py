@@ -1,6 +1,6 @@
 """``vocoder evaluate``: how well a preset resynthesises held-out recordings.
 
-For every held-out WAV: extract features (vocoder.features, the same code training used),
+For every held-out WAV: extract features (vocoder.train.features, the same code training used),
 render them with the int8 engine (:class:`vocoder.Vocoder`), and compare with the
 recording:
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import features as feat
+from . import features as feat
 from . import listen
 
 STFT_SIZES = (256, 512, 1024)
@@ -139,7 +139,7 @@ def load_heldout(data_dir, sample_rate, hop, n_env, max_seconds):
 def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=None, keep_audio=False,
              temperature=None, mos=True):
     from .. import Vocoder, load_preset
-    from ..presets import Preset
+    from ..engine.presets import Preset
 
     p = preset if isinstance(preset, Preset) else load_preset(preset)
     sr, hop = p.sample_rate, p.hop
@@ -188,11 +188,11 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
         nfr = min(f.shape[0], 2 * sr // hop)
         ff, aa = f[:nfr], a[: nfr * hop]
         lt = voc.teacher_forced(ff, aa)["logits"]
-        from ..reference import audio_to_classes
+        from ..engine.reference import audio_to_classes
 
         if p.config["predictor"] != "none":   # the remainder's classes after the prediction
-            from ..predict import for_preset
-            from ..reference import preemphasize
+            from ..engine.predict import for_preset
+            from ..engine.reference import preemphasize
 
             k = for_preset(p).run(np.ascontiguousarray(ff, np.float32), hop, p.n_classes,
                                   target=preemphasize(aa, p.preemphasis).astype(np.float32))["target"]
@@ -244,7 +244,7 @@ def _float_nll(model, f, a, k, sr, hop):
     """Teacher-forced NLL of the float model with the engine's (free-running) excitation."""
     import torch
 
-    from ..reference import class_to_input
+    from ..engine.reference import class_to_input
     from .excitation import excitation
 
     hp = model.hp
@@ -367,8 +367,8 @@ def evaluate_songs(preset, folder, count=3, seed=0, mos=True, log=None, save_aud
     the singer's frames (each on its own refined pitch), pooled over the songs, and per
     song. ``save_audio``: the renders go beside the MIDI files in ``folder``
     (``NAME.engine.wav``, ``NAME.world.wav``)."""
-    from ..events import read_song
-    from ..render import synthesize
+    from ..score.events import read_song
+    from ..hosts.render import synthesize
 
     sr, hop = preset.sample_rate, preset.hop
     rng_range = (preset.config.get("singer") or {}).get("pitch_range") or [48, 66]

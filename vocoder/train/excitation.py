@@ -2,7 +2,7 @@
 
 At run time the engine builds the excitation from the f0 and voicing features with a
 phase that starts at 0 and runs freely (:func:`excitation`, identical to
-``vocoder.reference.excitation``). Its phase has no fixed relation to the phase of a
+``vocoder.engine.reference.excitation``). Its phase has no fixed relation to the phase of a
 recording's glottal pulses, so a network trained on it with teacher forcing learns to
 ignore it (measured: zeroing it changed the loss by < 0.002 nats).
 
@@ -45,8 +45,8 @@ def _shape(phi, K, v):
 
 def excitation(features, hop: int, sample_rate: int) -> np.ndarray:
     """docs/model.md's excitation, float32 ``[frames * hop, 2]`` (e0, e1): the engine's
-    free-running phase, from the one shared definition in :mod:`vocoder.reference`."""
-    from ..reference import excitation as shared
+    free-running phase, from the one shared definition in :mod:`vocoder.engine.reference`."""
+    from ..engine.reference import excitation as shared
 
     return shared(features, hop, sample_rate)
 

@@ -1,5 +1,5 @@
 """Checkpoint -> preset (``vocoder train export``): split the fused GRU weights back into the
-tensors of docs/model.md and write them with :func:`vocoder.presets.preset_from_float`,
+tensors of docs/model.md and write them with :func:`vocoder.engine.presets.preset_from_float`,
 which quantises every block-sparse matrix per row (obeying the saturation rule) and
 drops the pruned (all-zero) 16x4 blocks."""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__ as vocoder_version
-from ..features import feature_names
-from ..presets import preset_from_float, save_preset
+from .features import feature_names
+from ..engine.presets import preset_from_float, save_preset
 
 
 def float_tensors(model) -> tuple:

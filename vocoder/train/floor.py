@@ -38,7 +38,7 @@ import sys
 
 import numpy as np
 
-from ..reference import audio_to_dual, dual_to_audio, mulaw_decode, mulaw_encode
+from ..engine.reference import audio_to_dual, dual_to_audio, mulaw_decode, mulaw_encode
 from .evaluate import STFT_SIZES, load_heldout, stft_distance
 
 BANDS = ((0.0, 1000.0), (1000.0, 4000.0), (4000.0, 8000.0))
@@ -253,8 +253,8 @@ def scheme_output(scheme_gain, x_pre, f, hop, sample_rate, alpha, errors, n_clas
     the pre-emphasised signal itself), or the engine's predictor with that pitch gain,
     the error entering its past exactly as a sampled class does (vk_pred_run with the
     errors as noise). Returns the delivered audio (de-emphasised, DC-blocked, clamped)."""
-    from ..predict import Predictor, mulaw_table, nearest_class
-    from ..reference import emphasis_out
+    from ..engine.predict import Predictor, mulaw_table, nearest_class
+    from ..engine.reference import emphasis_out
 
     if scheme_gain is None:
         k = np.clip(nearest_class(x_pre, n_classes) + errors, 0, n_classes - 1)
@@ -281,8 +281,8 @@ def simulate_schemes(data_dir, sigmas=(0.0, 2.0, 4.0, 7.4), alpha=0.6, seed=0, m
     first row. Spreads are in classes of whatever the scheme codes (the signal, or the
     remainder after the prediction): whether a trained network reaches a smaller spread
     on the remainder only training tells."""
-    from ..features import midi_to_hz
-    from ..reference import preemphasize
+    from .features import midi_to_hz
+    from ..engine.reference import preemphasize
     from . import listen
 
     items = load_heldout(data_dir, sample_rate, hop, n_env, max_seconds)

@@ -34,7 +34,7 @@
   :func:`vocoder.train.evaluate.periodicity`.
 
 Which frames and which pitch: :func:`analyse` tracks f0 and voicing of a signal itself
-(pyworld dio + stonemask, the analysis of :mod:`vocoder.features`). To compare several
+(pyworld dio + stonemask, the analysis of :mod:`vocoder.train.features`). To compare several
 signals of the same song (the engine, WORLD, the recording) on the same frames, give
 the intended f0 and voicing (the features): :func:`listen` then refines that f0 on each
 signal with stonemask (:func:`refine_f0`), so a signal is measured on its own pitch

@@ -120,7 +120,7 @@ class WaveRNN(nn.Module):
 
 
 def _row_scales(w):
-    """Per-row scale of vocoder.blocksparse.quantize_rows (saturation-aware)."""
+    """Per-row scale of vocoder.engine.blocksparse.quantize_rows (saturation-aware)."""
     rows, cols = w.shape
     wp = w if cols % 2 == 0 else torch.nn.functional.pad(w, (0, 1))
     pos, neg = wp.clamp(min=0), (-wp).clamp(min=0)
@@ -180,8 +180,8 @@ def sparsity_at(t, t0, S, Z):
 
 
 def mulaw_encode_t(audio, bits):
-    """Same as vocoder.reference.mulaw_encode, in numpy (kept here to avoid float64 copies)."""
-    from ..reference import mulaw_encode
+    """Same as vocoder.engine.reference.mulaw_encode, in numpy (kept here to avoid float64 copies)."""
+    from ..engine.reference import mulaw_encode
 
     return mulaw_encode(audio, bits)
 

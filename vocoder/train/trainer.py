@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..reference import audio_to_classes, class_to_input, preemphasize
+from ..engine.reference import audio_to_classes, class_to_input, preemphasize
 from . import corpus as corpus_mod
 from .excitation import aligned_excitation, excitation as free_excitation
 from .model import WaveRNN, block_mask, block_norms, sparsity_at
@@ -324,7 +324,7 @@ def convert_legacy_checkpoint(path, out=None) -> Path:
 def model_from_preset(preset, predictor="none", ltp_gain=0.0):
     """A :class:`WaveRNN` holding a preset's weights (int8 matrices dequantised) and its
     pruning pattern as masks: a start for training a new kind of voice from a shipped one."""
-    from ..reference import ReferenceModel
+    from ..engine.reference import ReferenceModel
 
     c = preset.config
     if c["head"] != "mulaw" or c["subscale"] != 1:
@@ -439,7 +439,7 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
         log(f"resumed {ckpt}: step {state['step']}, {state['train_s'] / 60:.1f} min trained")
     elif init_from is not None:
         if str(init_from).endswith(".safetensors") and not Path(init_from).name.startswith("last"):
-            from ..presets import load_preset
+            from ..engine.presets import load_preset
 
             model = model_from_preset(load_preset(init_from), predictor=predictor, ltp_gain=ltp_gain)
         else:

@@ -8,7 +8,7 @@ lyric text, or a tempo change, at ``time`` seconds from the start (sample-accura
 Files become a :class:`Song`, a monophonic line of :class:`Note` s with their syllables
 plus the controls, which :meth:`Song.events` turns into events::
 
-    from vocoder import events
+    from vocoder.score import events
     song = events.read_song("song.mid")               # MIDI, karaoke .kar or MusicXML
     song = events.read_midi("song.mid", track=1, channel=1)
     song = events.read_musicxml("song.musicxml")
@@ -16,7 +16,7 @@ plus the controls, which :meth:`Song.events` turns into events::
     song.events()                                     # sorted list of Event
 
 Readers pick the top line where notes overlap, resolve lyrics to syllables (see
-:mod:`vocoder.lyrics`: lyric meta events, karaoke text events, MusicXML lyrics with
+:mod:`vocoder.score.lyrics`: lyric meta events, karaoke text events, MusicXML lyrics with
 syllabic hyphens; notes without a syllable after a sung one are melismas), and follow the
 tempo map. Anything wrong with a file raises :class:`SongError` whose message starts
 with the file name.
@@ -59,7 +59,7 @@ class Event:
     """One timed event. ``time`` is seconds from the start of the stream.
 
     * ``note_on``: ``note`` (MIDI number), ``velocity`` 1..127, optional ``syllable``
-      (a :class:`vocoder.lyrics.Syllable`; ``None`` lets the singer take the next one
+      (a :class:`vocoder.score.lyrics.Syllable`; ``None`` lets the singer take the next one
       from its lyric cursor).
     * ``note_off``: ``note``.
     * ``pitch_bend``: ``value`` in -1..1 (the singer scales it by its bend range).
@@ -140,7 +140,7 @@ class Song:
     """A monophonic line with its controls, as read from a file.
 
     ``words`` are the lyric words as written (for the language check of
-    :func:`vocoder.lyrics.dictionary_coverage`). A MusicXML song also says which part
+    :func:`vocoder.score.lyrics.dictionary_coverage`). A MusicXML song also says which part
     it is: ``part`` (index into ``parts``, the names of all the file's parts) and
     ``part_reason`` (why that part, see :func:`read_musicxml`).
     """
@@ -172,7 +172,7 @@ class Song:
 
     def with_lyrics(self, text: str) -> "Song":
         """A copy with ``text`` laid one syllable per note (see
-        :func:`vocoder.lyrics.text_syllables`); notes past the last syllable continue it."""
+        :func:`vocoder.score.lyrics.text_syllables`); notes past the last syllable continue it."""
         sylls = _lyrics.text_syllables(text)
         notes = []
         for i, n in enumerate(self.notes):
@@ -553,7 +553,7 @@ def _choose_part(where: str, parts: list, part) -> tuple:
 
     highs = [median_pitch(p) for p in parts]
     best = max(range(len(parts)), key=lambda i: (highs[i], -i))
-    from .singer import note_name
+    from ..singer.singer import note_name
 
     med = f", median {note_name(highs[best])}" if highs[best] >= 0 else ""
     return best, f"no part has lyrics or is a voice; the highest part{med}"

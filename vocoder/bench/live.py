@@ -1,6 +1,6 @@
 """``vocoder bench live``: how much of each audio period live singing takes.
 
-Runs the live host's own audio callback (:meth:`vocoder.live.LiveHost.callback`: pull
+Runs the live host's own audio callback (:meth:`vocoder.hosts.live.LiveHost.callback`: pull
 MIDI, place events, render every voice, copy to two channels) OFFLINE, with no audio
 device: a loop calls it once per period, paced by the clock like a device would (sleeping
 until each period's deadline), or back to back with ``--unpaced``. Each call is timed;
@@ -73,14 +73,15 @@ class _Phrase:
 
 def _bench_preset(name):
     import vocoder
-    from vocoder import presets
+    from vocoder.engine import presets
+    from vocoder.testing import random_preset
 
     if name:
         return vocoder.load_preset(name), str(name)
     try:
         return vocoder.load_preset("default"), "default"
     except presets.PresetError:
-        p = presets.random_preset(hidden=384, density=0.1, n_features=26, hop=80, sample_rate=16000, seed=0)
+        p = random_preset(hidden=384, density=0.1, n_features=26, hop=80, sample_rate=16000, seed=0)
         return p, "random H384 10% 16kHz (no default preset installed)"
 
 
@@ -113,7 +114,7 @@ def _realtime(on: bool) -> bool:
 def run_case(preset, frames: int, n_voices: int, seconds: float, paced: bool = True) -> dict:
     """Time ``seconds`` of audio through the host callback; one record."""
     import vocoder
-    from vocoder.live import LiveHost
+    from vocoder.hosts.live import LiveHost
 
     voices = [vocoder.Voice(preset, sample_rate=RATE, seed=i) for i in range(n_voices)]
     for v in voices:

@@ -110,7 +110,7 @@ def check_saturation(w: np.ndarray, where: str = "matrix") -> None:
             f"{where}: weights at row {r}, columns {c} and {c + 1} ({a}, {b}) break the "
             f"saturation rule: per row, each column pair may hold at most {PAIR_LIMIT} of "
             f"positive and {PAIR_LIMIT} of negative weight (so AVX2's maddubs cannot "
-            f"saturate). Quantize with vocoder.blocksparse.quantize_rows, which picks "
+            f"saturate). Quantize with vocoder.engine.blocksparse.quantize_rows, which picks "
             f"scales that obey it."
         )
 

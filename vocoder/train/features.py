@@ -3,7 +3,7 @@
 One function, :func:`extract`, is used by training, evaluation and the singer's data, so
 they cannot drift apart::
 
-    from vocoder import features
+    from vocoder.train import features
     audio, sr = features.load_wav("take.wav", sample_rate=16000)    # resampled, checked
     f = features.extract(audio, sr)                                  # float32 [frames, 26]
 

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from . import kernels
+from ..engine import kernels
 
 #: (name, rows, cols, block density, batch)
 KERNEL_CASES = [
@@ -165,8 +165,8 @@ def bench_engine(seconds: float = 1.0, repeats: int = 3, density: float = 0.1, q
     """
     import resource
 
-    from .engine import Vocoder
-    from .presets import random_preset
+    from ..engine.wavernn import Vocoder
+    from ..testing import random_preset
 
     if quick:
         seconds, repeats = 0.25, 1
@@ -212,8 +212,8 @@ def _predictor_cost(seconds, repeats, density) -> list:
     """What the predictor costs (docs/model.md, "Prediction"): the shipped kind of network
     (mu-law 8 bit, 26 features, 16 kHz, B = 1) with and without it, run alternately so
     both see the same machine; medians of the thread's CPU time."""
-    from .engine import Vocoder
-    from .presets import random_preset
+    from ..engine.wavernn import Vocoder
+    from ..testing import random_preset
 
     out = []
     for hidden in PREDICTOR_CASES:
@@ -246,9 +246,9 @@ def _predictor_cost(seconds, repeats, density) -> list:
 
 def _numpy_baseline(p, feats, sr, repeats, density) -> dict:
     """What a user would write instead: the same network in numpy float32, sample by
-    sample (``vocoder.reference.ReferenceModel.generate``: dense dequantised matrices,
+    sample (``vocoder.engine.reference.ReferenceModel.generate``: dense dequantised matrices,
     BLAS GEMV per step). A few frames suffice; it is slow."""
-    from .reference import ReferenceModel
+    from ..engine.reference import ReferenceModel
 
     ref = ReferenceModel(p, dtype=np.float32)
     few = feats[: max(2, 800 // p.hop)]

@@ -55,8 +55,8 @@ import math
 
 import numpy as np
 
-from . import kernels
-from .engine import compiled_model
+from ..engine import kernels
+from ..engine.wavernn import compiled_model
 
 __all__ = ["Voice", "VoiceGroup"]
 
@@ -89,8 +89,8 @@ class Voice:
     """
 
     def __init__(self, preset, sample_rate: int = 48000, seed: int = 0, level=None, params=None):
-        from . import _engine
-        from .singer import NotePlanner, PhoneSet, SingerParams, _check_kinds
+        from .. import _engine
+        from ..singer.singer import NotePlanner, PhoneSet, SingerParams, _check_kinds
 
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
                 or not 8000 <= sample_rate <= 384000:
@@ -247,7 +247,7 @@ class VoiceGroup:
     """
 
     def __init__(self, voices, max_block: int = 1024):
-        from . import _engine
+        from .. import _engine
 
         voices = tuple(voices)
         for k, v in enumerate(voices):
@@ -264,7 +264,7 @@ class VoiceGroup:
     def partition(cls, voices) -> list:
         """Split ``voices`` into as few groups as possible, each on one preset (at most 16
         voices each), keeping their order within a group."""
-        from . import _engine
+        from .. import _engine
 
         groups = []
         for v in voices:

@@ -10,12 +10,12 @@ one machine::
 
 Every level returns the exact integer product, so results are bit-identical across
 levels. A matrix is accepted only if it obeys the saturation rule (see
-:mod:`vocoder.blocksparse`); the rule is the same for every level.
+:mod:`vocoder.engine.blocksparse`); the rule is the same for every level.
 
 Example::
 
     import numpy as np
-    from vocoder import kernels
+    from vocoder.engine import kernels
     w = np.random.default_rng(0).integers(-60, 60, (1152, 384)).astype(np.int8)
     m = kernels.BlockSparseMatrix.from_dense(w)
     y = m.matvec_int(np.ones(384, np.int8))          # int32[1152], exact
@@ -27,7 +27,7 @@ import os
 
 import numpy as np
 
-from . import _kernels
+from .. import _kernels
 from .blocksparse import BLOCK_COLS, BLOCK_ROWS, PackedBlocks, pack, padded, validate_packed
 
 LEVELS = _kernels.LEVEL_NAMES

@@ -24,7 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import _engine, kernels
+from .. import _engine
+from . import kernels
 from .kernels import BlockSparseMatrix
 
 #: Frames the engine's queue holds; ``vocode`` streams longer inputs through it.
@@ -133,7 +134,7 @@ class Vocoder:
     def teacher_forced(self, features, audio) -> dict:
         """Logits the int8 network predicts for each sample of ``audio`` given the true
         previous samples (B = 1 presets). Same keys as
-        :meth:`vocoder.reference.ReferenceModel.teacher_forced`. Resets the engine."""
+        :meth:`vocoder.engine.reference.ReferenceModel.teacher_forced`. Resets the engine."""
         from .reference import audio_to_dual, mulaw_encode, preemphasize
 
         if self.preset.subscale != 1:

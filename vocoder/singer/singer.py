@@ -8,8 +8,8 @@ the audio callback; ``vocoder render`` runs them through :class:`Singer` here.
 
 ::
 
-    from vocoder.singer import Singer
-    from vocoder.events import Event
+    from vocoder.singer.singer import Singer
+    from vocoder.score.events import Event
     s = Singer(preset)                          # a Preset, or a preset config dict
     s.set_lyrics("Twin-kle twin-kle lit-tle star")
     s.push(Event.note_on(0.0, 60, 100))         # times in seconds on the singer's clock
@@ -66,9 +66,9 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from . import lyrics as _lyrics
-from .events import CONTROL, LYRIC, NOTE_OFF, NOTE_ON, PITCH_BEND, Event
-from .lyrics import VOWELS, Syllable
+from ..score import lyrics as _lyrics
+from ..score.events import CONTROL, LYRIC, NOTE_OFF, NOTE_ON, PITCH_BEND, Event
+from ..score.lyrics import VOWELS, Syllable
 
 #: Seconds before an event at which :class:`Singer` plans it (consonants start then at the earliest).
 LEAD = 0.4
@@ -297,7 +297,7 @@ def singer_table(config: dict, n_env: int, sample_rate: int) -> tuple:
 def build_singer_data(items, hop=80, sample_rate=16000, n_env=24, pitch_range=None) -> dict:
     """Singer data (``docs/features.md``) from a corpus: ``items`` are ``(features [frames,
     2 + n_env], phones [[ARPAbet, start_s, end_s], ...])`` pairs, features from
-    :func:`vocoder.features.extract`. The only version: ``vocoder.train`` uses it, and the
+    :func:`vocoder.train.features.extract`. The only version: ``vocoder.train`` uses it, and the
     shipped voice was built with it.
 
     Per phoneme: median envelope over the middle half of each occurrence's frames,
@@ -364,7 +364,7 @@ class PhoneSet:
     consonant durations in frames (times ``consonant_scale``), by index."""
 
     def __init__(self, cfg: dict, params: SingerParams, who: str = "Singer"):
-        from .lyrics import DEFAULT_VOWEL
+        from ..score.lyrics import DEFAULT_VOWEL
 
         n_env = check_features(cfg, who)
         self.sample_rate, self.hop = int(cfg["sample_rate"]), int(cfg["hop"])
@@ -420,7 +420,7 @@ class Command(tuple):
 
 
 def _check_kinds():
-    from . import _engine
+    from .. import _engine
 
     mine = (NOTE, GLIDE, RELEASE, BEND, CC, PANIC, ONSET)
     core = (_engine.EV_NOTE, _engine.EV_GLIDE, _engine.EV_RELEASE, _engine.EV_BEND, _engine.EV_CC,
@@ -581,7 +581,7 @@ class Singer:
 
     def __init__(self, preset, seed: int = 0, transpose: int = 0, lyrics: str | None = None,
                  options: SingerParams | None = None, early_onsets: bool = True, **overrides):
-        from . import _engine
+        from .. import _engine
 
         cfg = preset.config if hasattr(preset, "config") else dict(preset)
         self.options = self.params = SingerParams.make(options, **overrides)
@@ -644,7 +644,7 @@ class Singer:
     # ---- lyrics ----------------------------------------------------------------------
     def set_lyrics(self, text: str) -> None:
         """Replace the lyric cursor with the syllables of ``text`` (one per note; see
-        :func:`vocoder.lyrics.text_syllables`)."""
+        :func:`vocoder.score.lyrics.text_syllables`)."""
         self._planner.set_lyrics(text)
 
     def add_lyrics(self, text: str) -> None:

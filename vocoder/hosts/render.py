@@ -2,13 +2,13 @@
 
 ::
 
-    from vocoder import render
+    from vocoder.hosts import render
     info = render.render_file("song.mid", "song.wav", preset="default", seed=0)
     info = render.render_file("score.mxl", "score.wav", part="Soprano", transpose="auto",
                               progress=lambda done, total: print(f"{done:.1f}/{total:.1f} s"))
     audio, feats, singer, chunks = render.synthesize(song, preset, seed=0)   # in memory
 
-Steps: :func:`vocoder.events.read_song` -> :class:`vocoder.singer.Singer` (all frames of
+Steps: :func:`vocoder.score.events.read_song` -> :class:`vocoder.singer.Singer` (all frames of
 the song: the one singer live voices run too, with onset consonants placed before the
 beat, :data:`vocoder.singer.EARLY_ONSETS`) -> the frames are cut at rests into chunks
 (:func:`split_chunks`) that the engine renders in parallel processes, each from a fresh
@@ -37,8 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .events import Song, SongError, read_song
-from .singer import Singer
+from ..score.events import Song, SongError, read_song
+from ..singer.singer import Singer
 
 #: Seconds of audio after the last note ends (the release and its decay).
 TAIL = 0.5
@@ -132,7 +132,7 @@ _WORKER = {}   # set before forking: preset, progress counter
 
 def _vocode(preset, features: np.ndarray, seed: int, counter=None, block: int = 8192, on_block=None) -> np.ndarray:
     """``Vocoder.vocode`` in blocks, adding rendered samples to ``counter`` as it goes."""
-    from .engine import Vocoder
+    from ..engine.wavernn import Vocoder
 
     v = Vocoder(preset, seed=seed, frame_capacity=max(64, min(4096, features.shape[0] + 8)))
     f = np.ascontiguousarray(features, np.float32)
@@ -241,7 +241,7 @@ def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     import), its delay removed; ``ceil(len * to_rate / from_rate)`` float32 samples."""
     if from_rate == to_rate:
         return audio
-    from . import _engine
+    from .. import _engine
 
     return _engine.resample(np.ascontiguousarray(audio, np.float32), int(from_rate), int(to_rate))
 
@@ -347,7 +347,7 @@ def plot_render(path, audio, sample_rate, song: Song, features, singer: Singer, 
         raise RenderError(f"{path}: --plot needs matplotlib (pip install 'vocoder[plot]')") from None
     from scipy.signal import spectrogram
 
-    from .singer import note_name
+    from ..singer.singer import note_name
 
     nyq = sample_rate / 2.0
     pitches = [n.pitch + transpose for n in song.notes] or [60]
@@ -424,7 +424,7 @@ def plot_render(path, audio, sample_rate, song: Song, features, singer: Singer, 
 
 def load_voice(preset="default"):
     """A preset by name or path; ``"default"`` missing gets a message saying what to do."""
-    from .presets import Preset, PresetError, load_preset
+    from ..engine.presets import Preset, PresetError, load_preset
 
     if isinstance(preset, Preset):
         return preset
@@ -512,7 +512,7 @@ def _reserve(path: Path, what: str = "output") -> str:
 def check_transpose(song: Song, transpose: int, sample_rate: int) -> None:
     """Refuse (:class:`RenderError`) a transpose that puts a note past MIDI 0..127 or
     its fundamental at or above the voice's Nyquist frequency (``sample_rate / 2``)."""
-    from .singer import note_name
+    from ..singer.singer import note_name
 
     if not song.notes:
         return
@@ -537,7 +537,7 @@ def check_transpose(song: Song, transpose: int, sample_rate: int) -> None:
 def auto_transpose(song: Song, pitch_range) -> tuple:
     """``(semitones, fitting)`` for ``--transpose auto``: the octave shift (-48..48) that
     puts the most notes in ``pitch_range``, the smallest such shift on a tie."""
-    from .singer import best_octave_shift
+    from ..singer.singer import best_octave_shift
 
     return best_octave_shift([n.pitch for n in song.notes], pitch_range)
 
@@ -566,7 +566,7 @@ def render_file(input_path, output_path, preset="default", seed: int = 0, rate: 
     """Render a song file to ``output_path`` (``.wav`` or ``.flac``); see ``docs/render.md``.
 
     ``part``: the MusicXML part to sing, a number or a name (see
-    :func:`vocoder.events.read_musicxml`). ``transpose``: semitones, or ``"auto"`` for the
+    :func:`vocoder.score.events.read_musicxml`). ``transpose``: semitones, or ``"auto"`` for the
     octave shift that fits the most notes into the voice's trained range; a transpose
     that puts notes past MIDI 127 or the voice's Nyquist frequency is refused.
 
@@ -679,7 +679,7 @@ def lyrics_language_warning(song: Song, min_words: int = 4, share: float = 0.25)
     ``None``. English lyrics rarely miss the dictionary (2 % in a sample of pop lyrics);
     it also holds many names that look German or Latin ("und", "Gott", "Herren"), so a
     German chorale misses only 30..55 %, hence a quarter, not a half."""
-    from .lyrics import dictionary_coverage
+    from ..score.lyrics import dictionary_coverage
 
     if not song.has_lyrics or not song.words:
         return None

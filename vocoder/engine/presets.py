@@ -5,7 +5,7 @@ A preset ``<name>.safetensors`` holds
 * the network of ``docs/model.md`` as tensors: dense float32 tensors (``feat_mean``,
   ``feat_std``, ``cond1_w``, ``cond1_b``, ``cond2_w``, ``cond2_b``, ``in_w``,
   ``sub_bias``, ``exc_out_w``) and block-sparse int8 matrices (``R``, ``O1`` .. ``O4``) already in the
-  kernels' packed format (:mod:`vocoder.blocksparse`), each as five tensors
+  kernels' packed format (:mod:`vocoder.engine.blocksparse`), each as five tensors
   ``<M>.row_ptr``, ``<M>.col_idx``, ``<M>.blocks``, ``<M>.scales``, ``<M>.bias``;
 * a JSON config under the safetensors metadata key ``"vocoder"``: the hyperparameters
   (which fix every tensor's shape), the feature names, and name / license / version.
@@ -47,14 +47,14 @@ training, singer   JSON objects, free-form (provenance; front-end data)
 Safety: a preset may come from anywhere, so :func:`load_preset` trusts nothing in the
 file. It never executes code (safetensors holds only raw arrays; no pickle), bounds the
 memory it reads, derives every shape from the config instead of from the file, and
-checks every index a kernel will follow (:func:`vocoder.blocksparse.validate_packed`).
+checks every index a kernel will follow (:func:`vocoder.engine.blocksparse.validate_packed`).
 Any problem becomes a :class:`PresetError` whose message names the file and the field.
 A :class:`Preset` you hold is therefore valid, and its arrays are read-only so it stays
 valid.
 
 Making presets: training export calls :func:`preset_from_float` with float matrices;
-:func:`random_preset` builds a random (untrained but numerically sane) network for
-tests and benchmarks. :func:`save_preset` writes atomically.
+:func:`vocoder.testing.random_preset` builds a random (untrained but numerically sane)
+network for tests and benchmarks. :func:`save_preset` writes atomically.
 
 Finding presets: a name is looked up in the directories of ``VOCODER_PRESET_PATH``
 (separated by ``os.pathsep``), then the repository's ``presets/``, then
@@ -91,7 +91,7 @@ ENV_PATH = "VOCODER_PRESET_PATH"
 DENSE_NAMES = ("feat_mean", "feat_std", "cond1_w", "cond1_b", "cond2_w", "cond2_b", "in_w", "sub_bias", "exc_out_w")
 PACKED_FIELDS = ("row_ptr", "col_idx", "blocks", "scales", "bias")
 
-# Every config key; _check_config holds the rules (summarised in the module docstring).
+# Every config key; check_config holds the rules (summarised in the module docstring).
 CONFIG_KEYS = (
     "format_version", "name", "license", "version", "description",
     "sample_rate", "hop", "n_features", "feature_names",
@@ -184,7 +184,7 @@ def _is_int(v) -> bool:
     return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_))
 
 
-def _check_config(config, where: str) -> dict:
+def check_config(config, where: str) -> dict:
     """Validate a config dict; return a normalised deep copy (plain Python types)."""
     if not isinstance(config, dict):
         raise _fail(where, "config", f"expected a JSON object, got {type(config).__name__}")
@@ -360,7 +360,7 @@ def _validate(config, flat: dict, where: str):
 
     Returns ``(config, tensors, layers)`` with frozen copies of every array.
     """
-    cfg = _check_config(config, where)
+    cfg = check_config(config, where)
     if cfg["format_version"] == 1 and "exc_out_w" not in flat:
         flat = {**flat, "exc_out_w": np.zeros((cfg["hidden"], 0), np.float32)}  # predates the excitation
     dense_shapes = expected_dense_shapes(cfg)
@@ -608,7 +608,7 @@ def _read_file(path: Path) -> Preset:
     if not isinstance(meta, dict) or not isinstance(meta.get(METADATA_KEY), str):
         raise _fail(where, f"__metadata__.{METADATA_KEY}",
                     "missing: this safetensors file is not a vocoder preset (it has no vocoder config). "
-                    "Make presets with vocoder.presets.save_preset or the training export.")
+                    "Make presets with vocoder.engine.presets.save_preset or the training export.")
     try:
         config = _strict_json(meta[METADATA_KEY])
     except Exception as e:
@@ -639,7 +639,7 @@ def _read_file(path: Path) -> Preset:
 def preset_search_path() -> list:
     """Directories searched for preset names, in order."""
     dirs = [Path(p) for p in os.environ.get(ENV_PATH, "").split(os.pathsep) if p]
-    dirs.append(Path(__file__).resolve().parent.parent / "presets")
+    dirs.append(Path(__file__).resolve().parents[2] / "presets")
     dirs.append(Path(sys.prefix) / "share" / "vocoder" / "presets")
     return dirs
 
@@ -747,16 +747,16 @@ def save_preset(preset: Preset, path) -> Path:
 
 
 def preset_from_float(config: dict, dense_tensors: dict, float_matrices: dict) -> Preset:
-    """Build a preset from float weights: what training export and :func:`random_preset` use.
+    """Build a preset from float weights: what training export and :func:`vocoder.testing.random_preset` use.
 
     ``dense_tensors`` maps each dense tensor name to an array (converted to float32);
     ``float_matrices`` maps each matrix name (``R``, ``O1``, ...) to ``(w, bias)`` with
     ``w`` float ``[rows, cols]``. Matrices are quantized per row with
-    :func:`vocoder.blocksparse.quantize_rows` (which obeys the kernels' saturation rule)
+    :func:`vocoder.engine.blocksparse.quantize_rows` (which obeys the kernels' saturation rule)
     and packed, dropping all-zero 16x4 blocks, so prune by zeroing whole blocks.
     """
     where = f"<preset {config.get('name') if isinstance(config, dict) else None!r}>"
-    cfg = _check_config(config, where)
+    cfg = check_config(config, where)
     mat_shapes = expected_matrix_shapes(cfg)
     missing = sorted(set(mat_shapes) - set(float_matrices))
     extra = sorted(set(float_matrices) - set(mat_shapes))
@@ -797,81 +797,3 @@ def default_feature_names(n: int) -> list:
     """``f0``, ``voicing``, then ``env0``, ``env1``, ... up to ``n`` names."""
     base = ["f0", "voicing"]
     return base[:n] + [f"env{i}" for i in range(max(0, n - len(base)))]
-
-
-def _block_mask(rng, rows: int, cols: int, density: float) -> np.ndarray:
-    """A 0/1 float mask keeping ``round(density * blocks)`` random 16x4 blocks (>= 1)."""
-    rb = blocksparse.padded(rows, blocksparse.BLOCK_ROWS) // blocksparse.BLOCK_ROWS
-    cb = blocksparse.padded(cols, blocksparse.BLOCK_COLS) // blocksparse.BLOCK_COLS
-    total = rb * cb
-    keep = np.zeros(total, bool)
-    keep[rng.choice(total, size=max(1, int(round(density * total))), replace=False)] = True
-    m = np.repeat(np.repeat(keep.reshape(rb, cb), blocksparse.BLOCK_ROWS, 0), blocksparse.BLOCK_COLS, 1)
-    return m[:rows, :cols].astype(np.float64)
-
-
-def random_preset(hidden=384, density=0.1, head="dual", subscale=1, sample_rate=16000, seed=0, n_features=22,
-                  hop=None, mulaw_bits=9, horizon=None, ctx_before=1, lookahead=1, cond_hidden=64,
-                  temperature=1.0, name=None, excitation=2, preemphasis=0.0, predictor="none", ltp_gain=0.8,
-                  temperature_unvoiced=None, highpass_hz=20.0) -> Preset:
-    """A random, untrained but numerically sane preset (deterministic in ``seed``).
-
-    ``density`` is the fraction of 16x4 blocks kept in ``R`` and the output matrices.
-    Weights are Gaussian with std ~ 1/sqrt(effective fan-in), so activations neither
-    vanish nor saturate and sampled audio varies. ``hop`` defaults to 5 ms, ``horizon``
-    to 1 with subscale and 0 without. ``excitation`` (0 or 2) needs ``n_features >= 2``.
-    ``predictor="lpc+pitch"`` (mulaw head, subscale 1) makes a network of the remainder
-    after the prediction; ``temperature_unvoiced`` defaults to ``temperature``.
-    """
-    if not 0 < density <= 1:
-        raise ValueError(f"density must be in (0, 1], got {density}")
-    rng = np.random.default_rng(seed)
-    hop = sample_rate // 200 if hop is None else hop
-    horizon = (1 if subscale > 1 else 0) if horizon is None else horizon
-    config = {
-        "format_version": FORMAT_VERSION,
-        "name": name or f"random-{head}-h{hidden}-b{subscale}-s{seed}",
-        "license": "CC0-1.0",
-        "version": "0.0.0",
-        "description": f"Random untrained {head}-head network (seed {seed}, block density {density}) for tests.",
-        "sample_rate": sample_rate, "hop": hop, "n_features": n_features,
-        "feature_names": default_feature_names(n_features),
-        "hidden": hidden, "head": head, "mulaw_bits": mulaw_bits, "subscale": subscale, "horizon": horizon,
-        "ctx_before": ctx_before, "lookahead": lookahead, "cond_hidden": cond_hidden,
-        "excitation": excitation, "temperature": temperature, "preemphasis": preemphasis,
-        "predictor": predictor, "ltp_gain": ltp_gain if predictor != "none" else 0.0,
-        "temperature_unvoiced": temperature if temperature_unvoiced is None else temperature_unvoiced,
-        "highpass_hz": highpass_hz,
-        "training": {"random": True, "seed": seed, "density": density}, "singer": {},
-    }
-    cfg = _check_config(config, f"<preset {config['name']!r}>")  # bad arguments fail here, clearly
-    H, K, E = hidden, ctx_before + 1 + lookahead, cfg["excitation"]
-    n_in = 3 + cfg["horizon"] + E
-    nf, ch = n_features, cond_hidden
-
-    def gauss(shape, std):
-        return rng.standard_normal(shape) * std
-
-    in_w = gauss((3 * H, n_in), 1.0 / math.sqrt(n_in))
-    if head == "dual":
-        in_w.reshape(3, H, n_in)[:, : H // 2, 2] = 0.0  # the coarse half must not see c_cur
-    dense = {
-        "feat_mean": gauss(nf, 1.0),
-        "feat_std": rng.uniform(0.5, 2.0, nf),
-        "cond1_w": gauss((ch, K * nf), 1.0 / math.sqrt(K * nf)),
-        "cond1_b": gauss(ch, 0.1),
-        "cond2_w": gauss((3 * H, ch), 1.0 / math.sqrt(ch)),
-        "cond2_b": gauss(3 * H, 0.1),
-        "in_w": in_w,
-        "sub_bias": gauss((subscale, 3 * H), 0.1) if subscale > 1 else np.zeros((1, 3 * H)),
-        "exc_out_w": gauss((H, E), 1.0),
-    }
-    mats = {}
-    for m, (rows, cols) in expected_matrix_shapes(cfg).items():
-        mask = _block_mask(rng, rows, cols, density)
-        fan_in = max(1.0, density * cols)
-        # Hidden layers: He-style gain for relu / unit gain for the GRU; logit layers a
-        # gain of 4 so logits spread over a few units and sampling is far from uniform.
-        gain = 4.0 if m in ("O2", "O4") or (head == "mulaw" and m == "O2") else (math.sqrt(2) if m != "R" else 1.0)
-        mats[m] = (gauss((rows, cols), gain / math.sqrt(fan_in)) * mask, gauss(rows, 0.1))
-    return preset_from_float(cfg, dense, mats)
