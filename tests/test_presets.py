@@ -491,7 +491,7 @@ def test_rejects_crafted_huge_declarations(tmp_path, tiny_preset):
 
 def test_rejects_files_over_the_size_limit(tmp_path, tiny_preset, monkeypatch):
     path = save_preset(tiny_preset, tmp_path / "big.safetensors")
-    monkeypatch.setattr(presets, "MAX_PRESET_BYTES", path.stat().st_size - 1)
+    monkeypatch.setattr(presets.reader, "MAX_PRESET_BYTES", path.stat().st_size - 1)
     assert_rejected(path, "more than the")
 
 

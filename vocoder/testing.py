@@ -16,7 +16,14 @@ import math
 import numpy as np
 
 from .engine import blocksparse
-from .engine.presets import FORMAT_VERSION, Preset, check_config, default_feature_names, expected_matrix_shapes, preset_from_float
+from .engine.presets import (
+    FORMAT_VERSION,
+    Preset,
+    check_config,
+    default_feature_names,
+    expected_matrix_shapes,
+    preset_from_float,
+)
 
 
 def _block_mask(rng, rows: int, cols: int, density: float) -> np.ndarray:
