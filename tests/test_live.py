@@ -1,4 +1,4 @@
-"""Live singing: the host (vocoder/hosts/live.py) and the embedding API, with a real JACK server.
+"""Live singing: the host (vocoder/hosts/live/) and the embedding API, with a real JACK server.
 
 The JACK tests follow ../shared/AUDIO-TESTING.md: a session-scoped ``jackd`` with the
 dummy driver (a real, paced audio clock) under a unique name; another process sends notes
