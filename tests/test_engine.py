@@ -590,7 +590,7 @@ def test_bench_engine_reports_every_case_and_the_numpy_baseline(monkeypatch):
     """The benchmark runs (tiny: a smoke test, no timing asserted) and its records carry
     the fields docs/benchmarks.md and --json promise, with the numpy baseline beside the
     engine's H384 16 kHz B=1 case."""
-    from vocoder.bench import kernels as bench
+    from vocoder.bench import engine as bench
 
     monkeypatch.setattr(bench, "ENGINE_CASES", [(64, 16000, 1), (64, 16000, 4)])
     monkeypatch.setattr(bench, "PREDICTOR_CASES", (64,))

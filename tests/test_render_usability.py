@@ -265,10 +265,10 @@ def test_library_prints_nothing_and_calls_back(tmp_path, preset_path, capfd):
 
 
 def test_bench_kernels_reports_progress():
-    from vocoder.bench import kernels as bench
+    from vocoder.bench import kernels as bench_kernels
 
     seen = []
-    records = bench.bench_kernels(levels=["ref"], quick=True, progress=lambda d, t, what: seen.append((d, t, what)))
+    records = bench_kernels.bench_kernels(levels=["ref"], quick=True, progress=lambda d, t, what: seen.append((d, t, what)))
     assert len(seen) == len(records) and seen[-1][0] == seen[-1][1] == len(records)
     assert [d for d, _, _ in seen] == list(range(1, len(records) + 1)) and "ref" in seen[0][2]
 

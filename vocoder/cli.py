@@ -36,7 +36,6 @@ def _forced() -> bool:
 
 
 def cmd_bench(args) -> int:
-    from vocoder.bench import kernels as bench
     from vocoder.engine import kernels
 
     if args.what == "kernels":
@@ -47,22 +46,26 @@ def cmd_bench(args) -> int:
                       f"available: {', '.join(kernels.available_levels())}", file=sys.stderr)
                 return 2
             levels = [args.level]
-        records = bench.bench_kernels(levels=levels, quick=args.quick,
-                                      progress=bench.StepProgress("bench kernels"))
+        from vocoder.bench import kernels as bench_kernels
+
+        records = bench_kernels.bench_kernels(levels=levels, quick=args.quick,
+                                              progress=bench_kernels.StepProgress("bench kernels"))
         if args.json:
             print(json.dumps(records, indent=1))
         else:
-            print(bench.format_table(records))
+            print(bench_kernels.format_table(records))
         if args.plot:
-            bench.plot_kernels(records, args.plot)
+            bench_kernels.plot_kernels(records, args.plot)
         return 0
     if args.what == "live":
         from vocoder.bench import live as bench_live
 
         return bench_live.main(args)
     if args.what == "engine":
-        records = bench.bench_engine(quick=args.quick)
-        print(json.dumps(records, indent=1) if args.json else bench.format_engine_table(records))
+        from vocoder.bench import engine as bench_engine
+
+        records = bench_engine.bench_engine(quick=args.quick)
+        print(json.dumps(records, indent=1) if args.json else bench_engine.format_engine_table(records))
         return 0
     print(f"vocoder bench: unknown benchmark {args.what!r}", file=sys.stderr)
     return 2
@@ -128,15 +131,16 @@ def cmd_devices(args) -> int:
 
 
 def cmd_live(args) -> int:
-    from vocoder.hosts import live
     from vocoder.engine.presets import PresetError
+    from vocoder.hosts import live
+    from vocoder.score.events import SongError
 
     if args.blocksize < 1 or args.rate < 8000:
         print("vocoder live: --blocksize must be >= 1 and --rate >= 8000", file=sys.stderr)
         return 2
     try:
         return live.run_live(args)
-    except (live.LiveError, PresetError) as e:
+    except (live.LiveError, PresetError, SongError) as e:  # SongError: an unreadable --lyrics file
         print(f"vocoder live: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C while loading, before any sound

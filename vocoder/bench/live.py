@@ -27,6 +27,8 @@ import time
 
 import numpy as np
 
+from ..hosts.live.realtime import set_sched_fifo
+
 RATE = 48000
 BLOCKS = (64, 128, 256)
 VOICES = (1, 4)
@@ -99,18 +101,6 @@ def _loader():
     return p
 
 
-def _realtime(on: bool) -> bool:
-    """SCHED_FIFO for this thread while timing (as audio threads run); False if refused."""
-    try:
-        if on:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(70))
-        else:
-            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-        return True
-    except (AttributeError, OSError, PermissionError):
-        return False
-
-
 def run_case(preset, frames: int, n_voices: int, seconds: float, paced: bool = True) -> dict:
     """Time ``seconds`` of audio through the host callback; one record."""
     import vocoder
@@ -132,7 +122,7 @@ def run_case(preset, frames: int, n_voices: int, seconds: float, paced: bool = T
         src.advance(period)
         host.callback(out, frames, None, None)
     pc = time.perf_counter
-    rt = _realtime(True) if paced else False   # never SCHED_FIFO back to back: it would starve the core
+    rt = set_sched_fifo(70) if paced else False   # never SCHED_FIFO back to back: it would starve the core
     try:
         start = pc()
         for i in range(n):
@@ -148,7 +138,7 @@ def run_case(preset, frames: int, n_voices: int, seconds: float, paced: bool = T
             render_wall[i] = host._render_time
     finally:
         if rt:
-            _realtime(False)
+            set_sched_fifo(None)
     load = times / period
     eng = render / period
     eng_wall = render_wall / period

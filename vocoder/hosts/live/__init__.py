@@ -43,8 +43,8 @@ from .devices import MIDI_APIS, LiveError, find_port, format_devices, list_audio
 from .host import LiveHost
 from .midi import dispatch, replay
 from .osc import OscControl
-from .run import parse_channels, read_lyrics, run_live
+from .run import parse_channels, run_live
 from .stats import CallbackStats
 
 __all__ = ["MIDI_APIS", "CallbackStats", "LiveError", "LiveHost", "OscControl", "dispatch", "find_port", "format_devices",
-           "list_audio_devices", "list_midi_ports", "open_midi_in", "parse_channels", "read_lyrics", "replay", "run_live"]
+           "list_audio_devices", "list_midi_ports", "open_midi_in", "parse_channels", "replay", "run_live"]

@@ -12,9 +12,11 @@ import time
 
 import numpy as np
 
+from ..render import read_lyrics
 from .devices import LiveError, _PortProbe, find_port, open_midi_in
 from .host import LiveHost
 from .osc import OscControl
+from .realtime import set_sched_fifo
 
 #: GIL switch interval while the stream runs. When render returns (or a callback starts)
 #: while another thread runs Python (the status line, OSC), the audio thread waits up to
@@ -46,16 +48,6 @@ def parse_channels(specs, default_preset):
         names.append(default_preset)
         routing = [len(names) - 1 if r is None else r for r in routing]
     return names, routing
-
-
-def read_lyrics(arg):
-    """``--lyrics``: a file's text if it names a file, else the text itself."""
-    if arg is None:
-        return None
-    if os.path.isfile(arg):
-        with open(arg, encoding="utf-8") as f:
-            return f.read()
-    return arg
 
 
 def _pick_device(sd, device, api):
@@ -135,7 +127,7 @@ def run_live(args, out=sys.stderr) -> int:
     # the OS preempted it while holding it (a busy machine), the callback would wait a
     # whole scheduler tick. SCHED_FIFO at the lowest priority (where allowed) prevents
     # that; the OSC thread, made from this one, inherits it. Both sleep nearly always.
-    housekeeping_rt = _sched_fifo_lowest(True)
+    housekeeping_rt = set_sched_fifo(1)
     try:
         try:
             stream = sd.OutputStream(samplerate=rate, blocksize=int(args.blocksize), device=device,
@@ -238,7 +230,7 @@ def run_live(args, out=sys.stderr) -> int:
         sys.setswitchinterval(old_switch)
         gc.unfreeze()
         if housekeeping_rt:
-            _sched_fifo_lowest(False)
+            set_sched_fifo(None)
     summary = host.stats.summary()
     summary.update(dropped_events=host.dropped_events, midi_events=host.midi_events, samples=host.position,
                    voice_latency_samples=max(v.latency_samples for v in voices),
@@ -267,15 +259,3 @@ def run_live(args, out=sys.stderr) -> int:
     except Exception:
         pass
     return code
-
-
-def _sched_fifo_lowest(on: bool) -> bool:
-    """SCHED_FIFO priority 1 for the calling thread (or back to SCHED_OTHER)."""
-    try:
-        if on:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))
-        else:
-            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-        return True
-    except (AttributeError, OSError):
-        return False
