@@ -7,7 +7,7 @@ from vocoder.score.events import Event, Note, Song
 from vocoder.score.lyrics import Syllable, text_syllables
 from vocoder.engine.presets import Preset
 from vocoder.testing import random_preset
-from vocoder.singer.singer import Singer, fallback_table
+from vocoder.singer import Singer, fallback_table
 
 FPS = 200  # 16 kHz, hop 80
 
@@ -205,7 +205,7 @@ def test_singer_data_and_pitch_range(preset):
 
 
 def test_build_singer_data_round_trip(preset):
-    from vocoder.singer.singer import build_singer_data, singer_table
+    from vocoder.singer import build_singer_data, singer_table
     from vocoder.train import singer_data
 
     assert singer_data.build_singer_data is build_singer_data     # one version, training uses it

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from ..score.events import Song, SongError, read_song
-from ..singer.singer import Singer
+from ..singer import Singer
 
 #: Seconds of audio after the last note ends (the release and its decay).
 TAIL = 0.5
@@ -347,7 +347,7 @@ def plot_render(path, audio, sample_rate, song: Song, features, singer: Singer, 
         raise RenderError(f"{path}: --plot needs matplotlib (pip install 'vocoder[plot]')") from None
     from scipy.signal import spectrogram
 
-    from ..singer.singer import note_name
+    from ..singer import note_name
 
     nyq = sample_rate / 2.0
     pitches = [n.pitch + transpose for n in song.notes] or [60]
@@ -512,7 +512,7 @@ def _reserve(path: Path, what: str = "output") -> str:
 def check_transpose(song: Song, transpose: int, sample_rate: int) -> None:
     """Refuse (:class:`RenderError`) a transpose that puts a note past MIDI 0..127 or
     its fundamental at or above the voice's Nyquist frequency (``sample_rate / 2``)."""
-    from ..singer.singer import note_name
+    from ..singer import note_name
 
     if not song.notes:
         return
@@ -537,7 +537,7 @@ def check_transpose(song: Song, transpose: int, sample_rate: int) -> None:
 def auto_transpose(song: Song, pitch_range) -> tuple:
     """``(semitones, fitting)`` for ``--transpose auto``: the octave shift (-48..48) that
     puts the most notes in ``pitch_range``, the smallest such shift on a tie."""
-    from ..singer.singer import best_octave_shift
+    from ..singer import best_octave_shift
 
     return best_octave_shift([n.pitch for n in song.notes], pitch_range)
 

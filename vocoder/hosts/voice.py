@@ -90,7 +90,8 @@ class Voice:
 
     def __init__(self, preset, sample_rate: int = 48000, seed: int = 0, level=None, params=None):
         from .. import _engine
-        from ..singer.singer import NotePlanner, PhoneSet, SingerParams, _check_kinds
+        from ..singer import NotePlanner, PhoneSet, SingerParams
+        from ..singer.planner import _check_kinds
 
         if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
                 or not 8000 <= sample_rate <= 384000:

@@ -553,7 +553,7 @@ def _choose_part(where: str, parts: list, part) -> tuple:
 
     highs = [median_pitch(p) for p in parts]
     best = max(range(len(parts)), key=lambda i: (highs[i], -i))
-    from ..singer.singer import note_name
+    from ..singer import note_name
 
     med = f", median {note_name(highs[best])}" if highs[best] >= 0 else ""
     return best, f"no part has lyrics or is a voice; the highest part{med}"

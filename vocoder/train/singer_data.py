@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..singer.singer import build_singer_data  # the one version (2nd..98th percentile pitch range)
+from ..singer import build_singer_data  # the one version (2nd..98th percentile pitch range)
 
 
 def singer_data_from_corpus(corpus_dir, split="train", sources=("festival-kal", "fluidr3-oohs"),
