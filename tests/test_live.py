@@ -94,8 +94,13 @@ def server_name(tag: str) -> str:
 
 def start_jackd(name: str, log_path, period: int = BLOCK):
     log = open(log_path, "w")
-    proc = subprocess.Popen(["jackd", "-n", name, "-d", "dummy", "-r", str(RATE), "-p", str(period)],
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["jackd", "-n", name, "-d", "dummy", "-r", str(RATE), "-p", str(period)],
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     log.close()
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
@@ -151,7 +156,7 @@ def jack_server(tmp_path_factory):
     try:
         yield name
     finally:
-        _terminate_portaudio()          # PortAudio first, or its JACK client asserts at exit
+        _terminate_portaudio()  # PortAudio first, or its JACK client asserts at exit
         stop_jackd(proc, name)
         for k, v in saved.items():
             if v is None:
@@ -217,8 +222,9 @@ class Sender:
     def __init__(self, name):
         self.name = name
         self.port = f"{name}:out"
-        self.proc = subprocess.Popen([sys.executable, "-c", SENDER, name], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True, env=_env())
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", SENDER, name], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_env()
+        )
         assert self.proc.stdout.readline().strip() == "ready"
 
     def send(self, *msg):
@@ -251,11 +257,33 @@ class LiveProc:
     def __init__(self, args, tmp_path):
         self.stats_path = tmp_path / f"stats-{uuid.uuid4().hex[:6]}.json"
         self.log_path = tmp_path / f"events-{uuid.uuid4().hex[:6]}.npy"
-        cmd = [sys.executable, "-m", "vocoder", "live", "--api", "jack", "--blocksize", str(BLOCK),
-               "--rate", str(RATE), "--stats-json", str(self.stats_path), "--event-log", str(self.log_path),
-               "--client-name", f"vlive{uuid.uuid4().hex[:6]}"] + [str(a) for a in args]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, text=True, env=_env(), cwd=str(REPO))
+        cmd = [
+            sys.executable,
+            "-m",
+            "vocoder",
+            "live",
+            "--api",
+            "jack",
+            "--blocksize",
+            str(BLOCK),
+            "--rate",
+            str(RATE),
+            "--stats-json",
+            str(self.stats_path),
+            "--event-log",
+            str(self.log_path),
+            "--client-name",
+            f"vlive{uuid.uuid4().hex[:6]}",
+        ] + [str(a) for a in args]
+        self.proc = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=_env(),
+            cwd=str(REPO),
+        )
         self.lines = []
         self._q = queue.Queue()
         threading.Thread(target=self._read, daemon=True).start()
@@ -320,7 +348,7 @@ class Recorder:
         self.base = None
         self.end = 0
         self.recording = True
-        self.midi = []   # (frame, bytes)
+        self.midi = []  # (frame, bytes)
 
         @self.client.set_process_callback
         def process(frames):
@@ -332,7 +360,7 @@ class Recorder:
             if self.recording:
                 i = f0 - self.base
                 if 0 <= i and i + frames <= self.buf.shape[0]:
-                    self.buf[i:i + frames] = self.audio_in.get_array()
+                    self.buf[i : i + frames] = self.audio_in.get_array()
                     self.end = i + frames
 
         self.client.activate()
@@ -388,14 +416,18 @@ def _map_blocks(recorded, end, reference, first_block):
     shift = None
     for b in range(first_block, end // BLOCK):
         i = b * BLOCK
-        blk = recorded[i:i + BLOCK]
+        blk = recorded[i : i + BLOCK]
         if not blk.any():
             missed.append(b)
             continue
         cands = [] if shift is None else [shift] + [shift + d * BLOCK for d in range(-8, 9) if d]
         found = None
         for c in cands:
-            if 0 <= i + c and i + c + BLOCK <= reference.shape[0] and np.array_equal(reference[i + c:i + c + BLOCK], blk):
+            if (
+                0 <= i + c
+                and i + c + BLOCK <= reference.shape[0]
+                and np.array_equal(reference[i + c : i + c + BLOCK], blk)
+            ):
                 found = c
                 break
         if found is None:
@@ -412,9 +444,9 @@ def _map_blocks(recorded, end, reference, first_block):
 
 def _align(recorded, reference, start):
     """Index k with recorded[start + j] == reference[k + j] over one block."""
-    window = recorded[start:start + BLOCK]
+    window = recorded[start : start + BLOCK]
     for k in np.flatnonzero(reference == window[0]):
-        if k + BLOCK <= reference.shape[0] and np.array_equal(reference[k:k + BLOCK], window):
+        if k + BLOCK <= reference.shape[0] and np.array_equal(reference[k : k + BLOCK], window):
             return int(k)
     return None
 
@@ -426,8 +458,9 @@ NOTES = [60, 64, 67, 72]
 
 
 @needs_voice
-def test_notes_over_jack_midi_come_out_in_order_with_bounded_latency(jack_server, tmp_path, live_preset,
-                                                                     live_preset_path):
+def test_notes_over_jack_midi_come_out_in_order_with_bounded_latency(
+    jack_server, tmp_path, live_preset, live_preset_path
+):
     _until_undisturbed(lambda xruns: _notes_run(jack_server, tmp_path, live_preset, live_preset_path))
 
 
@@ -444,12 +477,12 @@ def _notes_run(jack_server, tmp_path, live_preset, live_preset_path):
                 time.sleep(0.25)
                 sender.send(0x80, n, 0)
                 time.sleep(0.2)
-            sender.send(0x90, 62, 90)          # legato: a second key before the first is released
+            sender.send(0x90, 62, 90)  # legato: a second key before the first is released
             time.sleep(0.15)
             sender.send(0x90, 65, 90)
             time.sleep(0.15)
-            sender.send(0xE0, 0, 96)            # bend up
-            sender.send(0xB0, 1, 100)           # vibrato
+            sender.send(0xE0, 0, 96)  # bend up
+            sender.send(0xB0, 1, 100)  # vibrato
             time.sleep(0.15)
             sender.send(0x80, 65, 0)
             sender.send(0x80, 62, 0)
@@ -477,20 +510,21 @@ def _notes_run(jack_server, tmp_path, live_preset, live_preset_path):
     voice = vocoder.Voice(live_preset, sample_rate=RATE, seed=0)
     n_live = int(stats["samples"])
     full = live.replay(voice, events, n_live)
-    first = int(np.flatnonzero(rec.buf[:rec.end])[0]) // BLOCK + 2
+    first = int(np.flatnonzero(rec.buf[: rec.end])[0]) // BLOCK + 2
     shifts, missed, wrong, realigned = _map_blocks(rec.buf, rec.end, full, first)
     assert shifts, "the recorded audio matches no stretch of the offline render"
     # A cycle in which the host was late (an xrun: the VM or the OS did not run it in time)
     # may reach the recorder half written; every other block must match exactly.
     glitches = stats["xruns"] + stats["slow_callbacks"]
-    assert len(wrong) <= 2 * glitches, (f"{len(wrong)} recorded blocks match no block of the replay "
-                                        f"({glitches} xruns or late callbacks): {wrong[:4]}")
+    assert len(wrong) <= 2 * glitches, (
+        f"{len(wrong)} recorded blocks match no block of the replay ({glitches} xruns or late callbacks): {wrong[:4]}"
+    )
     n_blocks = rec.end // BLOCK - first
     assert len(missed) <= 0.02 * n_blocks, f"the recorder missed {len(missed)} of {n_blocks} cycles"
     assert realigned <= 3, f"{realigned} jumps in the live-to-JACK alignment"
     assert events[0, 0] > min(shifts) * BLOCK + shifts[min(shifts)], "the recording must cover the first note"
 
-    def shift_at(frame):       # live sample = recorder index + shift, near this JACK frame
+    def shift_at(frame):  # live sample = recorder index + shift, near this JACK frame
         blk = (frame - rec.base) // BLOCK
         near = min(shifts, key=lambda b: abs(b - blk))
         return shifts[near]
@@ -499,23 +533,26 @@ def _notes_run(jack_server, tmp_path, live_preset, live_preset_path):
     # sample that differs from a render without that note-on.
     midi_on = [f for f, b in rec.midi if b[0] == 0x90 and b[2] > 0]
     assert len(midi_on) == len(sent_on)
-    bound = voice.latency_samples + BLOCK + BLOCK     # + one block of JACK MIDI jitter
+    bound = voice.latency_samples + BLOCK + BLOCK  # + one block of JACK MIDI jitter
     lat, placed, engine = [], [], []
     for i in range(len(NOTES)):
         row = int(np.flatnonzero(events[:, 1] == 0x90)[i])
         s_on = int(events[row, 0])
         stop_at = s_on + voice.latency_samples + 4 * BLOCK
-        without = live.replay(vocoder.Voice(live_preset, sample_rate=RATE, seed=0),
-                              np.delete(events, row, axis=0), stop_at)
+        without = live.replay(
+            vocoder.Voice(live_preset, sample_rate=RATE, seed=0), np.delete(events, row, axis=0), stop_at
+        )
         diff = np.flatnonzero(without[s_on:] != full[s_on:stop_at])
         assert diff.size, f"note {NOTES[i]} changed nothing within {stop_at - s_on} samples"
         shift = shift_at(midi_on[i])
         first_sound_frame = rec.base + (s_on + int(diff[0]) - shift)
         lat.append(first_sound_frame - midi_on[i])
-        placed.append(rec.base + s_on - shift - midi_on[i])     # MIDI bus -> the host's placement
-        engine.append(int(diff[0]))                             # placement -> first changed sample
-    print(f"\nnote-on to first sound (samples at {RATE} Hz): {lat} = placement {placed} + voice {engine}; "
-          f"bound {bound} (voice latency {voice.latency_samples} + block {BLOCK} + jitter {BLOCK})")
+        placed.append(rec.base + s_on - shift - midi_on[i])  # MIDI bus -> the host's placement
+        engine.append(int(diff[0]))  # placement -> first changed sample
+    print(
+        f"\nnote-on to first sound (samples at {RATE} Hz): {lat} = placement {placed} + voice {engine}; "
+        f"bound {bound} (voice latency {voice.latency_samples} + block {BLOCK} + jitter {BLOCK})"
+    )
     assert all(0 <= x <= voice.latency_samples for x in engine), (engine, voice.latency_samples)
     assert all(0 <= x <= bound for x in lat), (lat, bound)
 
@@ -527,9 +564,10 @@ def _notes_run(jack_server, tmp_path, live_preset, live_preset_path):
 # the other notes of C#3..C4), each of C3..B3 came out 0.98 voiced within 9 cents every
 # time. C4 did not (77 runs): 0.36-0.98 voiced and up to 29 cents off, depending on
 # where the note fell (the voice is chaotic in detail, and less sure at C4), so a melody
-# with C4 failed now and then for no fault of the host. D4..F#4 were sharp by 56-122 cents in 1.0 (little training data that high).
-PITCH_NOTES = (48, 55, 52, 57, 59, 53)      # C3 G3 E3 A3 B3 F3
-PITCH_ON, PITCH_REST = 0.5, 0.4             # seconds held, seconds of rest after each note
+# with C4 failed now and then for no fault of the host. D4..F#4 were sharp by 56-122 cents
+# in 1.0 (little training data that high).
+PITCH_NOTES = (48, 55, 52, 57, 59, 53)  # C3 G3 E3 A3 B3 F3
+PITCH_ON, PITCH_REST = 0.5, 0.4  # seconds held, seconds of rest after each note
 PITCH_BOUND_CENTS = 50.0
 
 
@@ -539,7 +577,7 @@ def _f0_error_cents(audio, note):
     import warnings
 
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")          # pyworld imports pkg_resources
+        warnings.simplefilter("ignore")  # pyworld imports pkg_resources
         import pyworld
     a = np.asarray(audio, np.float64)
     f0, t = pyworld.dio(a, RATE, f0_floor=60.0, f0_ceil=1100.0, frame_period=5.0)
@@ -559,8 +597,10 @@ def default_preset_run(jack_server, tmp_path_factory):
     if not _voice_available():
         pytest.skip("vocoder.Voice (the compiled live core) is not built")
     if not default.is_file():
-        pytest.skip("no trained preset (presets/default.safetensors): a random preset sings noise, so pitch "
-                    "and note energy can only be checked with a trained voice")
+        pytest.skip(
+            "no trained preset (presets/default.safetensors): a random preset sings noise, so pitch "
+            "and note energy can only be checked with a trained voice"
+        )
     import vocoder
 
     preset = vocoder.load_preset(default)
@@ -571,8 +611,7 @@ def _default_preset_run(jack_server, tmp_path_factory, default, preset):
     sender = Sender(f"vsend{uuid.uuid4().hex[:6]}")
     try:
         seconds = 0.3 + len(PITCH_NOTES) * (PITCH_ON + PITCH_REST) + 2.0
-        lv, rec = _start_live_and_record(jack_server, tmp_path_factory.mktemp("default"), str(default), sender,
-                                         seconds)
+        lv, rec = _start_live_and_record(jack_server, tmp_path_factory.mktemp("default"), str(default), sender, seconds)
         try:
             _wait_for_midi_path(sender, rec)
             for n in PITCH_NOTES:
@@ -606,16 +645,18 @@ def _default_preset_run(jack_server, tmp_path_factory, default, preset):
     for (f_on, note), f_off in zip(ons, offs):
         first, last = (f_on - rec.base + RATE // 8) // BLOCK + 1, (f_off - rec.base) // BLOCK
         lost = [b for b in range(first, last) if b in bad]
-        assert len(lost) <= 2, f"the recording lost {len(lost)} cycles of note {note} (played live, not recorded as played)"
+        assert len(lost) <= 2, (
+            f"the recording lost {len(lost)} cycles of note {note} (played live, not recorded as played)"
+        )
     return preset, rec, ons, offs
 
 
 def test_trained_preset_sounds_during_each_note_and_stops_after(default_preset_run):
     preset, rec, ons, offs = default_preset_run
     for (f_on, note), f_off in zip(ons, offs):
-        seg = rec.buf[f_on - rec.base + RATE // 8:f_off - rec.base]
-        after = rec.buf[f_off - rec.base + RATE // 4:f_off - rec.base + RATE * 3 // 8]
-        rms, quiet = float(np.sqrt(np.mean(seg ** 2))), float(np.sqrt(np.mean(after ** 2)))
+        seg = rec.buf[f_on - rec.base + RATE // 8 : f_off - rec.base]
+        after = rec.buf[f_off - rec.base + RATE // 4 : f_off - rec.base + RATE * 3 // 8]
+        rms, quiet = float(np.sqrt(np.mean(seg**2))), float(np.sqrt(np.mean(after**2)))
         assert rms > 0.01 and rms > 10 * quiet, (note, rms, quiet)
 
 
@@ -628,7 +669,7 @@ def test_trained_preset_sings_the_notes_at_their_pitch_in_order(default_preset_r
     for (f_on, note), f_off in zip(ons, offs):
         # The note's middle: from 150 ms after its JACK MIDI frame (the onset, and the
         # host's ~11 ms of latency) to 50 ms before its note-off.
-        seg = rec.buf[f_on - rec.base + int(0.15 * RATE):f_off - rec.base - int(0.05 * RATE)]
+        seg = rec.buf[f_on - rec.base + int(0.15 * RATE) : f_off - rec.base - int(0.05 * RATE)]
         assert seg.shape[0] > 0.2 * RATE, (note, seg.shape)
         cents, voiced = _f0_error_cents(seg, note)
         found.append((note, round(cents, 1), round(voiced, 2)))
@@ -722,15 +763,19 @@ def _until_undisturbed(run, attempts=ATTEMPTS):
             if xruns == 0:
                 raise
             if attempt == attempts:
-                pytest.skip(f"this machine could not keep real time: each of {attempts} attempts failed during "
-                            f"JACK xruns ({', '.join(map(str, counts))}); last failure: {str(e)[:300]}")
-            print(f"\nattempt {attempt} of {attempts} failed during {xruns} JACK xruns (the machine "
-                  f"stalled a client), so it runs again: {str(e)[:400]}")
+                pytest.skip(
+                    f"this machine could not keep real time: each of {attempts} attempts failed during "
+                    f"JACK xruns ({', '.join(map(str, counts))}); last failure: {str(e)[:300]}"
+                )
+            print(
+                f"\nattempt {attempt} of {attempts} failed during {xruns} JACK xruns (the machine "
+                f"stalled a client), so it runs again: {str(e)[:400]}"
+            )
         finally:
             watch.close()
 
 
-def _realtime_run(jack_server, tmp_path, preset_path, flood: bool, xrun_times: "_XrunWatch"):
+def _realtime_run(jack_server, tmp_path, preset_path, flood: bool, xrun_times: _XrunWatch):
     sender = Sender(f"vsend{uuid.uuid4().hex[:6]}")
     # Every event the voice gets is logged (the flood's included), so that a callback can
     # be replayed offline exactly (_engine_time_again).
@@ -740,11 +785,23 @@ def _realtime_run(jack_server, tmp_path, preset_path, flood: bool, xrun_times: "
     # missed is dropped by JACK before the host sees it (measured: stopping the host for
     # 20 ms under the flood loses 160-380 messages).
     try:
-        lv = LiveProc(["--preset", preset_path, "--midi-in", sender.port, "--no-status",
-                       "--duration", LIVE_SECONDS + 1.0, "--event-log-size", log_size], tmp_path)
+        lv = LiveProc(
+            [
+                "--preset",
+                preset_path,
+                "--midi-in",
+                sender.port,
+                "--no-status",
+                "--duration",
+                LIVE_SECONDS + 1.0,
+                "--event-log-size",
+                log_size,
+            ],
+            tmp_path,
+        )
         lv.wait_for("latency:")
         time.sleep(0.5)
-        sender.send(0x90, 60, 100)            # a note held: the engine sings throughout
+        sender.send(0x90, 60, 100)  # a note held: the engine sings throughout
         sent = 0
         if flood:
             t_flood = time.monotonic()
@@ -758,15 +815,17 @@ def _realtime_run(jack_server, tmp_path, preset_path, flood: bool, xrun_times: "
     assert code == 0 and "Traceback" not in lv.output, lv.output
     s = lv.stats()
     period = BLOCK / RATE
-    print(f"\n{'flood' if flood else 'quiet'}: {s['callbacks']} callbacks, callback time / period: median "
-          f"{s['median']:.3f} p99 {s['p99']:.3f} p99.9 {s['p999']:.3f} max {s['max']:.3f} "
-          f"({1e6 * period:.0f} us period); render CPU time (the engine's) median {s['engine_median']:.3f} "
-          f"p99.9 {s['engine_p999']:.3f} max {s['engine_max']:.3f}, render wall time p99.9 "
-          f"{s['engine_wall_p999']:.3f} max {s['engine_wall_max']:.3f}, callback CPU time max "
-          f"{s['cpu_max']:.3f}; engine underruns {s['engine_underruns']} at {s['underrun_at']}, "
-          f"host overruns {s['host_overruns']}, late callbacks {s['slow_callbacks']}, "
-          f"xruns {s['xruns']}, "
-          f"midi events {s['midi_events']} (sent {sent}), dropped {s['dropped_events']}")
+    print(
+        f"\n{'flood' if flood else 'quiet'}: {s['callbacks']} callbacks, callback time / period: median "
+        f"{s['median']:.3f} p99 {s['p99']:.3f} p99.9 {s['p999']:.3f} max {s['max']:.3f} "
+        f"({1e6 * period:.0f} us period); render CPU time (the engine's) median {s['engine_median']:.3f} "
+        f"p99.9 {s['engine_p999']:.3f} max {s['engine_max']:.3f}, render wall time p99.9 "
+        f"{s['engine_wall_p999']:.3f} max {s['engine_wall_max']:.3f}, callback CPU time max "
+        f"{s['cpu_max']:.3f}; engine underruns {s['engine_underruns']} at {s['underrun_at']}, "
+        f"host overruns {s['host_overruns']}, late callbacks {s['slow_callbacks']}, "
+        f"xruns {s['xruns']}, "
+        f"midi events {s['midi_events']} (sent {sent}), dropped {s['dropped_events']}"
+    )
     assert s["callbacks"] >= 0.9 * LIVE_SECONDS * RATE / BLOCK, s
     # The engine's time per callback is its render calls' thread CPU time (see
     # live.CallbackStats): their wall time also counts the moments the audio thread did
@@ -787,8 +846,10 @@ def _realtime_run(jack_server, tmp_path, preset_path, flood: bool, xrun_times: "
         events = lv.events()
         assert len(s["underrun_at"]) == s["engine_underruns"] and events.shape[0] < log_size, s
         again = _engine_time_again(preset_path, events, s["underrun_at"])
-        print(f"engine underruns live at callbacks {s['underrun_at']}; the same render calls replayed: "
-              + ", ".join(f"{b}: {x:.3f}" for b, x in again.items()))
+        print(
+            f"engine underruns live at callbacks {s['underrun_at']}; the same render calls replayed: "
+            + ", ".join(f"{b}: {x:.3f}" for b, x in again.items())
+        )
         assert all(x < 1.0 for x in again.values()), (again, s)
     # The whole callback (MIDI in Python included) keeps up too: its CPU time is under the
     # period at p99.9. (Its wall time also counts the moments the VM or the OS did not run
@@ -802,7 +863,7 @@ def _realtime_run(jack_server, tmp_path, preset_path, flood: bool, xrun_times: "
         assert s["dropped_events"] == 0 and "queue limit reached" not in lv.output, (s, lv.output[-3000:])
         # ... and every message arrived, but those JACK itself dropped in cycles it
         # reported missed during the flood (one cycle's worth each: 27 messages).
-        lost = sent - (s["midi_events"] - 1)          # the held note came before the flood
+        lost = sent - (s["midi_events"] - 1)  # the held note came before the flood
         per_cycle = math.ceil(10000 * BLOCK / RATE)
         print(f"midi: sent {sent}, arrived {s['midi_events']}, JACK xruns during the flood {flood_xruns}")
         assert lost <= flood_xruns * per_cycle, (lost, flood_xruns, s, lv.output[-3000:])
@@ -810,65 +871,76 @@ def _realtime_run(jack_server, tmp_path, preset_path, flood: bool, xrun_times: "
 
 
 @needs_voice
-def test_realtime_run_48k_128_frames_engine_under_half_the_period(jack_server, tmp_path,
-                                                                  shipped_size_preset_path):
+def test_realtime_run_48k_128_frames_engine_under_half_the_period(jack_server, tmp_path, shipped_size_preset_path):
     _until_undisturbed(lambda xruns: _realtime_run(jack_server, tmp_path, shipped_size_preset_path, False, xruns))
 
 
 @needs_voice
-def test_realtime_run_under_a_midi_flood_of_10000_events_per_second(jack_server, tmp_path,
-                                                                    shipped_size_preset_path):
+def test_realtime_run_under_a_midi_flood_of_10000_events_per_second(jack_server, tmp_path, shipped_size_preset_path):
     _until_undisturbed(lambda xruns: _realtime_run(jack_server, tmp_path, shipped_size_preset_path, True, xruns))
 
 
 @needs_voice
 def test_panic_cc_and_osc_control(jack_server, tmp_path, live_preset_path):
-    from pythonosc import udp_client
-
     import socket
+
+    from pythonosc import udp_client
 
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         osc_port = s.getsockname()[1]
     sender = Sender(f"vsend{uuid.uuid4().hex[:6]}")
     try:
-        lv = LiveProc(["--channel", f"1={live_preset_path}", "--channel", f"2={live_preset_path}",
-                       "--midi-in", sender.port, "--osc-port", osc_port, "--lyrics", "twin kle twin kle"], tmp_path)
+        lv = LiveProc(
+            [
+                "--channel",
+                f"1={live_preset_path}",
+                "--channel",
+                f"2={live_preset_path}",
+                "--midi-in",
+                sender.port,
+                "--osc-port",
+                osc_port,
+                "--lyrics",
+                "twin kle twin kle",
+            ],
+            tmp_path,
+        )
         line = lv.wait_for("OSC: 127.0.0.1:")
         assert f"127.0.0.1:{osc_port}" in line
         osc = udp_client.SimpleUDPClient("127.0.0.1", osc_port)
         sender.send(0x90, 60, 100)
         sender.send(0x90, 64, 100)
         time.sleep(0.3)
-        sender.send(0xB0, 123, 0)               # all notes off
+        sender.send(0xB0, 123, 0)  # all notes off
         osc.send_message("/vocoder/vibrato", 0.5)
         osc.send_message("/vocoder/lyrics", "lit tle star")
         osc.send_message("/vocoder/lyric_restart", [])
         osc.send_message("/vocoder/panic", [])
         osc.send_message("/vocoder/nonsense", 1)
-        osc.send_message("/vocoder/preset", [str(live_preset_path), 2])   # channel 2 gets a new voice
+        osc.send_message("/vocoder/preset", [str(live_preset_path), 2])  # channel 2 gets a new voice
         time.sleep(1.3)
         assert "osc: preset" in lv.output, lv.output
-        sender.send(0x91, 55, 100)                 # channel 2: the new voice
+        sender.send(0x91, 55, 100)  # channel 2: the new voice
         assert "osc: panic" in lv.output and "osc: lyrics 'lit tle star'" in lv.output, lv.output
         assert "osc: unknown address /vocoder/nonsense" in lv.output
         sender.send(0x90, 67, 100)
-        time.sleep(1.2)                          # a status line shows the syllable sung
+        time.sleep(1.2)  # a status line shows the syllable sung
         assert "| lit" in lv.output, lv.output
         code = lv.stop()
     finally:
         sender.close()
     assert code == 0 and "Traceback" not in lv.output, lv.output
     ev = lv.events()
-    assert [(int(e[1]), int(e[2])) for e in ev[:5]] == [(0x90, 60), (0x90, 64), (0xB0, 123), (0x91, 55),
-                                                         (0x90, 67)]
+    assert [(int(e[1]), int(e[2])) for e in ev[:5]] == [(0x90, 60), (0x90, 64), (0xB0, 123), (0x91, 55), (0x90, 67)]
     assert lv.stats()["callback_errors"] == 0
     assert "2 voice(s) ch 1=" in lv.output
 
 
 @needs_voice
-def test_vanished_midi_port_releases_notes_and_vanished_audio_device_exits_cleanly(tmp_path, live_preset_path,
-                                                                                   jack_server):
+def test_vanished_midi_port_releases_notes_and_vanished_audio_device_exits_cleanly(
+    tmp_path, live_preset_path, jack_server
+):
     # Its own JACK server, killed under the running host.
     name = server_name("vanish")
     proc = start_jackd(name, tmp_path / "jackd.log")
@@ -880,11 +952,11 @@ def test_vanished_midi_port_releases_notes_and_vanished_audio_device_exits_clean
         lv.wait_for("latency:")
         sender.send(0x90, 60, 100)
         time.sleep(0.2)
-        sender.proc.kill()                                  # the keyboard is unplugged mid-note
+        sender.proc.kill()  # the keyboard is unplugged mid-note
         sender.proc.wait()
         lv.wait_for("vanished: all notes off", timeout=10)
         t0 = time.monotonic()
-        stop_jackd(proc, name)                             # the audio device goes away
+        stop_jackd(proc, name)  # the audio device goes away
         try:
             code = lv.proc.wait(15)
         except subprocess.TimeoutExpired:
@@ -902,8 +974,14 @@ def test_vanished_midi_port_releases_notes_and_vanished_audio_device_exits_clean
 def test_devices_lists_jack_ports_and_audio_devices_and_survives_no_alsa(jack_server):
     sender = Sender(f"vsend{uuid.uuid4().hex[:6]}")
     try:
-        r = subprocess.run([sys.executable, "-m", "vocoder", "devices"], capture_output=True, text=True,
-                           env=_env(), cwd=str(REPO), timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-m", "vocoder", "devices"],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            cwd=str(REPO),
+            timeout=60,
+        )
     finally:
         sender.close()
     assert r.returncode == 0, r.stderr
@@ -918,10 +996,17 @@ def test_devices_lists_jack_ports_and_audio_devices_and_survives_no_alsa(jack_se
 # Without JACK: the embedding API and the host's pieces
 # ---------------------------------------------------------------------------------------
 EVENTS = [  # (sample position, method, args)
-    (100, "note_on", (60, 100)), (2500, "pitch_bend", (0.5,)), (4000, "control", (1, 90)),
-    (7001, "note_on", (64, 80)), (9000, "note_off", (60,)), (12000, "note_off", (64,)),
-    (15007, "note_on", (67, 110)), (16000, "control", (11, 40)), (19999, "panic", ()),
-    (21000, "note_on", (55, 100)), (23000, "note_off", (55,)),
+    (100, "note_on", (60, 100)),
+    (2500, "pitch_bend", (0.5,)),
+    (4000, "control", (1, 90)),
+    (7001, "note_on", (64, 80)),
+    (9000, "note_off", (60,)),
+    (12000, "note_off", (64,)),
+    (15007, "note_on", (67, 110)),
+    (16000, "control", (11, 40)),
+    (19999, "panic", ()),
+    (21000, "note_on", (55, 100)),
+    (23000, "note_off", (55,)),
 ]
 
 
@@ -959,8 +1044,9 @@ def test_host_callback_with_a_real_voice_matches_replay(live_preset):
 
     msgs = [([0x90, 60, 100], 0.0), ([0xE0, 0, 80], 0.004), ([0x80, 60, 0], 0.3), ([0x90, 62, 90], 0.1)]
     src = FakeMidi()
-    host = live.LiveHost([vocoder.Voice(live_preset, sample_rate=RATE, seed=1)], [0] * 16, RATE, src,
-                         channels=2, event_log=64)
+    host = live.LiveHost(
+        [vocoder.Voice(live_preset, sample_rate=RATE, seed=1)], [0] * 16, RATE, src, channels=2, event_log=64
+    )
     out = np.zeros((BLOCK, 2), np.float32)
     chunks = []
     for i in range(300):
@@ -1012,17 +1098,16 @@ def test_events_are_placed_by_their_timestamps_and_clamped_into_the_block():
     host = live.LiveHost([v], [0] * 16, RATE, src)
     out = np.zeros((BLOCK, 1), np.float32)
     # Deltas: an old message, then two 1 ms apart; the newest is taken as just arrived.
-    src.pending = [([0x90, 60, 100], 0.0), ([0xB0, 1, 64], 0.050), ([0xE0, 0, 127], 0.001),
-                   ([0x80, 60, 0], 0.001)]
+    src.pending = [([0x90, 60, 100], 0.0), ([0xB0, 1, 64], 0.050), ([0xE0, 0, 127], 0.001), ([0x80, 60, 0], 0.001)]
     host.callback(out, BLOCK, None, None)
     assert np.all(out == 0.25)
     names = [c[0] for c in v.calls]
     assert names == ["note_on", "control", "pitch_bend", "note_off"]
     offs = [c[-1] for c in v.calls]
-    assert offs[0] == 0                              # 52 ms old: clamped to the block start
-    assert offs[3] == BLOCK - 1                      # newest: end of the block
-    assert offs[3] - offs[2] in (47, 48, 49) and offs[2] - offs[1] in (47, 48, 49)   # 1 ms = 48 samples
-    assert v.calls[2][1] == (127 * 128 - 8192) / 8192      # one bend scale for files and keyboards
+    assert offs[0] == 0  # 52 ms old: clamped to the block start
+    assert offs[3] == BLOCK - 1  # newest: end of the block
+    assert offs[3] - offs[2] in (47, 48, 49) and offs[2] - offs[1] in (47, 48, 49)  # 1 ms = 48 samples
+    assert v.calls[2][1] == (127 * 128 - 8192) / 8192  # one bend scale for files and keyboards
     assert v.calls[0][1:3] == (60, 100)
 
 
@@ -1036,7 +1121,7 @@ def test_channel_routing_commands_and_a_failing_voice_never_raise():
     host.post("panic")
     host.post("control", 1, 64, 0, voice=0)
     out = np.ones((BLOCK, 2), np.float32)
-    host.callback(out, BLOCK, None, None)        # voice b raises in render: silence, counted
+    host.callback(out, BLOCK, None, None)  # voice b raises in render: silence, counted
     assert np.all(out == 0) and host.stats.errors == 1
     assert a.calls == [("panic",), ("control", 1, 64, 0), ("note_on", 60, 100, BLOCK - 1)]
     assert b.calls == [("panic",), ("note_on", 36, 100, BLOCK - 1)]
@@ -1052,8 +1137,13 @@ def test_callback_stats_quantiles_and_engine_underruns():
     for i in range(1000):
         slow = i >= 998
         # wall, render wall, CPU, render CPU; one callback late only because it did not run
-        st.add(time.perf_counter(), 1.5 if slow else 0.1, 1.4 if slow else 0.08, 1.2 if slow else 0.1,
-               1.1 if slow else 0.08)
+        st.add(
+            time.perf_counter(),
+            1.5 if slow else 0.1,
+            1.4 if slow else 0.08,
+            1.2 if slow else 0.1,
+            1.1 if slow else 0.08,
+        )
     st.add(time.perf_counter(), 3.0, 0.05, 0.1, 0.05)
     assert st.engine_underruns == 2 and st.host_overruns == 2 and st.slow_callbacks == 3
     assert st.max_load == 3.0 and st.engine_max == 1.1 and st.engine_wall_max == 1.4
@@ -1079,8 +1169,9 @@ def test_devices_without_a_server_or_sequencer_still_lists(tmp_path):
     env = _env()
     env["JACK_DEFAULT_SERVER"] = f"no-such-server-{uuid.uuid4().hex[:6]}"
     env["JACK_NO_START_SERVER"] = "1"
-    r = subprocess.run([sys.executable, "-m", "vocoder", "devices"], capture_output=True, text=True, env=env,
-                       cwd=str(REPO), timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-m", "vocoder", "devices"], capture_output=True, text=True, env=env, cwd=str(REPO), timeout=60
+    )
     assert r.returncode == 0, r.stderr
     assert "MIDI (jack):" in r.stdout and "MIDI (alsa):" in r.stdout and "Audio devices" in r.stdout
 
@@ -1101,9 +1192,26 @@ def test_a_midi_burst_is_spread_over_callbacks():
 
 @needs_voice
 def test_bench_live_runs_and_reports_every_case(live_preset_path):
-    r = subprocess.run([sys.executable, "-m", "vocoder", "bench", "live", "--json", "--seconds", "0.2", "--no-load",
-                        "--preset", str(live_preset_path)], capture_output=True, text=True, env=_env(),
-                       cwd=str(REPO), timeout=120)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vocoder",
+            "bench",
+            "live",
+            "--json",
+            "--seconds",
+            "0.2",
+            "--no-load",
+            "--preset",
+            str(live_preset_path),
+        ],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        cwd=str(REPO),
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     recs = json.loads(r.stdout)
     assert [(x["frames"], x["voices"]) for x in recs] == [(f, v) for f in (64, 128, 256) for v in (1, 4)]

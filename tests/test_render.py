@@ -6,12 +6,12 @@ import warnings
 import numpy as np
 import pytest
 import soundfile as sf
-
 from test_events import write_midi, write_musicxml
+
 from vocoder import cli
-from vocoder.hosts import render
-from vocoder.score.events import Note, Song, read_song
 from vocoder.engine.presets import list_presets, save_preset
+from vocoder.hosts import render
+from vocoder.score.events import read_song
 from vocoder.testing import random_preset
 
 
@@ -23,8 +23,11 @@ def preset_path(tmp_path_factory):
 
 @pytest.fixture()
 def song_mid(tmp_path):
-    return write_midi(tmp_path / "song.mid", [[(0, 1, 60, "Twin-"), (1, 1, 60, "kle "), (2, 1, 67, "twin-"),
-                                               (3, 1, 67, "kle "), (4, 2, 69, "star")]], tempo=500000)
+    return write_midi(
+        tmp_path / "song.mid",
+        [[(0, 1, 60, "Twin-"), (1, 1, 60, "kle "), (2, 1, 67, "twin-"), (3, 1, 67, "kle "), (4, 2, 69, "star")]],
+        tempo=500000,
+    )
 
 
 def run(capsys, *args):
@@ -41,15 +44,15 @@ def test_render_midi_to_wav(tmp_path, song_mid, preset_path, capsys):
     out = tmp_path / "out.wav"
     rc, err = run(capsys, song_mid, "-o", out, "--preset", preset_path, "--plot", tmp_path / "out.png")
     assert rc == 0, err
-    assert "100%" in err and "wrote" in err               # progress bar and summary on stderr
+    assert "100%" in err and "wrote" in err  # progress bar and summary on stderr
     info = sf.info(str(out))
     assert info.samplerate == 16000 and info.subtype == "PCM_16" and info.channels == 1
-    assert info.frames == int(round((3.0 + render.TAIL) * 16000))   # 6 beats at 120 BPM + the tail
+    assert info.frames == int(round((3.0 + render.TAIL) * 16000))  # 6 beats at 120 BPM + the tail
     a, _ = sf.read(str(out))
     assert np.abs(a).max() > 0.01
     assert (tmp_path / "out.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert leftovers(tmp_path) == []
-    assert oct(out.stat().st_mode & 0o777) != oct(0o600)   # normal permissions, not the temp file's
+    assert oct(out.stat().st_mode & 0o777) != oct(0o600)  # normal permissions, not the temp file's
 
 
 def test_same_seed_same_bytes_any_jobs(tmp_path, preset_path, capsys):
@@ -70,8 +73,9 @@ def test_same_seed_same_bytes_any_jobs(tmp_path, preset_path, capsys):
 
 
 def test_rate_flac_and_formats(tmp_path, song_mid, preset_path, capsys):
-    rc, err = run(capsys, song_mid, "-o", tmp_path / "hi.flac", "--preset", preset_path, "--rate", 48000, "-q",
-                  "--format", "24")
+    rc, err = run(
+        capsys, song_mid, "-o", tmp_path / "hi.flac", "--preset", preset_path, "--rate", 48000, "-q", "--format", "24"
+    )
     assert rc == 0, err
     info = sf.info(str(tmp_path / "hi.flac"))
     assert info.format == "FLAC" and info.subtype == "PCM_24" and info.samplerate == 48000
@@ -84,12 +88,15 @@ def test_rate_flac_and_formats(tmp_path, song_mid, preset_path, capsys):
     assert rc == 1 and "x.mp3: unsupported output type '.mp3'" in err
 
 
-@pytest.mark.parametrize("content,message", [
-    (None, "no such file"),
-    (b"", "empty file"),
-    ("trunc", "truncated MIDI file"),
-    (b"RIFFxxxxWAVEfmt ", "not a MIDI file"),
-])
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (None, "no such file"),
+        (b"", "empty file"),
+        ("trunc", "truncated MIDI file"),
+        (b"RIFFxxxxWAVEfmt ", "not a MIDI file"),
+    ],
+)
 def test_bad_input_one_clear_line(tmp_path, preset_path, capsys, content, message):
     src = tmp_path / "bad.mid"
     if content == "trunc":
@@ -155,7 +162,9 @@ def test_lyrics_option_and_transpose(tmp_path, preset_path, capsys):
     f0, _ = render.song_features(song, voice, transpose=0)
     f7, _ = render.song_features(song, voice, transpose=7)
     mid_note = int(0.5 * 200)
-    assert f7[mid_note, 0] - f0[mid_note, 0] == pytest.approx(7.0, abs=1e-4)   # float32 frames (an ulp near note 64 is 8e-6)
+    assert f7[mid_note, 0] - f0[mid_note, 0] == pytest.approx(
+        7.0, abs=1e-4
+    )  # float32 frames (an ulp near note 64 is 8e-6)
     rc, err = run(capsys, mid, "-o", tmp_path / "t.wav", "--preset", preset_path, "--transpose", 7, "-q")
     assert rc == 0, err
 
@@ -165,8 +174,13 @@ def test_out_of_range_warning(tmp_path, preset_path, capsys):
 
     p = load_preset(preset_path)
     cfg = p.config
-    cfg["singer"] = {"phonemes": ["AA"], "envelopes": [[-8.0] * 24], "voicing": [1.0], "durations": [0.2],
-                     "pitch_range": [48, 66]}
+    cfg["singer"] = {
+        "phonemes": ["AA"],
+        "envelopes": [[-8.0] * 24],
+        "voicing": [1.0],
+        "durations": [0.2],
+        "pitch_range": [48, 66],
+    }
     ranged = save_preset(Preset(cfg, p.tensors, p.layers), tmp_path / "ranged.safetensors")
     mid = write_midi(tmp_path / "low.mid", [[(0, 1, 30, None), (1, 1, 33, None)]])
     rc, err = run(capsys, mid, "-o", tmp_path / "low.wav", "--preset", ranged, "-q")
@@ -185,18 +199,20 @@ def test_musicxml_render_follows_the_notes(tmp_path, preset_path, capsys):
     assert sf.info(str(out)).frames == int(round((song.duration + render.TAIL) * 16000))
     feats, _ = render.song_features(song, render.load_voice(preset_path))
     for n in song.notes:  # voiced regions follow the notes, f0 within a few cents (vibrato is symmetric)
-        seg = feats[int((n.start + 0.1) * 200):int((n.end - 0.2) * 200)]   # before coda + onset
+        seg = feats[int((n.start + 0.1) * 200) : int((n.end - 0.2) * 200)]  # before coda + onset
         assert np.all(seg[:, 1] > 0.9)
         assert abs(np.median(100 * (seg[:, 0] - n.pitch))) < 10
-    rest = feats[int(1.65 * 200):int(1.9 * 200)]          # the quarter rest after "men"
+    rest = feats[int(1.65 * 200) : int(1.9 * 200)]  # the quarter rest after "men"
     assert np.all(rest[:, 1] < 0.01)
 
 
 def test_default_preset_sings_the_notes(tmp_path, capsys):
     """With the trained voice: the f0 tracked in the audio follows the score."""
     if not any(name == "default" for name, _, _ in list_presets()):
-        pytest.skip("no trained preset named default installed (presets/default.safetensors); the audio "
-                    "of a random preset is not a voice, so its pitch is not checked")
+        pytest.skip(
+            "no trained preset named default installed (presets/default.safetensors); the audio "
+            "of a random preset is not a voice, so its pitch is not checked"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pyworld = pytest.importorskip("pyworld", reason="pyworld tracks the rendered f0 (pip install pyworld)")
@@ -225,12 +241,15 @@ def test_ctrl_c_leaves_nothing(tmp_path, preset_path):
     import threading
     import time
 
-    notes = [(4 * i, 3, 60 + (i % 5), "la") for i in range(150)]     # 300 s of song
+    notes = [(4 * i, 3, 60 + (i % 5), "la") for i in range(150)]  # 300 s of song
     mid = write_midi(tmp_path / "long.mid", [notes], tempo=500000)
     out = tmp_path / "long.wav"
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    proc = subprocess.Popen([sys.executable, "-m", "vocoder", "render", str(mid), "-o", str(out), "--preset",
-                             preset_path, "--jobs", "2"], stderr=subprocess.PIPE, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vocoder", "render", str(mid), "-o", str(out), "--preset", preset_path, "--jobs", "2"],
+        stderr=subprocess.PIPE,
+        env=env,
+    )
     err = bytearray()
 
     def read():
@@ -253,13 +272,13 @@ def test_ctrl_c_leaves_nothing(tmp_path, preset_path):
 
 def test_split_chunks():
     fs = 0.005
-    sil = np.zeros(4000, bool)                     # 20 s: rests of 0.5 s every 2 s
+    sil = np.zeros(4000, bool)  # 20 s: rests of 0.5 s every 2 s
     for k in range(1, 10):
-        sil[k * 400 - 50:k * 400 + 50] = True
+        sil[k * 400 - 50 : k * 400 + 50] = True
     chunks = render.split_chunks(sil, fs)
     assert chunks[0][0] == 0 and chunks[-1][1] == 4000
     assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:]))
-    assert all(sil[a] for a, _ in chunks[1:])      # every cut lies in a rest
+    assert all(sil[a] for a, _ in chunks[1:])  # every cut lies in a rest
     assert all((b - a) * fs >= render.MIN_CHUNK for a, b in chunks)
     assert 4 <= len(chunks) <= 6
     assert render.split_chunks(np.zeros(500, bool), fs) == [(0, 500)]
@@ -269,8 +288,10 @@ def test_split_chunks():
 
 
 def test_preset_that_cannot_sing_and_disk_errors(tmp_path, song_mid, capsys, monkeypatch):
-    bad = save_preset(random_preset(hidden=16, density=0.5, n_features=1, hop=80, cond_hidden=8, excitation=0),
-                      tmp_path / "nof0.safetensors")
+    bad = save_preset(
+        random_preset(hidden=16, density=0.5, n_features=1, hop=80, cond_hidden=8, excitation=0),
+        tmp_path / "nof0.safetensors",
+    )
     rc, err = run(capsys, song_mid, "-o", tmp_path / "o.wav", "--preset", bad)
     assert rc == 1 and "nof0.safetensors: this preset cannot sing" in err and "f0, voicing" in err
     assert len(err.strip().splitlines()) == 1
@@ -279,8 +300,9 @@ def test_preset_that_cannot_sing_and_disk_errors(tmp_path, song_mid, capsys, mon
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(render, "_write_sf", full)
-    good = save_preset(random_preset(hidden=16, density=0.5, n_features=26, hop=80, cond_hidden=8),
-                       tmp_path / "g.safetensors")
+    good = save_preset(
+        random_preset(hidden=16, density=0.5, n_features=26, hop=80, cond_hidden=8), tmp_path / "g.safetensors"
+    )
     rc, err = run(capsys, song_mid, "-o", tmp_path / "o.wav", "--preset", good, "-q")
     assert rc == 1 and err.strip() == f"vocoder render: {tmp_path / 'o.wav'}: No space left on device"
     assert not (tmp_path / "o.wav").exists() and leftovers(tmp_path) == []
@@ -288,12 +310,20 @@ def test_preset_that_cannot_sing_and_disk_errors(tmp_path, song_mid, capsys, mon
 
 def test_track_and_channel_options(tmp_path, preset_path, capsys):
     mid = write_midi(tmp_path / "two.mid", [[(0, 2, 72, None, 1)], [(0, 1, 60, "one", 0), (1, 1, 62, "two", 0)]])
-    for k, (extra, ok) in enumerate(((["--track", 1], True), (["--channel", 2], True), (["--track", 5], False),
-                                     (["--track", 0, "--channel", 1], False))):
+    for k, (extra, ok) in enumerate(
+        (
+            (["--track", 1], True),
+            (["--channel", 2], True),
+            (["--track", 5], False),
+            (["--track", 0, "--channel", 1], False),
+        )
+    ):
         out = tmp_path / f"o{k}.wav"
         rc, err = run(capsys, mid, "-o", out, "--preset", preset_path, "-q", *extra)
         assert (rc == 0) == ok, err
         if not ok:
             assert len(err.strip().splitlines()) == 1 and str(mid) in err and not out.exists()
-    assert "no track 5; the file has tracks 0..1" in run(capsys, mid, "-o", tmp_path / "o.wav", "--preset",
-                                                         preset_path, "--track", 5)[1]
+    assert (
+        "no track 5; the file has tracks 0..1"
+        in run(capsys, mid, "-o", tmp_path / "o.wav", "--preset", preset_path, "--track", 5)[1]
+    )

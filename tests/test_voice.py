@@ -22,8 +22,8 @@ def preset(request):
 SCRIPT = [  # (device sample, method, args)
     (500, "note_on", (60, 100)),
     (9000, "pitch_bend", (0.5,)),
-    (20000, "note_on", (64, 80)),   # legato: glide, no new syllable
-    (26000, "note_off", (64,)),     # back to 60
+    (20000, "note_on", (64, 80)),  # legato: glide, no new syllable
+    (26000, "note_off", (64,)),  # back to 60
     (30000, "note_off", (60,)),
     (30001, "note_on", (67, 127)),
     (34000, "control", (1, 127)),
@@ -85,19 +85,19 @@ def test_singer_follows_the_events(preset):
     def frame_at(t):
         return min(feats, key=lambda pf: abs(pf[0] - t))[1]
 
-    assert frame_at(400)[1] < 0.05                             # before the first note: silence
+    assert frame_at(400)[1] < 0.05  # before the first note: silence
     f = frame_at(8000)
-    assert abs(f[0] - 60) < 0.05 and f[1] > 0.9                # voiced at C4 (no vibrato yet, no bend)
+    assert abs(f[0] - 60) < 0.05 and f[1] > 0.9  # voiced at C4 (no vibrato yet, no bend)
     f = frame_at(11500)
-    assert abs(f[0] - 61) < 0.05                               # bend 0.5 = +1 semitone
+    assert abs(f[0] - 61) < 0.05  # bend 0.5 = +1 semitone
     f0s = [frame_at(t)[0] for t in range(20000, 26000, 240)]
-    assert max(f0s) > 64.0 and f0s[0] < 63 and f0s[2] < 63.5    # legato glide towards E4 (+1 bend), not a jump
+    assert max(f0s) > 64.0 and f0s[0] < 63 and f0s[2] < 63.5  # legato glide towards E4 (+1 bend), not a jump
     f0s = [frame_at(t)[0] for t in range(26000, 30000, 240)]
-    assert f0s[0] > 63 and min(f0s) < 62                       # gliding back down to the held C4
+    assert f0s[0] > 63 and min(f0s) < 62  # gliding back down to the held C4
     f0s = np.array([frame_at(t)[0] for t in range(36000, 44000, 240)])
     assert np.ptp(f0s) > 1.0 and abs(np.median(f0s) - 68) < 0.5  # full mod wheel: wide vibrato around G4 + bend
     assert frame_at(39000)[2:].mean() - frame_at(43000)[2:].mean() > 1.0  # expression 40: quieter
-    assert frame_at(47900)[1] < 0.1                            # released: unvoiced
+    assert frame_at(47900)[1] < 0.1  # released: unvoiced
 
 
 def test_syllables_advance_per_note_not_per_legato(preset):

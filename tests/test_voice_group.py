@@ -19,10 +19,16 @@ def preset(request):
 def script(k):
     """A different little part for voice k (device samples, method, args)."""
     s = 300 * k
-    return [(100 + s, "note_on", (57 + 2 * k, 90)), (7000 + s, "pitch_bend", (0.25 * k - 0.5,)),
-            (12000 + s, "note_on", (64 + k, 100)), (15000 + s, "note_off", (64 + k,)),
-            (17000 + s, "control", (1, 30 * k)), (20000 + s, "note_off", (57 + 2 * k,)),
-            (21000, "note_on", (60, 110)), (26000 - s, "panic", ())]
+    return [
+        (100 + s, "note_on", (57 + 2 * k, 90)),
+        (7000 + s, "pitch_bend", (0.25 * k - 0.5,)),
+        (12000 + s, "note_on", (64 + k, 100)),
+        (15000 + s, "note_off", (64 + k,)),
+        (17000 + s, "control", (1, 30 * k)),
+        (20000 + s, "note_off", (57 + 2 * k,)),
+        (21000, "note_on", (60, 110)),
+        (26000 - s, "panic", ()),
+    ]
 
 
 def make(preset, rates, level=None):
@@ -53,6 +59,7 @@ def alone(voices, blocks, total):
         for k, v in enumerate(voices):
             v.render(o[k])
         return o
+
     return drive(voices, blocks, total, render)
 
 
@@ -63,6 +70,7 @@ def grouped(voices, blocks, total, max_block=1024):
         o = np.zeros((len(voices), n), np.float32)
         g.render_each(o)
         return o
+
     return drive(voices, blocks, total, render)
 
 
@@ -91,10 +99,11 @@ def test_mix_is_the_sum_of_the_voices(preset, reference):
         o = np.zeros(n, np.float32)
         g.render(o)
         return o[None]
+
     mix = drive(voices, [128, 500], TOTAL, render)[0]
     expect = np.zeros(TOTAL, np.float32)
     for k in range(4):
-        expect = expect + reference[k]   # the group adds voice by voice, in float32
+        expect = expect + reference[k]  # the group adds voice by voice, in float32
     assert mix.tobytes() == expect.tobytes()
 
 
@@ -106,10 +115,11 @@ def test_voices_at_different_rates_and_levels(preset):
         g = vocoder.VoiceGroup(voices)
         total = 12000
 
-        def render(n):
+        def render(n, g=g):
             o = np.zeros((4, n), np.float32)
             g.render_each(o)
             return o
+
         got = drive(voices, [100, 37], total, render)
         for k in range(4):
             assert got[k].tobytes() == ref[k].tobytes(), (level, rates[k])

@@ -70,5 +70,23 @@ def __getattr__(name):
     raise AttributeError(f"module 'vocoder' has no attribute {name!r}")
 
 
-__all__ = ["load_preset", "save_preset", "Preset", "PresetError", "Vocoder", "Voice", "VoiceGroup", "Singer", "SingerOptions", "SingerParams", "Event", "Song",
-           "SongError", "read_song", "read_midi", "read_musicxml", "render_file", "__version__"]
+__all__ = [
+    "load_preset",
+    "save_preset",
+    "Preset",
+    "PresetError",
+    "Vocoder",
+    "Voice",
+    "VoiceGroup",
+    "Singer",
+    "SingerOptions",
+    "SingerParams",
+    "Event",
+    "Song",
+    "SongError",
+    "read_song",
+    "read_midi",
+    "read_musicxml",
+    "render_file",
+    "__version__",
+]

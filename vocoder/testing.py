@@ -37,10 +37,29 @@ def _block_mask(rng, rows: int, cols: int, density: float) -> np.ndarray:
     return m[:rows, :cols].astype(np.float64)
 
 
-def random_preset(hidden=384, density=0.1, head="dual", subscale=1, sample_rate=16000, seed=0, n_features=22,
-                  hop=None, mulaw_bits=9, horizon=None, ctx_before=1, lookahead=1, cond_hidden=64,
-                  temperature=1.0, name=None, excitation=2, preemphasis=0.0, predictor="none", ltp_gain=0.8,
-                  temperature_unvoiced=None, highpass_hz=20.0) -> Preset:
+def random_preset(
+    hidden=384,
+    density=0.1,
+    head="dual",
+    subscale=1,
+    sample_rate=16000,
+    seed=0,
+    n_features=22,
+    hop=None,
+    mulaw_bits=9,
+    horizon=None,
+    ctx_before=1,
+    lookahead=1,
+    cond_hidden=64,
+    temperature=1.0,
+    name=None,
+    excitation=2,
+    preemphasis=0.0,
+    predictor="none",
+    ltp_gain=0.8,
+    temperature_unvoiced=None,
+    highpass_hz=20.0,
+) -> Preset:
     """A random, untrained but numerically sane preset (deterministic in ``seed``).
 
     ``density`` is the fraction of 16x4 blocks kept in ``R`` and the output matrices.
@@ -61,15 +80,27 @@ def random_preset(hidden=384, density=0.1, head="dual", subscale=1, sample_rate=
         "license": "CC0-1.0",
         "version": "0.0.0",
         "description": f"Random untrained {head}-head network (seed {seed}, block density {density}) for tests.",
-        "sample_rate": sample_rate, "hop": hop, "n_features": n_features,
+        "sample_rate": sample_rate,
+        "hop": hop,
+        "n_features": n_features,
         "feature_names": default_feature_names(n_features),
-        "hidden": hidden, "head": head, "mulaw_bits": mulaw_bits, "subscale": subscale, "horizon": horizon,
-        "ctx_before": ctx_before, "lookahead": lookahead, "cond_hidden": cond_hidden,
-        "excitation": excitation, "temperature": temperature, "preemphasis": preemphasis,
-        "predictor": predictor, "ltp_gain": ltp_gain if predictor != "none" else 0.0,
+        "hidden": hidden,
+        "head": head,
+        "mulaw_bits": mulaw_bits,
+        "subscale": subscale,
+        "horizon": horizon,
+        "ctx_before": ctx_before,
+        "lookahead": lookahead,
+        "cond_hidden": cond_hidden,
+        "excitation": excitation,
+        "temperature": temperature,
+        "preemphasis": preemphasis,
+        "predictor": predictor,
+        "ltp_gain": ltp_gain if predictor != "none" else 0.0,
         "temperature_unvoiced": temperature if temperature_unvoiced is None else temperature_unvoiced,
         "highpass_hz": highpass_hz,
-        "training": {"random": True, "seed": seed, "density": density}, "singer": {},
+        "training": {"random": True, "seed": seed, "density": density},
+        "singer": {},
     }
     cfg = check_config(config, f"<preset {config['name']!r}>")  # bad arguments fail here, clearly
     H, K, E = hidden, ctx_before + 1 + lookahead, cfg["excitation"]

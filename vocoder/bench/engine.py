@@ -39,8 +39,9 @@ def bench_engine(seconds: float = 1.0, repeats: int = 3, density: float = 0.1, q
         seconds, repeats = 0.25, 1
     records = []
     for hidden, sr, b in ENGINE_CASES:
-        p = random_preset(hidden=hidden, density=density, head="dual", subscale=b,
-                          sample_rate=sr, seed=0, horizon=1 if b > 1 else 0)
+        p = random_preset(
+            hidden=hidden, density=density, head="dual", subscale=b, sample_rate=sr, seed=0, horizon=1 if b > 1 else 0
+        )
         v = Vocoder(p, seed=0)
         frames = max(1, int(seconds * sr) // p.hop)
         feats = np.random.default_rng(0).normal(size=(frames, p.n_features)).astype(np.float32)
@@ -55,17 +56,28 @@ def bench_engine(seconds: float = 1.0, repeats: int = 3, density: float = 0.1, q
         cpu_us = statistics.median(cpu_times) / audio.shape[0] * 1e6
         level = kernels.active_level()
         gemv_ns = 0.0
-        for name, layer in p.layers.items():
+        for layer in p.layers.values():
             m = kernels.BlockSparseMatrix(layer.packed)
             ns = float(np.median(m.time_calls(level, batch=b, calls=50, repeats=5)))
             gemv_ns += ns / b  # one call serves b samples
-        records.append(dict(
-            name=f"H{hidden} {sr // 1000}kHz B={b}", hidden=hidden, density=density, sample_rate=sr,
-            subscale=b, level=level, rtf=total_us * 1e-6 * sr, x_realtime=1.0 / (total_us * 1e-6 * sr),
-            us_per_sample=total_us, gemv_us=gemv_ns / 1000, other_us=total_us - gemv_ns / 1000,
-            cpu_us_per_sample=cpu_us, rtf_cpu=cpu_us * 1e-6 * sr,
-            peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        ))
+        records.append(
+            dict(
+                name=f"H{hidden} {sr // 1000}kHz B={b}",
+                hidden=hidden,
+                density=density,
+                sample_rate=sr,
+                subscale=b,
+                level=level,
+                rtf=total_us * 1e-6 * sr,
+                x_realtime=1.0 / (total_us * 1e-6 * sr),
+                us_per_sample=total_us,
+                gemv_us=gemv_ns / 1000,
+                other_us=total_us - gemv_ns / 1000,
+                cpu_us_per_sample=cpu_us,
+                rtf_cpu=cpu_us * 1e-6 * sr,
+                peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            )
+        )
         if b == 1 and hidden == 384 and sr == 16000:
             records.append(_numpy_baseline(p, feats, sr, repeats, density))
     records += _predictor_cost(seconds, max(3, repeats), density)
@@ -85,14 +97,16 @@ def _predictor_cost(seconds, repeats, density) -> list:
     out = []
     for hidden in PREDICTOR_CASES:
         kw = dict(hidden=hidden, density=density, head="mulaw", mulaw_bits=8, n_features=26, seed=0)
-        pair = {"mulaw": random_preset(**kw),
-                "mulaw+predictor": random_preset(predictor="lpc+pitch", preemphasis=0.6, **kw)}
+        pair = {
+            "mulaw": random_preset(**kw),
+            "mulaw+predictor": random_preset(predictor="lpc+pitch", preemphasis=0.6, **kw),
+        }
         frames = max(1, int(seconds * 16000) // 80)
         rng = np.random.default_rng(0)
         feats = rng.normal(size=(frames, 26)).astype(np.float32)
         feats[:, 0], feats[:, 1] = 50 + 10 * rng.random(frames), rng.random(frames) > 0.3
         vs = {k: Vocoder(p, seed=0) for k, p in pair.items()}
-        cpu = {k: [] for k in vs}
+        cpu: dict[str, list[float]] = {k: [] for k in vs}
         for v in vs.values():
             v.vocode(feats)  # untimed warm-up
         for _ in range(repeats):
@@ -103,11 +117,25 @@ def _predictor_cost(seconds, repeats, density) -> list:
         base = statistics.median(cpu["mulaw"])
         for k, times in cpu.items():
             us = statistics.median(times)
-            out.append(dict(name=f"H{hidden} 16kHz B=1 {k}", hidden=hidden, density=density, sample_rate=16000,
-                            subscale=1, level=kernels.active_level(), rtf=us * 1e-6 * 16000,
-                            x_realtime=1.0 / (us * 1e-6 * 16000), us_per_sample=us, gemv_us=None, other_us=None,
-                            cpu_us_per_sample=us, rtf_cpu=us * 1e-6 * 16000, peak_rss_mb=None,
-                            relative_to_plain=us / base))
+            out.append(
+                dict(
+                    name=f"H{hidden} 16kHz B=1 {k}",
+                    hidden=hidden,
+                    density=density,
+                    sample_rate=16000,
+                    subscale=1,
+                    level=kernels.active_level(),
+                    rtf=us * 1e-6 * 16000,
+                    x_realtime=1.0 / (us * 1e-6 * 16000),
+                    us_per_sample=us,
+                    gemv_us=None,
+                    other_us=None,
+                    cpu_us_per_sample=us,
+                    rtf_cpu=us * 1e-6 * 16000,
+                    peak_rss_mb=None,
+                    relative_to_plain=us / base,
+                )
+            )
     return out
 
 
@@ -127,22 +155,38 @@ def _numpy_baseline(p, feats, sr, repeats, density) -> dict:
         cpu_times.append(time.thread_time() - c0)
     us = statistics.median(times) / audio.shape[0] * 1e6
     cpu_us = statistics.median(cpu_times) / audio.shape[0] * 1e6
-    return dict(name=f"H{p.hidden} {sr // 1000}kHz B=1", hidden=p.hidden, density=density,
-                sample_rate=sr, subscale=1, level="numpy-f32 (reference.py)", rtf=us * 1e-6 * sr,
-                x_realtime=1.0 / (us * 1e-6 * sr), us_per_sample=us, gemv_us=None, other_us=None,
-                cpu_us_per_sample=cpu_us, rtf_cpu=cpu_us * 1e-6 * sr, peak_rss_mb=None)
+    return dict(
+        name=f"H{p.hidden} {sr // 1000}kHz B=1",
+        hidden=p.hidden,
+        density=density,
+        sample_rate=sr,
+        subscale=1,
+        level="numpy-f32 (reference.py)",
+        rtf=us * 1e-6 * sr,
+        x_realtime=1.0 / (us * 1e-6 * sr),
+        us_per_sample=us,
+        gemv_us=None,
+        other_us=None,
+        cpu_us_per_sample=cpu_us,
+        rtf_cpu=cpu_us * 1e-6 * sr,
+        peak_rss_mb=None,
+    )
 
 
 def format_engine_table(records: list[dict]) -> str:
-    lines = ["| case | level | RTF (median) | x real time | us/sample | GEMV us | other us | CPU us/sample | RTF (CPU) "
-             "| peak RSS MB |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| case | level | RTF (median) | x real time | us/sample | GEMV us | other us | CPU us/sample | RTF (CPU) "
+        "| peak RSS MB |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
 
     def num(x, fmt):  # the numpy baseline has no kernel time or memory column
         return "-" if x is None else format(x, fmt)
 
     for r in records:
-        lines.append(f"| {r['name']} | {r['level']} | {r['rtf']:.3f} | {r['x_realtime']:.1f} | "
-                     f"{r['us_per_sample']:.2f} | {num(r['gemv_us'], '.2f')} | {num(r['other_us'], '.2f')} | "
-                     f"{r['cpu_us_per_sample']:.2f} | {r['rtf_cpu']:.3f} | {num(r['peak_rss_mb'], '.0f')} |")
+        lines.append(
+            f"| {r['name']} | {r['level']} | {r['rtf']:.3f} | {r['x_realtime']:.1f} | "
+            f"{r['us_per_sample']:.2f} | {num(r['gemv_us'], '.2f')} | {num(r['other_us'], '.2f')} | "
+            f"{r['cpu_us_per_sample']:.2f} | {r['rtf_cpu']:.3f} | {num(r['peak_rss_mb'], '.0f')} |"
+        )
     return "\n".join(lines)

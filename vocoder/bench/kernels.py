@@ -55,7 +55,7 @@ def bench_kernels(levels=None, repeats: int = 51, quick: bool = False, progress=
     levels = levels or kernels.available_levels()
     if quick:
         repeats = 5
-    records = []
+    records: list[dict] = []
     total = len(KERNEL_CASES) * (len(levels) + 2)
 
     def step(what):
@@ -66,19 +66,20 @@ def bench_kernels(levels=None, repeats: int = 51, quick: bool = False, progress=
         w = block_sparse_weights(rows, cols, density)
         m = kernels.BlockSparseMatrix.from_dense(w)
         macs = m.nnz_blocks * 64 * batch
-        base = dict(name=name, rows=rows, cols=cols, density=round(m.density, 4), batch=batch,
-                    weight_bytes=m.weight_bytes)
+        base = dict(
+            name=name, rows=rows, cols=cols, density=round(m.density, 4), batch=batch, weight_bytes=m.weight_bytes
+        )
         for level in levels:
-            ns = float(np.median(m.time_calls(level, batch=batch, calls=20 if level == "ref" else 200,
-                                              repeats=repeats)))
+            ns = float(
+                np.median(m.time_calls(level, batch=batch, calls=20 if level == "ref" else 200, repeats=repeats))
+            )
             records.append(dict(base, level=level, ns_per_call=ns, gmacs=macs / ns))
             step(f"{name} {level}")
         # What a user would pick instead, same matrix in float32.
         wf = w.astype(np.float32)
         x = np.random.default_rng(1).normal(size=(cols, batch) if batch > 1 else cols).astype(np.float32)
-        ns = _time_python(lambda: wf @ x, 20 if quick else 200, repeats)
-        records.append(dict(base, level="numpy-dense-f32", ns_per_call=ns, gmacs=macs / ns,
-                            weight_bytes=wf.nbytes))
+        ns = _time_python(lambda wf=wf, x=x: wf @ x, 20 if quick else 200, repeats)
+        records.append(dict(base, level="numpy-dense-f32", ns_per_call=ns, gmacs=macs / ns, weight_bytes=wf.nbytes))
         step(f"{name} numpy")
         try:
             import scipy.sparse as sp
@@ -86,9 +87,16 @@ def bench_kernels(levels=None, repeats: int = 51, quick: bool = False, progress=
             total -= len(KERNEL_CASES)
             continue
         csr = sp.csr_matrix(wf)
-        ns = _time_python(lambda: csr @ x, 20 if quick else 200, repeats)
-        records.append(dict(base, level="scipy-csr-f32", ns_per_call=ns, gmacs=macs / ns,
-                            weight_bytes=csr.data.nbytes + csr.indices.nbytes + csr.indptr.nbytes))
+        ns = _time_python(lambda csr=csr, x=x: csr @ x, 20 if quick else 200, repeats)
+        records.append(
+            dict(
+                base,
+                level="scipy-csr-f32",
+                ns_per_call=ns,
+                gmacs=macs / ns,
+                weight_bytes=csr.data.nbytes + csr.indices.nbytes + csr.indptr.nbytes,
+            )
+        )
         step(f"{name} scipy")
     return records
 
@@ -117,10 +125,14 @@ class StepProgress:
 
 def format_table(records: list[dict]) -> str:
     """A markdown table of benchmark records."""
-    lines = ["| case | implementation | ns/call (median) | GMAC/s (nonzero) | weight bytes/call |",
-             "|---|---|---:|---:|---:|"]
+    lines = [
+        "| case | implementation | ns/call (median) | GMAC/s (nonzero) | weight bytes/call |",
+        "|---|---|---:|---:|---:|",
+    ]
     for r in records:
-        lines.append(f"| {r['name']} | {r['level']} | {r['ns_per_call']:.0f} | {r['gmacs']:.1f} | {r['weight_bytes']} |")
+        lines.append(
+            f"| {r['name']} | {r['level']} | {r['ns_per_call']:.0f} | {r['gmacs']:.1f} | {r['weight_bytes']} |"
+        )
     return "\n".join(lines)
 
 

@@ -121,8 +121,9 @@ class BlockSparseMatrix:
         sums = np.zeros((packed.row_blocks, BLOCK_ROWS), np.int32)
         rb_of = np.repeat(np.arange(packed.row_blocks), np.diff(packed.row_ptr))
         np.add.at(sums, rb_of, row_sums)
-        self._m = _kernels.PackedMatrix(packed.row_ptr, packed.col_idx, packed.blocks, sums.reshape(-1),
-                                        self.cols_padded)
+        self._m = _kernels.PackedMatrix(
+            packed.row_ptr, packed.col_idx, packed.blocks, sums.reshape(-1), self.cols_padded
+        )
 
     def _row_vector(self, v, fill: float, what: str) -> np.ndarray:
         if v is None:
@@ -135,7 +136,7 @@ class BlockSparseMatrix:
         return np.ascontiguousarray(v)
 
     @classmethod
-    def from_dense(cls, w, scales=None, bias=None) -> "BlockSparseMatrix":
+    def from_dense(cls, w, scales=None, bias=None) -> BlockSparseMatrix:
         """Pack a dense int8 matrix; all-zero 16x4 blocks are dropped.
 
         Raises TypeError for a non-int8 array and ValueError naming the row and column
@@ -144,8 +145,9 @@ class BlockSparseMatrix:
         return cls(pack(w, "weights"), scales, bias)
 
     @classmethod
-    def from_packed(cls, rows, cols, row_ptr, col_idx, blocks, scales=None, bias=None,
-                    where: str = "matrix") -> "BlockSparseMatrix":
+    def from_packed(
+        cls, rows, cols, row_ptr, col_idx, blocks, scales=None, bias=None, where: str = "matrix"
+    ) -> BlockSparseMatrix:
         """Build from packed arrays of an untrusted source, validating every field."""
         return cls(validate_packed(rows, cols, row_ptr, col_idx, blocks, where), scales, bias)
 
@@ -219,5 +221,7 @@ class BlockSparseMatrix:
         return self._m.time_calls(lv, xu, calls, repeats)
 
     def __repr__(self) -> str:
-        return (f"BlockSparseMatrix({self.rows}x{self.cols}, {self.nnz_blocks} blocks of "
-                f"{BLOCK_ROWS}x{BLOCK_COLS}, density {self.density:.3f})")
+        return (
+            f"BlockSparseMatrix({self.rows}x{self.cols}, {self.nnz_blocks} blocks of "
+            f"{BLOCK_ROWS}x{BLOCK_COLS}, density {self.density:.3f})"
+        )

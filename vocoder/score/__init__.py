@@ -9,4 +9,14 @@ Every host, live or rendering, feeds the singer these same events.
 from .events import Event, Note, Song, SongError, read_midi, read_musicxml, read_song
 from .lyrics import Syllable, text_syllables
 
-__all__ = ["Event", "Note", "Song", "SongError", "Syllable", "read_midi", "read_musicxml", "read_song", "text_syllables"]
+__all__ = [
+    "Event",
+    "Note",
+    "Song",
+    "SongError",
+    "Syllable",
+    "read_midi",
+    "read_musicxml",
+    "read_song",
+    "text_syllables",
+]

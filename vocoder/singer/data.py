@@ -16,26 +16,75 @@ ENV_FLOOR = math.log(1e-10)
 # F1, F2, F3 (Hz) of American English vowels (Peterson & Barney 1952 / Hillenbrand et al.
 # 1995, adult male averages) and approximants.
 _FORMANTS = {
-    "AA": (730, 1090, 2440), "AE": (660, 1720, 2410), "AH": (520, 1190, 2390), "AO": (570, 840, 2410),
-    "EH": (530, 1840, 2480), "ER": (490, 1350, 1690), "IH": (390, 1990, 2550), "IY": (270, 2290, 3010),
-    "UH": (440, 1020, 2240), "UW": (300, 870, 2240), "OW": (450, 800, 2400), "AY": (660, 1400, 2450),
-    "AW": (640, 1100, 2400), "EY": (450, 2000, 2600), "OY": (500, 1000, 2400),
-    "L": (360, 1300, 2700), "R": (420, 1300, 1600), "W": (300, 700, 2200), "Y": (280, 2200, 3000),
-    "M": (250, 1100, 2200), "N": (250, 1500, 2500), "NG": (250, 2000, 2700),
+    "AA": (730, 1090, 2440),
+    "AE": (660, 1720, 2410),
+    "AH": (520, 1190, 2390),
+    "AO": (570, 840, 2410),
+    "EH": (530, 1840, 2480),
+    "ER": (490, 1350, 1690),
+    "IH": (390, 1990, 2550),
+    "IY": (270, 2290, 3010),
+    "UH": (440, 1020, 2240),
+    "UW": (300, 870, 2240),
+    "OW": (450, 800, 2400),
+    "AY": (660, 1400, 2450),
+    "AW": (640, 1100, 2400),
+    "EY": (450, 2000, 2600),
+    "OY": (500, 1000, 2400),
+    "L": (360, 1300, 2700),
+    "R": (420, 1300, 1600),
+    "W": (300, 700, 2200),
+    "Y": (280, 2200, 3000),
+    "M": (250, 1100, 2200),
+    "N": (250, 1500, 2500),
+    "NG": (250, 2000, 2700),
 }
 _VOICED_CONS = {"B", "D", "G", "V", "DH", "Z", "ZH", "JH", "M", "N", "NG", "L", "R", "W", "Y"}
 _STOPS = {"P", "B", "T", "D", "K", "G"}
 _DURATIONS = {  # seconds, typical sung consonants
-    "P": 0.06, "B": 0.05, "T": 0.06, "D": 0.05, "K": 0.07, "G": 0.06, "CH": 0.09, "JH": 0.08,
-    "F": 0.09, "V": 0.07, "TH": 0.08, "DH": 0.05, "S": 0.11, "Z": 0.08, "SH": 0.11, "ZH": 0.08, "HH": 0.06,
-    "M": 0.07, "N": 0.07, "NG": 0.07, "L": 0.06, "R": 0.06, "W": 0.06, "Y": 0.05,
+    "P": 0.06,
+    "B": 0.05,
+    "T": 0.06,
+    "D": 0.05,
+    "K": 0.07,
+    "G": 0.06,
+    "CH": 0.09,
+    "JH": 0.08,
+    "F": 0.09,
+    "V": 0.07,
+    "TH": 0.08,
+    "DH": 0.05,
+    "S": 0.11,
+    "Z": 0.08,
+    "SH": 0.11,
+    "ZH": 0.08,
+    "HH": 0.06,
+    "M": 0.07,
+    "N": 0.07,
+    "NG": 0.07,
+    "L": 0.06,
+    "R": 0.06,
+    "W": 0.06,
+    "Y": 0.05,
 }
 # (centre Hz, bandwidth Hz, level dB relative to the vowel peak) of noise consonants
 _NOISE = {
-    "S": (6000, 2500, -14), "Z": (6000, 2500, -18), "SH": (3000, 1500, -12), "ZH": (3000, 1500, -16),
-    "CH": (3200, 1800, -14), "JH": (3000, 1800, -18), "F": (4000, 6000, -30), "V": (4000, 6000, -30),
-    "TH": (5000, 6000, -32), "DH": (4000, 6000, -30), "T": (4000, 2500, -20), "D": (3500, 2500, -24),
-    "K": (2000, 900, -20), "G": (2000, 900, -24), "P": (1200, 4000, -26), "B": (1000, 4000, -28),
+    "S": (6000, 2500, -14),
+    "Z": (6000, 2500, -18),
+    "SH": (3000, 1500, -12),
+    "ZH": (3000, 1500, -16),
+    "CH": (3200, 1800, -14),
+    "JH": (3000, 1800, -18),
+    "F": (4000, 6000, -30),
+    "V": (4000, 6000, -30),
+    "TH": (5000, 6000, -32),
+    "DH": (4000, 6000, -30),
+    "T": (4000, 2500, -20),
+    "D": (3500, 2500, -24),
+    "K": (2000, 900, -20),
+    "G": (2000, 900, -24),
+    "P": (1200, 4000, -26),
+    "B": (1000, 4000, -28),
 }
 # Diphthongs sustain their first vowel and move to the second at the end.
 DIPHTHONGS = {"AY": ("AA", "IH"), "AW": ("AA", "UH"), "EY": ("EH", "IY"), "OY": ("AO", "IY"), "OW": ("OW", "UW")}
@@ -62,18 +111,37 @@ def _band_weights(n_env: int, sample_rate: int, n_bins: int = 513) -> np.ndarray
 
 
 def _resonance_db(f, fc, bw):
-    return 10 * np.log10(fc ** 4 / ((fc ** 2 - f ** 2) ** 2 + (f * bw) ** 2 + 1e-12))
+    return 10 * np.log10(fc**4 / ((fc**2 - f**2) ** 2 + (f * bw) ** 2 + 1e-12))
 
 
 #: Mean band level (ln power) of each consonant relative to the vowels' mean, and voicing,
 #: measured on sung English (Festival's kal voice in singing mode, 120 files, middle
 #: halves of each phone); the shapes come from the formant and noise models below.
 _CONSONANT_LEVEL = {
-    "B": (-7.7, 0.3), "CH": (-6.3, 0.0), "D": (-6.9, 0.2), "DH": (-5.6, 0.3), "F": (-2.9, 0.0),
-    "G": (-7.5, 0.25), "HH": (-2.1, 0.3), "JH": (-5.9, 0.15), "K": (-9.2, 0.0), "L": (-1.7, 0.85),
-    "M": (-2.7, 0.65), "N": (-2.6, 0.65), "NG": (-2.4, 0.7), "P": (-9.9, 0.0), "R": (-2.1, 0.95),
-    "S": (-1.9, 0.0), "SH": (-1.6, 0.0), "T": (-8.8, 0.0), "TH": (-4.8, 0.0), "V": (-3.9, 0.55),
-    "W": (-3.1, 0.9), "Y": (-1.7, 0.9), "Z": (-1.8, 0.7), "ZH": (-2.0, 0.6),
+    "B": (-7.7, 0.3),
+    "CH": (-6.3, 0.0),
+    "D": (-6.9, 0.2),
+    "DH": (-5.6, 0.3),
+    "F": (-2.9, 0.0),
+    "G": (-7.5, 0.25),
+    "HH": (-2.1, 0.3),
+    "JH": (-5.9, 0.15),
+    "K": (-9.2, 0.0),
+    "L": (-1.7, 0.85),
+    "M": (-2.7, 0.65),
+    "N": (-2.6, 0.65),
+    "NG": (-2.4, 0.7),
+    "P": (-9.9, 0.0),
+    "R": (-2.1, 0.95),
+    "S": (-1.9, 0.0),
+    "SH": (-1.6, 0.0),
+    "T": (-8.8, 0.0),
+    "TH": (-4.8, 0.0),
+    "V": (-3.9, 0.55),
+    "W": (-3.1, 0.9),
+    "Y": (-1.7, 0.9),
+    "Z": (-1.8, 0.7),
+    "ZH": (-2.0, 0.6),
 }
 #: Mean band level of sung vowels (ln power of audio in [-1, 1], docs/features.md).
 VOWEL_LEVEL = -6.0
@@ -178,7 +246,9 @@ def build_singer_data(items, hop=80, sample_rate=16000, n_env=24, pitch_range=No
     envelope over voiced frames.
     """
     fps = sample_rate / hop
-    mids, voic, durs = {}, {}, {}
+    mids: dict = {}
+    voic: dict = {}
+    durs: dict = {}
     voiced_f0, voiced_level = [], []
     for f, phones in items:
         f = np.asarray(f, np.float64)
@@ -186,21 +256,22 @@ def build_singer_data(items, hop=80, sample_rate=16000, n_env=24, pitch_range=No
             raise ValueError(f"features: expected [frames, 2 + {n_env}], got {f.shape}")
         v = f[:, 1] > 0.5
         voiced_f0.append(f[v, 0])
-        voiced_level.append(f[v, 2:2 + n_env].mean(axis=1))
+        voiced_level.append(f[v, 2 : 2 + n_env].mean(axis=1))
         for p, s, e in phones:
             a, b = int(round(s * fps)), int(round(e * fps))
             a, b = max(0, a), min(f.shape[0], b)
             if b <= a:
                 continue
             q = (b - a) // 4
-            mids.setdefault(p, []).append(f[a + q:b - q if b - q > a + q else b, 2:2 + n_env])
+            mids.setdefault(p, []).append(f[a + q : b - q if b - q > a + q else b, 2 : 2 + n_env])
             voic.setdefault(p, []).append(f[a:b, 1])
             durs.setdefault(p, []).append(e - s)
     phonemes = sorted(mids)
     f0 = np.concatenate(voiced_f0) if voiced_f0 else np.zeros(0)
     if pitch_range is None:
-        pitch_range = [int(np.floor(np.percentile(f0, 2))), int(np.ceil(np.percentile(f0, 98)))] if f0.size \
-            else [48, 66]
+        pitch_range = (
+            [int(np.floor(np.percentile(f0, 2))), int(np.ceil(np.percentile(f0, 98)))] if f0.size else [48, 66]
+        )
     lev = np.concatenate(voiced_level) if voiced_level else np.zeros(0)
     return {
         "version": 1,

@@ -25,22 +25,22 @@ class SingerParams:
     keyboards both send it.
     """
 
-    vibrato_rate: float = 5.5        # Hz
-    vibrato_depth: float = 0.25      # peak deviation, semitones
-    vibrato_delay: float = 0.25      # after the note starts
-    vibrato_attack: float = 0.35     # fade-in time
-    vibrato_release: float = 0.05    # fade-out after the note ends
-    mod_depth: float = 0.75          # extra peak depth at mod wheel 127
-    portamento_tau: float = 0.045    # legato glide, exponential
-    bend_range: float = 2.0          # semitones at full pitch bend (until RPN 0 sets another)
-    transition_tau: float = 0.012    # phoneme envelope changes, exponential
+    vibrato_rate: float = 5.5  # Hz
+    vibrato_depth: float = 0.25  # peak deviation, semitones
+    vibrato_delay: float = 0.25  # after the note starts
+    vibrato_attack: float = 0.35  # fade-in time
+    vibrato_release: float = 0.05  # fade-out after the note ends
+    mod_depth: float = 0.75  # extra peak depth at mod wheel 127
+    portamento_tau: float = 0.045  # legato glide, exponential
+    bend_range: float = 2.0  # semitones at full pitch bend (until RPN 0 sets another)
+    transition_tau: float = 0.012  # phoneme envelope changes, exponential
     voicing_tau: float = 0.008
-    gain_tau: float = 0.010          # dynamics changes
-    velocity_db: float = 30.0        # dB per decade of velocity around 100
-    cc_db: float = 40.0              # dB per decade of CC11 / CC2 below 127
-    consonant_scale: float = 1.0     # multiplies every consonant duration
+    gain_tau: float = 0.010  # dynamics changes
+    velocity_db: float = 30.0  # dB per decade of velocity around 100
+    cc_db: float = 40.0  # dB per decade of CC11 / CC2 below 127
+    consonant_scale: float = 1.0  # multiplies every consonant duration
 
-    def replace(self, **kw) -> "SingerParams":
+    def replace(self, **kw) -> SingerParams:
         return replace(self, **kw)
 
     def for_core(self) -> dict:
@@ -50,7 +50,7 @@ class SingerParams:
         return {k: float(v) for k, v in d.items()}
 
     @classmethod
-    def make(cls, params=None, **overrides) -> "SingerParams":
+    def make(cls, params=None, **overrides) -> SingerParams:
         p = params if params is not None else cls()
         if not isinstance(p, cls):
             raise TypeError(f"singer parameters must be a SingerParams, got {type(p).__name__}")

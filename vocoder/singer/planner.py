@@ -21,8 +21,10 @@ def check_features(cfg: dict, who: str = "Singer") -> int:
         raise ValueError(f"{who}: the preset config lacks {e}") from None
     n_env = len(names) - 2
     if names[:2] != ["f0", "voicing"] or not 1 <= n_env <= 64 or names[2:] != [f"env{i}" for i in range(n_env)]:
-        raise ValueError(f"{who}: the preset's features must be f0, voicing, env0..envN-1 with 1..64 bands "
-                         f"(docs/features.md), got {names[:4]}{'...' if len(names) > 4 else ''}")
+        raise ValueError(
+            f"{who}: the preset's features must be f0, voicing, env0..envN-1 with 1..64 bands "
+            f"(docs/features.md), got {names[:4]}{'...' if len(names) > 4 else ''}"
+        )
     return n_env
 
 
@@ -43,7 +45,8 @@ class PhoneSet:
         self.envelopes = np.ascontiguousarray([self.table[p][0] for p in self.names], np.float32)
         self.voicing = np.ascontiguousarray([self.table[p][1] for p in self.names], np.float32)
         self.frames = np.ascontiguousarray(
-            [max(1, int(round(self.table[p][2] * params.consonant_scale / hop_s))) for p in self.names], np.int32)
+            [max(1, int(round(self.table[p][2] * params.consonant_scale / hop_s))) for p in self.names], np.int32
+        )
         self.sil = self.index["sil"]
         self.default_vowel = self.index.get(DEFAULT_VOWEL, self.index.get("AH", self.sil))
 
@@ -70,16 +73,27 @@ class Command(tuple):
     __slots__ = ()
 
     def __new__(cls, kind, note=0.0, value=0.0, cc=0, nucleus=0, onset=(), coda=(), legato=False):
-        return tuple.__new__(cls, (kind, float(note), float(value), int(cc), int(nucleus), tuple(onset),
-                                   tuple(coda), bool(legato)))
+        return tuple.__new__(
+            cls, (kind, float(note), float(value), int(cc), int(nucleus), tuple(onset), tuple(coda), bool(legato))
+        )
 
     kind = property(lambda self: self[0])
     onset = property(lambda self: self[5])
     coda = property(lambda self: self[6])
     legato = property(lambda self: self[7])
 
-    def with_(self, onset=None, coda=None) -> "Command":
-        return Command(*self[:5], self[5] if onset is None else onset, self[6] if coda is None else coda, self[7])
+    def with_(self, onset=None, coda=None) -> Command:
+        kind, note, value, cc, nucleus, old_onset, old_coda, legato = self
+        return Command(
+            kind,
+            note,
+            value,
+            cc,
+            nucleus,
+            old_onset if onset is None else onset,
+            old_coda if coda is None else coda,
+            legato,
+        )
 
     def args(self) -> tuple:
         """What ``SingerCore.push`` / ``VoiceCore.push`` take after the time."""
@@ -90,8 +104,15 @@ def _check_kinds():
     from .. import _engine
 
     mine = (NOTE, GLIDE, RELEASE, BEND, CC, PANIC, ONSET)
-    core = (_engine.EV_NOTE, _engine.EV_GLIDE, _engine.EV_RELEASE, _engine.EV_BEND, _engine.EV_CC,
-            _engine.EV_PANIC, _engine.EV_ONSET)
+    core = (
+        _engine.EV_NOTE,
+        _engine.EV_GLIDE,
+        _engine.EV_RELEASE,
+        _engine.EV_BEND,
+        _engine.EV_CC,
+        _engine.EV_PANIC,
+        _engine.EV_ONSET,
+    )
     if mine != core:  # pragma: no cover - a build out of step with this file
         raise RuntimeError(f"vocoder._engine's singer commands {core} differ from vocoder.singer's {mine}; rebuild")
 
@@ -108,15 +129,15 @@ class NotePlanner:
         self.phones = phones
         self.transpose = int(transpose)
         self.wrap_lyrics = wrap_lyrics
-        self._sylls = []
+        self._sylls: list[Syllable] = []
         self._pos = 0
         self.reset()
 
     def reset(self) -> None:
         """No note held; the lyric cursor back to the first syllable."""
-        self._held = []          # notes held, oldest first
-        self._sounding = None    # the syllable being sung
-        self._last = None        # the last syllable articulated (a melisma continues it)
+        self._held: list = []  # notes held, oldest first
+        self._sounding: Syllable | None = None  # the syllable being sung
+        self._last: Syllable | None = None  # the last syllable articulated (a melisma continues it)
         self._pos = 0
 
     # ---- lyrics ----
@@ -136,7 +157,7 @@ class NotePlanner:
         if self.wrap_lyrics and self._sylls:
             k = self._pos % len(self._sylls)
             return self._sylls[k:] + self._sylls[:k]
-        return self._sylls[self._pos:]
+        return self._sylls[self._pos :]
 
     def _next_syllable(self) -> Syllable:
         if self.wrap_lyrics and self._sylls:
@@ -175,7 +196,7 @@ class NotePlanner:
         legato = bool(self._held)
         self._held = [n for n in self._held if n != note] + [note]
         if legato:
-            if syllable is None or syllable.melisma:   # a key pressed while another is held, a melisma
+            if syllable is None or syllable.melisma:  # a key pressed while another is held, a melisma
                 return [Command(GLIDE, pitch)]
             # a new syllable on a legato note (from the file): the coda, then the onset, gliding
             cons = self._closing(self._sounding) + tuple(syllable.onset)
@@ -183,7 +204,7 @@ class NotePlanner:
             return [Command(NOTE, pitch, velocity, 0, self._nucleus(syllable), self.phones.ids(cons), legato=True)]
         if syllable is None:
             syllable = self._next_syllable()
-        elif syllable.melisma:   # a melisma after a rest goes on with the last vowel
+        elif syllable.melisma:  # a melisma after a rest goes on with the last vowel
             last = self._last
             syllable = Syllable((), last.nucleus, tuple(last.coda), last.text) if last else _lyrics.default_syllable()
         self._sounding = self._last = syllable
@@ -194,7 +215,7 @@ class NotePlanner:
             return []
         was_top = self._held[-1] == note
         self._held.remove(note)
-        if self._held:   # back to a key still held, without re-articulating
+        if self._held:  # back to a key still held, without re-articulating
             return [Command(GLIDE, float(self._held[-1]) + self.transpose)] if was_top else []
         coda = self.phones.ids(self._closing(self._sounding))
         self._sounding = None

@@ -31,8 +31,16 @@ class Singer:
             False gives exactly the frames a live :class:`vocoder.Voice` makes.
     """
 
-    def __init__(self, preset, seed: int = 0, transpose: int = 0, lyrics: str | None = None,
-                 options: SingerParams | None = None, early_onsets: bool = True, **overrides):
+    def __init__(
+        self,
+        preset,
+        seed: int = 0,
+        transpose: int = 0,
+        lyrics: str | None = None,
+        options: SingerParams | None = None,
+        early_onsets: bool = True,
+        **overrides,
+    ):
         from .. import _engine
 
         cfg = preset.config if hasattr(preset, "config") else dict(preset)
@@ -41,13 +49,23 @@ class Singer:
         _check_kinds()
         self.sample_rate, self.hop, self.n_env = self.phones.sample_rate, self.phones.hop, self.phones.n_env
         self.n_features = 2 + self.n_env
-        self.table, self.pitch_range, self.has_singer_data = (self.phones.table, self.phones.pitch_range,
-                                                              self.phones.has_singer_data)
+        self.table, self.pitch_range, self.has_singer_data = (
+            self.phones.table,
+            self.phones.pitch_range,
+            self.phones.has_singer_data,
+        )
         self.seed = int(seed)
         self.early_onsets = bool(early_onsets)
         self.delay = int(_engine.EVENT_DELAY)
-        self._core = _engine.SingerCore(self.phones.envelopes, self.phones.voicing, self.phones.frames,
-                                        self.phones.sil, self.params.for_core(), self.hop, self.sample_rate)
+        self._core = _engine.SingerCore(
+            self.phones.envelopes,
+            self.phones.voicing,
+            self.phones.frames,
+            self.phones.sil,
+            self.params.for_core(),
+            self.hop,
+            self.sample_rate,
+        )
         self._planner = NotePlanner(self.phones, transpose)
         self._lead_frames = int(LEAD * self.sample_rate / self.hop)
         self._initial_lyrics = lyrics
@@ -60,12 +78,12 @@ class Singer:
         self._planner.reset()
         self._planner.set_lyrics(self._initial_lyrics or "")
         self.frame = 0
-        self._pending = []          # events not planned yet: (sort key, seq, event)
+        self._pending: list = []  # events not planned yet: (sort key, seq, event)
         self._seq = 0
-        self._queue = []            # planned commands not given to the core: [frame, seq, time, command]
-        self._last_note = None      # frame of the last NOTE
-        self._last_release = None   # the last RELEASE entry
-        self.early = []             # (onset frame, note frame, consonant frames) of every early onset
+        self._queue: list = []  # planned commands not given to the core: [frame, seq, time, command]
+        self._last_note: int | None = None  # frame of the last NOTE
+        self._last_release: list | None = None  # the last RELEASE entry
+        self.early: list[tuple[int, int, int]] = []  # (onset frame, note frame, consonant frames) of every early onset
 
     @property
     def transpose(self) -> int:
@@ -141,13 +159,17 @@ class Singer:
         span = ", ".join(where)
         k, fit = best_octave_shift(ps, self.pitch_range, -48 - self.transpose, 48 - self.transpose)
         if k:
-            hint = (f"; --transpose {k + self.transpose:+d} fits {fit} of {len(ps)}"
-                    + (f" (instead of {self.transpose:+d})" if self.transpose else "")
-                    + ", or give --transpose auto")
+            hint = (
+                f"; --transpose {k + self.transpose:+d} fits {fit} of {len(ps)}"
+                + (f" (instead of {self.transpose:+d})" if self.transpose else "")
+                + ", or give --transpose auto"
+            )
         else:
             hint = "; no octave shift fits more of them"
-        return (f"{len(below) + len(above)} of {len(ps)} notes lie outside the voice's trained range "
-                f"{note_name(lo)}..{note_name(hi)}: {span}; they may sound poor{hint}")
+        return (
+            f"{len(below) + len(above)} of {len(ps)} notes lie outside the voice's trained range "
+            f"{note_name(lo)}..{note_name(hi)}: {span}; they may sound poor{hint}"
+        )
 
     # ---- frames ----------------------------------------------------------------------
     def frames(self, n: int) -> np.ndarray:
@@ -175,7 +197,7 @@ class Singer:
         n = int(math.ceil(duration / self.frame_seconds - 1e-9))
         out = np.empty((n, self.n_features), np.float32)
         for a in range(0, n, 256):  # blocks keep the queues short (same frames as one call)
-            out[a:a + 256] = self.frames(min(256, n - a))
+            out[a : a + 256] = self.frames(min(256, n - a))
         return out
 
     # ---- planning ----------------------------------------------------------------------
@@ -212,20 +234,22 @@ class Singer:
         floor = max(self.frame, fN - self._lead_frames)
         half = self._last_note + (fN - self._last_note) // 2 if self._last_note is not None else 0
         rel = self._last_release
-        rel_live = rel is not None and (self._last_note is None or rel[0] >= self._last_note)
-        if cmd.legato:              # the planner put the previous coda before the onset already
+        if rel is not None and self._last_note is not None and rel[0] < self._last_note:
+            rel = None  # released before the last note began: that note is what sounds now
+        if cmd.legato:  # the planner put the previous coda before the onset already
             floor = max(floor, half)
-        elif rel_live and rel[0] + 1 + ph.consonant_frames(rel[3].coda) > fN - ph.consonant_frames(cons):
-            if rel[0] < self.frame:     # the release is already sung: no room before the note
+        elif rel is not None and rel[0] + 1 + ph.consonant_frames(rel[3].coda) > fN - ph.consonant_frames(cons):
+            if rel[0] < self.frame:  # the release is already sung: no room before the note
                 return cmd
-            cons = rel[3].coda + cons   # joined: the coda goes just before the onset
+            cons = rel[3].coda + cons  # joined: the coda goes just before the onset
             floor = max(floor, half)
-        elif rel_live:
+        elif rel is not None:
             floor = max(floor, rel[0] + 1 + ph.consonant_frames(rel[3].coda))
         fO = max(fN - ph.consonant_frames(cons), floor)
         if fO >= fN:
             return cmd
         if len(cons) > len(cmd.onset):
+            assert rel is not None  # only joining the coda above makes the onset longer
             rel[3] = rel[3].with_(coda=())
         self._enqueue(fO, fO * self.hop - self.delay, Command(ONSET, 0, 0, 0, cmd[4], cons))
         self.early.append((fO, fN, ph.consonant_frames(cons)))

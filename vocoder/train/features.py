@@ -13,7 +13,6 @@ that span. Needs ``pyworld`` (``pip install vocoder[train]``).
 
 from __future__ import annotations
 
-
 from fractions import Fraction
 from pathlib import Path
 
@@ -203,6 +202,18 @@ def cents(a_midi, b_midi):
     return 100.0 * (np.asarray(a_midi, np.float64) - np.asarray(b_midi, np.float64))
 
 
-__all__ = ["FeatureError", "extract", "extract_file", "load_wav", "read_wav", "resample", "feature_names",
-           "hz_to_midi", "midi_to_hz", "mel_weights", "interpolate_f0", "check_audio", "cents"]
-
+__all__ = [
+    "FeatureError",
+    "extract",
+    "extract_file",
+    "load_wav",
+    "read_wav",
+    "resample",
+    "feature_names",
+    "hz_to_midi",
+    "midi_to_hz",
+    "mel_weights",
+    "interpolate_f0",
+    "check_audio",
+    "cents",
+]

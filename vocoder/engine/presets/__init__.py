@@ -34,6 +34,20 @@ from .search import ENV_PATH, list_presets, load_preset, preset_search_path
 from .validate import check_config
 from .writer import save_preset
 
-__all__ = ["ENV_PATH", "FORMAT_VERSION", "SUFFIX", "Preset", "PresetError", "SparseLayer", "check_config",
-           "default_feature_names", "expected_dense_shapes", "expected_matrix_shapes", "list_presets", "load_preset",
-           "preset_from_float", "preset_search_path", "save_preset"]
+__all__ = [
+    "ENV_PATH",
+    "FORMAT_VERSION",
+    "SUFFIX",
+    "Preset",
+    "PresetError",
+    "SparseLayer",
+    "check_config",
+    "default_feature_names",
+    "expected_dense_shapes",
+    "expected_matrix_shapes",
+    "list_presets",
+    "load_preset",
+    "preset_from_float",
+    "preset_search_path",
+    "save_preset",
+]

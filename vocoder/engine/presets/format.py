@@ -81,12 +81,32 @@ PACKED_FIELDS = ("row_ptr", "col_idx", "blocks", "scales", "bias")
 
 # Every config key; check_config holds the rules (summarised in the module docstring).
 CONFIG_KEYS = (
-    "format_version", "name", "license", "version", "description",
-    "sample_rate", "hop", "n_features", "feature_names",
-    "hidden", "head", "mulaw_bits", "subscale", "horizon",
-    "ctx_before", "lookahead", "cond_hidden", "excitation", "temperature", "preemphasis",
-    "predictor", "ltp_gain", "temperature_unvoiced", "highpass_hz",
-    "training", "singer",
+    "format_version",
+    "name",
+    "license",
+    "version",
+    "description",
+    "sample_rate",
+    "hop",
+    "n_features",
+    "feature_names",
+    "hidden",
+    "head",
+    "mulaw_bits",
+    "subscale",
+    "horizon",
+    "ctx_before",
+    "lookahead",
+    "cond_hidden",
+    "excitation",
+    "temperature",
+    "preemphasis",
+    "predictor",
+    "ltp_gain",
+    "temperature_unvoiced",
+    "highpass_hz",
+    "training",
+    "singer",
 )
 #: Excitation channel counts the network supports (docs/model.md).
 EXCITATION_CHANNELS = (0, 2)
@@ -111,7 +131,7 @@ class SparseLayer:
 
     packed: PackedBlocks
     scales: np.ndarray  # float32 [rows], finite, > 0
-    bias: np.ndarray    # float32 [rows], finite
+    bias: np.ndarray  # float32 [rows], finite
 
     @property
     def rows(self) -> int:

@@ -26,12 +26,14 @@ class Preset:
     """
 
     def __init__(self, config: dict, tensors: dict, layers: dict, path=None):
-        where = str(path) if path is not None else f"<preset {config.get('name') if isinstance(config, dict) else None!r}>"
+        where = (
+            str(path) if path is not None else f"<preset {config.get('name') if isinstance(config, dict) else None!r}>"
+        )
         cfg, t, lay = validate_parts(config, flatten_parts(dict(tensors), dict(layers)), where)
         self._set(cfg, t, lay, path)
 
     @classmethod
-    def _trusted(cls, config, tensors, layers, path) -> "Preset":
+    def _trusted(cls, config, tensors, layers, path) -> Preset:
         # For parts _validate just returned: skip validating them a second time.
         self = cls.__new__(cls)
         self._set(config, tensors, layers, path)
@@ -113,8 +115,10 @@ class Preset:
     def __repr__(self) -> str:
         c = self._config
         where = f" from {self.path}" if self.path else ""
-        return (f"<Preset {c['name']!r} v{c['version']}: {c['head']} head, H={c['hidden']}, B={c['subscale']}, "
-                f"{c['sample_rate']} Hz, hop {c['hop']}{where}>")
+        return (
+            f"<Preset {c['name']!r} v{c['version']}: {c['head']} head, H={c['hidden']}, B={c['subscale']}, "
+            f"{c['sample_rate']} Hz, hop {c['hop']}{where}>"
+        )
 
 
 def preset_from_float(config: dict, dense_tensors: dict, float_matrices: dict) -> Preset:
@@ -132,8 +136,11 @@ def preset_from_float(config: dict, dense_tensors: dict, float_matrices: dict) -
     missing = sorted(set(mat_shapes) - set(float_matrices))
     extra = sorted(set(float_matrices) - set(mat_shapes))
     if missing or extra:
-        raise preset_error(where, "float_matrices", f"expected exactly {', '.join(mat_shapes)} for a {cfg['head']} head; "
-                                             f"missing {missing}, unexpected {extra}")
+        raise preset_error(
+            where,
+            "float_matrices",
+            f"expected exactly {', '.join(mat_shapes)} for a {cfg['head']} head; missing {missing}, unexpected {extra}",
+        )
     flat = {}
     for k, v in dense_tensors.items():
         try:

@@ -16,9 +16,20 @@ from .validate import UnsupportedDtype, validate_parts
 #: 300 MB, so this only stops a hostile or wrong file from exhausting memory.
 MAX_PRESET_BYTES = 1 << 30
 
-_ST_DTYPES = {"F64": np.float64, "F32": np.float32, "F16": np.float16, "I64": np.int64, "U64": np.uint64,
-              "I32": np.int32, "U32": np.uint32, "I16": np.int16, "U16": np.uint16, "I8": np.int8,
-              "U8": np.uint8, "BOOL": np.bool_}
+_ST_DTYPES = {
+    "F64": np.float64,
+    "F32": np.float32,
+    "F16": np.float16,
+    "I64": np.int64,
+    "U64": np.uint64,
+    "I32": np.int32,
+    "U32": np.uint32,
+    "I16": np.int16,
+    "U16": np.uint16,
+    "I8": np.int8,
+    "U8": np.uint8,
+    "BOOL": np.bool_,
+}
 
 
 def _no_duplicates(pairs):
@@ -44,7 +55,9 @@ def read_preset_file(path: Path) -> Preset:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             if size > MAX_PRESET_BYTES:
-                raise preset_error(where, None, f"file is {size} bytes, more than the {MAX_PRESET_BYTES} a preset may have")
+                raise preset_error(
+                    where, None, f"file is {size} bytes, more than the {MAX_PRESET_BYTES} a preset may have"
+                )
             # Read at most the limit even if the file grows meanwhile.
             data = f.read(MAX_PRESET_BYTES + 1)
     except OSError as e:
@@ -52,16 +65,22 @@ def read_preset_file(path: Path) -> Preset:
     if len(data) > MAX_PRESET_BYTES:
         raise preset_error(where, None, f"file is larger than the {MAX_PRESET_BYTES} bytes a preset may have")
     if len(data) < 8:
-        raise preset_error(where, None, f"file is {len(data)} bytes long: too short to be a safetensors preset (truncated?)")
+        raise preset_error(
+            where, None, f"file is {len(data)} bytes long: too short to be a safetensors preset (truncated?)"
+        )
 
     # The header: 8-byte little-endian length, then that much JSON. safetensors checks it
     # again below (offsets, sizes); we read it only for the metadata it does not return.
     n = int.from_bytes(data[:8], "little")
     if n > len(data) - 8:
-        raise preset_error(where, None, f"safetensors header claims {n} bytes but the file has {len(data) - 8} after the "
-                                 f"length field (truncated or not a safetensors file)")
+        raise preset_error(
+            where,
+            None,
+            f"safetensors header claims {n} bytes but the file has {len(data) - 8} after the "
+            f"length field (truncated or not a safetensors file)",
+        )
     try:
-        header = _strict_json(data[8:8 + n].decode("utf-8"))
+        header = _strict_json(data[8 : 8 + n].decode("utf-8"))
     except Exception as e:  # UnicodeDecodeError, JSONDecodeError, RecursionError, ...
         raise preset_error(where, "header", f"not valid safetensors JSON: {e}") from None
     try:
@@ -74,15 +93,18 @@ def read_preset_file(path: Path) -> Preset:
 
     meta = header.get("__metadata__") if isinstance(header, dict) else None
     if not isinstance(meta, dict) or not isinstance(meta.get(METADATA_KEY), str):
-        raise preset_error(where, f"__metadata__.{METADATA_KEY}",
-                    "missing: this safetensors file is not a vocoder preset (it has no vocoder config). "
-                    "Make presets with vocoder.save_preset or the training export.")
+        raise preset_error(
+            where,
+            f"__metadata__.{METADATA_KEY}",
+            "missing: this safetensors file is not a vocoder preset (it has no vocoder config). "
+            "Make presets with vocoder.save_preset or the training export.",
+        )
     try:
         config = _strict_json(meta[METADATA_KEY])
     except Exception as e:
         raise preset_error(where, f"__metadata__.{METADATA_KEY}", f"config is not valid JSON: {e}") from None
 
-    flat = {}
+    flat: dict[str, object] = {}
     try:
         for name, info in entries:
             dt = _ST_DTYPES.get(info["dtype"])

@@ -14,7 +14,7 @@ from .reader import read_preset_file
 ENV_PATH = "VOCODER_PRESET_PATH"
 
 
-def preset_search_path() -> list:
+def preset_search_path() -> list[Path]:
     """Directories searched for preset names, in order."""
     dirs = [Path(p) for p in os.environ.get(ENV_PATH, "").split(os.pathsep) if p]
     dirs.append(Path(__file__).resolve().parents[3] / "presets")
@@ -41,7 +41,7 @@ def _found() -> dict:
     return found
 
 
-def load_preset(name_or_path) -> Preset:
+def load_preset(name_or_path: str | os.PathLike | Preset) -> Preset:
     """Load a preset by name (searched on :func:`preset_search_path`) or by file path.
 
     A ``pathlib.Path``, or a string that contains a path separator or ends in
@@ -70,7 +70,7 @@ def load_preset(name_or_path) -> Preset:
     )
 
 
-def list_presets() -> list:
+def list_presets() -> list[tuple[str, Path, dict]]:
     """``(name, path, meta)`` for every preset name on the search path, sorted by name.
 
     Where a name occurs in several directories, the one :func:`load_preset` picks is

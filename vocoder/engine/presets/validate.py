@@ -46,7 +46,8 @@ def check_config(config, where: str) -> dict:
     fv = config["format_version"]
     if not _is_int(fv) or int(fv) not in SUPPORTED_FORMAT_VERSIONS:
         raise preset_error(
-            where, field("format_version"),
+            where,
+            field("format_version"),
             f"unsupported format version {fv!r}; this vocoder reads version(s) "
             f"{', '.join(map(str, SUPPORTED_FORMAT_VERSIONS))}. Upgrade vocoder or re-export the preset.",
         )
@@ -55,8 +56,13 @@ def check_config(config, where: str) -> dict:
     if int(fv) < 3 and "preemphasis" not in config:
         config = {**config, "preemphasis": 0.0}  # versions 1 and 2 predate the pre-emphasis
     if int(fv) < 4:  # versions 1 to 3 predate the predictor: what their engine did
-        config = {"predictor": "none", "ltp_gain": 0.0, "temperature_unvoiced": config.get("temperature", 0.0),
-                  "highpass_hz": 20.0, **config}
+        config = {
+            "predictor": "none",
+            "ltp_gain": 0.0,
+            "temperature_unvoiced": config.get("temperature", 0.0),
+            "highpass_hz": 20.0,
+            **config,
+        }
     missing = [k for k in CONFIG_KEYS if k not in config]
     if missing:
         raise preset_error(where, "config", f"missing key(s): {', '.join(missing)}")
@@ -87,7 +93,11 @@ def check_config(config, where: str) -> dict:
     nf = get_int("n_features", 1, 512)
     names = config["feature_names"]
     if not isinstance(names, list) or len(names) != nf or not all(isinstance(s, str) and s for s in names):
-        raise preset_error(where, field("feature_names"), f"must be a list of {nf} non-empty strings (one per feature), got {names!r:.200}")
+        raise preset_error(
+            where,
+            field("feature_names"),
+            f"must be a list of {nf} non-empty strings (one per feature), got {names!r:.200}",
+        )
     if len(set(names)) != nf:
         dup = sorted({s for s in names if names.count(s) > 1})
         raise preset_error(where, field("feature_names"), f"names must be unique; repeated: {', '.join(dup)}")
@@ -115,13 +125,21 @@ def check_config(config, where: str) -> dict:
         raise preset_error(where, field("excitation"), f"must be one of {EXCITATION_CHANNELS}, got {E!r}")
     out["excitation"] = int(E)
     if out["excitation"] and names[:2] != ["f0", "voicing"]:
-        raise preset_error(where, field("feature_names"), f"the excitation reads pitch and voicing from features 0 and 1, "
-                                                    f"which must be named 'f0' and 'voicing'; got {names[:2]!r}")
+        raise preset_error(
+            where,
+            field("feature_names"),
+            f"the excitation reads pitch and voicing from features 0 and 1, "
+            f"which must be named 'f0' and 'voicing'; got {names[:2]!r}",
+        )
+
     def get_float(k, lo, hi, what):
         v = config[k]
         try:
-            vf = float(v) if isinstance(v, (int, float, np.integer, np.floating)) \
-                and not isinstance(v, (bool, np.bool_)) else math.nan
+            vf = (
+                float(v)
+                if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+                else math.nan
+            )
         except OverflowError:  # an int too large for a float
             vf = math.inf
         if not (math.isfinite(vf) and lo <= vf <= hi):
@@ -141,11 +159,15 @@ def check_config(config, where: str) -> dict:
         # predict.h: the remainder of one sequential stream, mu-law classes, pitch and
         # voicing in features 0 and 1 and at most 64 envelope bands after them
         if head != "mulaw" or B != 1:
-            raise preset_error(where, field("predictor"), f"{pred!r} needs head 'mulaw' and subscale 1, "
-                                                   f"got {head!r} and {B}")
+            raise preset_error(
+                where, field("predictor"), f"{pred!r} needs head 'mulaw' and subscale 1, got {head!r} and {B}"
+            )
         if names[:2] != ["f0", "voicing"] or not 3 <= nf <= 66:
-            raise preset_error(where, field("feature_names"), f"the predictor reads f0, voicing and 1..64 envelope bands; "
-                                                        f"got {nf} features starting {names[:2]!r}")
+            raise preset_error(
+                where,
+                field("feature_names"),
+                f"the predictor reads f0, voicing and 1..64 envelope bands; got {nf} features starting {names[:2]!r}",
+            )
     for k in ("training", "singer"):
         v = config[k]
         if not isinstance(v, dict):
@@ -154,8 +176,11 @@ def check_config(config, where: str) -> dict:
             # A deep copy that also proves the dict can be written back as JSON.
             out[k] = json.loads(json.dumps(v, allow_nan=False))
         except (TypeError, ValueError, RecursionError) as e:
-            raise preset_error(where, field(k), f"must hold only JSON values (str, int, float, bool, None, list, dict; "
-                                         f"no NaN, no numpy types): {e}") from None
+            raise preset_error(
+                where,
+                field(k),
+                f"must hold only JSON values (str, int, float, bool, None, list, dict; no NaN, no numpy types): {e}",
+            ) from None
     return {k: out[k] for k in CONFIG_KEYS}
 
 
@@ -215,16 +240,21 @@ def validate_parts(config, flat: dict, where: str):
     extra = sorted(set(flat) - expected)
     if len(missing) == 1 and not extra:
         name = missing[0]
-        kind = (f"float32 {list(dense_shapes[name])}" if name in dense_shapes
-                else f"field {name.split('.')[1]} of block-sparse matrix {name.split('.')[0]}")
+        kind = (
+            f"float32 {list(dense_shapes[name])}"
+            if name in dense_shapes
+            else f"field {name.split('.')[1]} of block-sparse matrix {name.split('.')[0]}"
+        )
         raise preset_error(where, name, f"missing tensor (expected {kind})")
     if missing or extra:
         parts = []
         if missing:
             parts.append(f"missing tensor(s) {', '.join(missing)}")
         if extra:
-            parts.append(f"unexpected tensor(s) {', '.join(extra)} (a {cfg['head']}-head preset holds exactly: "
-                         f"{', '.join(sorted(expected))})")
+            parts.append(
+                f"unexpected tensor(s) {', '.join(extra)} (a {cfg['head']}-head preset holds exactly: "
+                f"{', '.join(sorted(expected))})"
+            )
         raise preset_error(where, (missing + extra)[0] if len(missing + extra) == 1 else None, "; ".join(parts))
 
     tensors = {}
@@ -234,14 +264,17 @@ def validate_parts(config, flat: dict, where: str):
         tensors[name] = _frozen(a)
     if np.any(tensors["feat_std"] <= 0):
         i = int(np.argmax(tensors["feat_std"] <= 0))
-        raise preset_error(where, "feat_std", f"must be > 0, got {tensors['feat_std'][i]} for feature {i} ({cfg['feature_names'][i]})")
+        raise preset_error(
+            where, "feat_std", f"must be > 0, got {tensors['feat_std'][i]} for feature {i} ({cfg['feature_names'][i]})"
+        )
     H = cfg["hidden"]
     if cfg["head"] == "dual":
         coarse = tensors["in_w"].reshape(3, H, -1)[:, : H // 2, 2]
         if np.any(coarse != 0):
             g, r = (int(x) for x in np.argwhere(coarse != 0)[0])
             raise preset_error(
-                where, "in_w",
+                where,
+                "in_w",
                 f"row {g * H + r} (gate {'rzn'[g]}, coarse unit {r}) has weight {coarse[g, r]} on input 2 "
                 f"(the current coarse sample), which the coarse half must not see: column 2 of rows "
                 f"g*H + [0, H/2) must be 0 for every gate g. Mask it during training.",
@@ -249,7 +282,9 @@ def validate_parts(config, flat: dict, where: str):
     if cfg["subscale"] == 1 and np.any(tensors["sub_bias"] != 0):
         # docs/model.md adds sub_bias only when B > 1; demanding zeros makes both
         # readings of a B == 1 preset compute the same network.
-        raise preset_error(where, "sub_bias", "must be all zeros when subscale is 1 (it is only used with subscale > 1)")
+        raise preset_error(
+            where, "sub_bias", "must be all zeros when subscale is 1 (it is only used with subscale > 1)"
+        )
 
     layers = {}
     for m, (rows, cols) in mat_shapes.items():

@@ -14,7 +14,7 @@ from .preset import Preset
 from .validate import validate_parts
 
 
-def save_preset(preset: Preset, path) -> Path:
+def save_preset(preset: Preset, path: str | os.PathLike) -> Path:
     """Validate ``preset`` and write it to ``path`` atomically; return the path.
 
     The file appears complete or not at all: it is written to a temporary file in the

@@ -46,5 +46,19 @@ from .osc import OscControl
 from .run import parse_channels, run_live
 from .stats import CallbackStats
 
-__all__ = ["MIDI_APIS", "CallbackStats", "LiveError", "LiveHost", "OscControl", "dispatch", "find_port", "format_devices",
-           "list_audio_devices", "list_midi_ports", "open_midi_in", "parse_channels", "replay", "run_live"]
+__all__ = [
+    "MIDI_APIS",
+    "CallbackStats",
+    "LiveError",
+    "LiveHost",
+    "OscControl",
+    "dispatch",
+    "find_port",
+    "format_devices",
+    "list_audio_devices",
+    "list_midi_ports",
+    "open_midi_in",
+    "parse_channels",
+    "replay",
+    "run_live",
+]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import sys
 
-
 #: MIDI APIs ``--api`` accepts, as python-rtmidi constants' names.
 MIDI_APIS = {"jack": "API_UNIX_JACK", "alsa": "API_LINUX_ALSA"}
 
@@ -69,9 +68,16 @@ def list_audio_devices() -> dict:
     apis = sd.query_hostapis()
     devs = []
     for i, d in enumerate(sd.query_devices()):
-        devs.append(dict(index=i, name=d["name"], hostapi=apis[d["hostapi"]]["name"],
-                         inputs=d["max_input_channels"], outputs=d["max_output_channels"],
-                         default_rate=d["default_samplerate"]))
+        devs.append(
+            dict(
+                index=i,
+                name=d["name"],
+                hostapi=apis[d["hostapi"]]["name"],
+                inputs=d["max_input_channels"],
+                outputs=d["max_output_channels"],
+                default_rate=d["default_samplerate"],
+            )
+        )
     try:
         default_out = sd.default.device[1]
     except Exception:
@@ -116,7 +122,7 @@ def format_devices(apis=("jack", "alsa")) -> str:
         if "error" in r:
             lines.append(f"  unavailable: {r['error']}")
             continue
-        lines.append("  inputs (vocoder live --api %s --midi-in NAME):" % api)
+        lines.append(f"  inputs (vocoder live --api {api} --midi-in NAME):")
         lines += [f"    {i}: {n}" for i, n in enumerate(r["inputs"])] or ["    (none)"]
         lines.append("  outputs (ports that take MIDI):")
         lines += [f"    {i}: {n}" for i, n in enumerate(r["outputs"])] or ["    (none)"]
@@ -126,15 +132,16 @@ def format_devices(apis=("jack", "alsa")) -> str:
     else:
         for d in a["devices"]:
             mark = "*" if d["index"] == a["default_output"] else " "
-            lines.append(f"  {mark}{d['index']:2d}: {d['name']} [{d['hostapi']}] "
-                         f"{d['inputs']} in, {d['outputs']} out, {d['default_rate']:g} Hz")
+            lines.append(
+                f"  {mark}{d['index']:2d}: {d['name']} [{d['hostapi']}] "
+                f"{d['inputs']} in, {d['outputs']} out, {d['default_rate']:g} Hz"
+            )
         if not a["devices"]:
             lines.append("  (none)")
     return "\n".join(lines)
 
 
-def open_midi_in(api: str = "jack", port=None, virtual: bool = False, name: str = "vocoder",
-                 queue_size: int = 8192):
+def open_midi_in(api: str = "jack", port=None, virtual: bool = False, name: str = "vocoder", queue_size: int = 8192):
     """Open a python-rtmidi input: the port whose name equals ``port``, else the one that
     contains it, else the one at that index; or a virtual port named ``name`` that other
     programs connect to. Returns ``(midi_in, port_description)``."""
@@ -144,8 +151,10 @@ def open_midi_in(api: str = "jack", port=None, virtual: bool = False, name: str 
     try:
         mi = rtmidi.MidiIn(rapi, name, queue_size_limit=queue_size)
     except SystemError as e:
-        raise LiveError(f"MIDI API {api!r} is not usable here ({e or 'no sequencer'}); "
-                        f"try --api {'jack' if api == 'alsa' else 'alsa'}") from None
+        raise LiveError(
+            f"MIDI API {api!r} is not usable here ({e or 'no sequencer'}); "
+            f"try --api {'jack' if api == 'alsa' else 'alsa'}"
+        ) from None
     except Exception as e:
         raise LiveError(f"cannot open MIDI API {api!r}: {e}") from None
     mi.ignore_types(sysex=True, timing=True, active_sense=True)
@@ -161,8 +170,9 @@ def open_midi_in(api: str = "jack", port=None, virtual: bool = False, name: str 
     if idx is None:
         mi.delete()
         listing = ", ".join(repr(p) for p in ports) or "none"
-        raise LiveError(f"no MIDI input port matching {port!r} on {api} (ports: {listing}); "
-                        "see `vocoder devices`, or use --virtual")
+        raise LiveError(
+            f"no MIDI input port matching {port!r} on {api} (ports: {listing}); see `vocoder devices`, or use --virtual"
+        )
     try:
         mi.open_port(idx, "in")
     except Exception as e:
@@ -202,7 +212,7 @@ class _PortProbe:
 
     def listed(self, name: str) -> bool:
         if self._mi is None:
-            return True   # cannot tell: assume it is there
+            return True  # cannot tell: assume it is there
         try:
             return name in self._mi.get_ports()
         except Exception:

@@ -58,14 +58,14 @@ class LiveHost:
         self.routing = list(routing)
         self._mono = _prefaulted(MAX_BLOCK, np.float32)
         self._scratch = _prefaulted(MAX_BLOCK, np.float32)
-        self._batch = []                       # MIDI drained in one callback (reused)
+        self._batch: list = []  # MIDI drained in one callback (reused)
         self.max_events = MAX_EVENTS_PER_CALLBACK
-        self._commands = collections.deque()   # (voice index or None, method name, args)
+        self._commands: collections.deque = collections.deque()  # (voice index or None, method name, args)
         self.stats = CallbackStats()
         self.midi_events = 0
         self._render_time = 0.0
         self._render_cpu = 0.0
-        self.position = 0                      # device samples rendered so far
+        self.position = 0  # device samples rendered so far
         self._log = _prefaulted((max(0, int(event_log)), 4), np.int64)
         self._log_n = 0
         self.set_midi(midi_in)
@@ -78,8 +78,8 @@ class LiveHost:
     def set_midi(self, midi_in) -> None:
         """Swap the MIDI source (None detaches). The clock mapping starts afresh."""
         self._midi = None
-        self._rt = 0.0                # sum of rtmidi's delta times: its clock, origin unknown
-        self._clock = math.inf        # perf_counter - rtmidi clock, estimated (min filter)
+        self._rt = 0.0  # sum of rtmidi's delta times: its clock, origin unknown
+        self._clock = math.inf  # perf_counter - rtmidi clock, estimated (min filter)
         self._clock_at = 0.0
         self._midi = midi_in
 
@@ -144,13 +144,13 @@ class LiveHost:
         cmds = self._commands
         while cmds:
             vi, method, args = cmds.popleft()
-            for v in (voices if vi is None else (voices[vi],)):
+            for v in voices if vi is None else (voices[vi],):
                 getattr(v, method)(*args)
         midi = self._midi
         if midi is not None:
             self._pull_midi(midi, routes, frames, t0)
         renderers = self._renderers
-        if frames > MAX_BLOCK:   # render in slices; events were placed in the first
+        if frames > MAX_BLOCK:  # render in slices; events were placed in the first
             self._render_big(outdata, frames, renderers)
             return
         mono = self._mono[:frames]
@@ -177,14 +177,14 @@ class LiveHost:
         for s in range(0, frames, MAX_BLOCK):
             n = min(MAX_BLOCK, frames - s)
             mono = self._mono[:n]
-            voices[0].render(mono)   # voices: the renderers (voice groups)
+            voices[0].render(mono)  # voices: the renderers (voice groups)
             for v in voices[1:]:
                 v.render(self._scratch[:n])
                 np.add(mono, self._scratch[:n], out=mono)
             if outdata.ndim == 1:
-                outdata[s:s + n] = mono
+                outdata[s : s + n] = mono
             else:
-                outdata[s:s + n] = mono[:, None]
+                outdata[s : s + n] = mono[:, None]
 
     def _pull_midi(self, midi, routes, frames, t0):
         sr = self.sample_rate
@@ -212,7 +212,7 @@ class LiveHost:
         base = self._clock - t0
         try:
             for msg, t in batch:
-                off = int((t + base) * sr + frames + 0.5)   # nearest sample (x > -0.5 here)
+                off = int((t + base) * sr + frames + 0.5)  # nearest sample (x > -0.5 here)
                 if off < 0:
                     off = 0
                 elif off > last:
@@ -236,12 +236,14 @@ class LiveHost:
     # ---- helpers ---------------------------------------------------------------------
     def logged_events(self) -> np.ndarray:
         """The event log (a copy): int64 rows ``[sample position, status, data1, data2]``."""
-        return self._log[:self._log_n].copy()
+        return self._log[: self._log_n].copy()
 
     def status_line(self) -> str:
         med, mx = self.stats.recent(1.0)
-        return (f"load {100 * med:5.1f}% med {100 * mx:5.1f}% max | engine underruns "
-                f"{self.stats.engine_underruns} (host overruns {self.stats.host_overruns}, late callbacks "
-                f"{self.stats.slow_callbacks}, xruns "
-                f"{self.stats.xruns}) | dropped {self.dropped_events} "
-                f"| midi {self.midi_events} | {self.syllable}")
+        return (
+            f"load {100 * med:5.1f}% med {100 * mx:5.1f}% max | engine underruns "
+            f"{self.stats.engine_underruns} (host overruns {self.stats.host_overruns}, late callbacks "
+            f"{self.stats.slow_callbacks}, xruns "
+            f"{self.stats.xruns}) | dropped {self.dropped_events} "
+            f"| midi {self.midi_events} | {self.syllable}"
+        )

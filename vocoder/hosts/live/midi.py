@@ -22,7 +22,7 @@ def dispatch(voice, msg, offset: int) -> bool:
         voice.note_off(msg[1], offset)
     elif kind == 0xE0 and n >= 3:
         b = ((msg[2] << 7) | msg[1]) - 8192
-        voice.pitch_bend(b / 8192.0, offset)   # as the file readers: -8192..8191 over 8192, one scale
+        voice.pitch_bend(b / 8192.0, offset)  # as the file readers: -8192..8191 over 8192, one scale
     elif kind == 0xB0 and n >= 3:
         voice.control(msg[1], msg[2], offset)
     else:

@@ -27,7 +27,7 @@ class OscControl:
 
         self.host = host
         self.make_voice = make_voice
-        self.lyrics_text = {}     # voice index -> the lyrics OSC loaded (a new preset keeps them)
+        self.lyrics_text: dict[int, str] = {}  # voice index -> the lyrics OSC loaded (a new preset keeps them)
         self.log = log or (lambda s: None)
         d = dispatcher.Dispatcher()
         for name in ("preset", "lyrics", "vibrato", "cc", "lyric_step", "lyric_restart", "panic"):
@@ -51,6 +51,7 @@ class OscControl:
                 fn(*args)
             except Exception as e:  # a bad message must not kill the server
                 self.log(f"osc {addr} {list(args)}: {e}")
+
         return handler
 
     def _targets(self, ch):

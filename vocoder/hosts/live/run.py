@@ -98,8 +98,10 @@ def run_live(args, out=sys.stderr) -> int:
         info = sd.query_devices(device, "output")
     except (ValueError, sd.PortAudioError) as e:
         if device is None:
-            raise LiveError("no audio output device (no sound card, and no JACK server for PortAudio to "
-                            "use?); see `vocoder devices`") from None
+            raise LiveError(
+                "no audio output device (no sound card, and no JACK server for PortAudio to "
+                "use?); see `vocoder devices`"
+            ) from None
         raise LiveError(f"audio output device {args.device!r}: {e}; see `vocoder devices`") from None
     channels = max(1, min(2, int(info["max_output_channels"])))
 
@@ -107,8 +109,9 @@ def run_live(args, out=sys.stderr) -> int:
     midi_port_name = None if args.virtual else midi_desc.split("'")[1]
     probe = _PortProbe(args.api) if midi_port_name else None
     total = 0
-    host = LiveHost(voices, routing, rate, midi, channels=channels,
-                    event_log=args.event_log_size if args.event_log else 0)
+    host = LiveHost(
+        voices, routing, rate, midi, channels=channels, event_log=args.event_log_size if args.event_log else 0
+    )
 
     stop = threading.Event()
     reason = ["stopped"]
@@ -130,24 +133,41 @@ def run_live(args, out=sys.stderr) -> int:
     housekeeping_rt = set_sched_fifo(1)
     try:
         try:
-            stream = sd.OutputStream(samplerate=rate, blocksize=int(args.blocksize), device=device,
-                                     channels=channels, dtype="float32", callback=host.callback,
-                                     latency="low", finished_callback=lambda: None)
+            stream = sd.OutputStream(
+                samplerate=rate,
+                blocksize=int(args.blocksize),
+                device=device,
+                channels=channels,
+                dtype="float32",
+                callback=host.callback,
+                latency="low",
+                finished_callback=lambda: None,
+            )
         except sd.PortAudioError as e:
-            raise LiveError(f"cannot open audio output {info['name']!r} at {rate} Hz, "
-                            f"block {args.blocksize}: {e}") from None
+            raise LiveError(
+                f"cannot open audio output {info['name']!r} at {rate} Hz, block {args.blocksize}: {e}"
+            ) from None
         if args.osc_port is not None:
             osc = OscControl(host, args.osc_port, make_voice, log=say).start()
         lat_engine = max(v.latency_samples for v in voices)
         lat_dev = stream.latency * rate
         total = lat_engine + int(args.blocksize) + lat_dev
-        say(f"vocoder live: {len(voices)} voice(s) "
-            + ", ".join(f"ch {','.join(str(c + 1) for c in range(16) if routing[c] == i) if routing.count(i) < 16 else 'all'}"
-                        f"={n}" for i, n in enumerate(names)))
-        say(f"  MIDI in: {midi_desc}   audio out: {info['name']!r} ({channels} ch, {rate} Hz, block {args.blocksize})"
-            + (f"   OSC: 127.0.0.1:{osc.port}" if osc else ""))
-        say(f"  latency: engine+singer {lat_engine} + block {args.blocksize} + device {lat_dev:.0f} "
-            f"= {total:.0f} samples = {1000 * total / rate:.1f} ms")
+        say(
+            f"vocoder live: {len(voices)} voice(s) "
+            + ", ".join(
+                f"ch {','.join(str(c + 1) for c in range(16) if routing[c] == i) if routing.count(i) < 16 else 'all'}"
+                f"={n}"
+                for i, n in enumerate(names)
+            )
+        )
+        say(
+            f"  MIDI in: {midi_desc}   audio out: {info['name']!r} ({channels} ch, {rate} Hz, block {args.blocksize})"
+            + (f"   OSC: 127.0.0.1:{osc.port}" if osc else "")
+        )
+        say(
+            f"  latency: engine+singer {lat_engine} + block {args.blocksize} + device {lat_dev:.0f} "
+            f"= {total:.0f} samples = {1000 * total / rate:.1f} ms"
+        )
         # The callback is Python: keep the collector off the objects made at start-up (a
         # full collection of them takes milliseconds, inside whichever callback triggers
         # it), and let the audio thread get the GIL back quickly after render.
@@ -175,10 +195,10 @@ def run_live(args, out=sys.stderr) -> int:
                 break
             if midi_port_name and now >= next_port_check:
                 next_port_check = now + 1.0
-                alive = probe.listed(midi_port_name)
+                alive = probe is None or probe.listed(midi_port_name)
                 if not alive and not port_gone:
                     port_gone = True
-                    host.post("panic")       # a keyboard unplugged mid-note: no stuck note
+                    host.post("panic")  # a keyboard unplugged mid-note: no stuck note
                     say(f"\nMIDI port {midi_port_name!r} vanished: all notes off; waiting for it")
                 elif alive and port_gone:
                     port_gone = False
@@ -232,16 +252,25 @@ def run_live(args, out=sys.stderr) -> int:
         if housekeeping_rt:
             set_sched_fifo(None)
     summary = host.stats.summary()
-    summary.update(dropped_events=host.dropped_events, midi_events=host.midi_events, samples=host.position,
-                   voice_latency_samples=max(v.latency_samples for v in voices),
-                   voice_underrun_samples=host.voice_underrun_samples, period_frames=int(args.blocksize),
-                   sample_rate=rate, latency_samples=int(total), reason=reason[0])
-    say(f"vocoder live: {reason[0]}; {summary['callbacks']} callbacks, load median "
+    summary.update(
+        dropped_events=host.dropped_events,
+        midi_events=host.midi_events,
+        samples=host.position,
+        voice_latency_samples=max(v.latency_samples for v in voices),
+        voice_underrun_samples=host.voice_underrun_samples,
+        period_frames=int(args.blocksize),
+        sample_rate=rate,
+        latency_samples=int(total),
+        reason=reason[0],
+    )
+    say(
+        f"vocoder live: {reason[0]}; {summary['callbacks']} callbacks, load median "
         f"{100 * summary['median']:.1f}% p99.9 {100 * summary['p999']:.1f}% max {100 * summary['max']:.1f}%, "
         f"engine underruns {summary['engine_underruns']} (host overruns {summary['host_overruns']}, "
         f"late callbacks {summary['slow_callbacks']}, "
         f"xruns {summary['xruns']}), "
-        f"dropped events {summary['dropped_events']}")
+        f"dropped events {summary['dropped_events']}"
+    )
     if args.stats_json:
         with open(args.stats_json, "w") as f:
             json.dump(summary, f, indent=1)

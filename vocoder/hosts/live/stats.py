@@ -38,27 +38,28 @@ class CallbackStats:
 
     def __init__(self):
         self.hist = _prefaulted(HIST_BINS, np.int64)
-        self.engine_hist = _prefaulted(HIST_BINS, np.int64)       # render calls, CPU time
+        self.engine_hist = _prefaulted(HIST_BINS, np.int64)  # render calls, CPU time
         self.engine_wall_hist = _prefaulted(HIST_BINS, np.int64)  # render calls, wall time
-        self.engine_max = 0.0              # the largest render CPU time / period
+        self.engine_max = 0.0  # the largest render CPU time / period
         self.engine_wall_max = 0.0
-        self.ring_t = _prefaulted(RING)     # callback start (perf_counter seconds)
+        self.ring_t = _prefaulted(RING)  # callback start (perf_counter seconds)
         self.ring_load = _prefaulted(RING)  # callback time / period
         self.n = 0
         self.max_load = 0.0
-        self.engine_underruns = 0          # callbacks whose render calls' CPU time exceeded the period
-        self.underrun_at = _prefaulted(self.UNDERRUNS_KEPT, np.int64)   # their indices (the first ones)
-        self.host_overruns = 0             # callbacks whose whole CPU time exceeded it
-        self.slow_callbacks = 0            # callbacks whose wall time exceeded it (any cause)
-        self.cpu_max = 0.0                 # the largest callback CPU time / period
+        self.engine_underruns = 0  # callbacks whose render calls' CPU time exceeded the period
+        self.underrun_at = _prefaulted(self.UNDERRUNS_KEPT, np.int64)  # their indices (the first ones)
+        self.host_overruns = 0  # callbacks whose whole CPU time exceeded it
+        self.slow_callbacks = 0  # callbacks whose wall time exceeded it (any cause)
+        self.cpu_max = 0.0  # the largest callback CPU time / period
         # The 8 slowest callbacks: [index, wall / period, render / period, cpu / period, events]
         self.worst = _prefaulted((8, 5))
-        self.events_now = 0                # set by the host before add()
-        self.xruns = 0                     # PortAudio's output_underflow flags (any cause)
-        self.errors = 0                    # exceptions caught in the callback
+        self.events_now = 0  # set by the host before add()
+        self.xruns = 0  # PortAudio's output_underflow flags (any cause)
+        self.errors = 0  # exceptions caught in the callback
 
-    def add(self, t0: float, load: float, engine: float = 0.0, cpu: float = None,
-            engine_cpu: float = None) -> None:
+    def add(
+        self, t0: float, load: float, engine: float = 0.0, cpu: float | None = None, engine_cpu: float | None = None
+    ) -> None:
         """One callback: its start; its wall time, the render calls' wall time, its CPU
         time and the render calls' CPU time, each / period (None: the wall time).
 
@@ -133,14 +134,28 @@ class CallbackStats:
         """Callback wall time / period (median ... max), the render calls' CPU time
         (``engine_*``: the engine's own time) and wall time (``engine_wall_*``), and the
         counts; ``underrun_at``: the indices of the first engine underruns."""
-        return dict(callbacks=self.n, median=self.quantile(0.5), p99=self.quantile(0.99),
-                    p999=self.quantile(0.999), max=self.max_load,
-                    engine_median=self.quantile(0.5, True), engine_p99=self.quantile(0.99, True),
-                    engine_p999=self.quantile(0.999, True), engine_max=self.engine_max,
-                    engine_wall_p999=self.quantile(0.999, True, True), engine_wall_max=self.engine_wall_max,
-                    cpu_max=self.cpu_max, engine_underruns=self.engine_underruns,
-                    underrun_at=[int(i) for i in self.underrun_at[:min(self.engine_underruns, self.UNDERRUNS_KEPT)]],
-                    host_overruns=self.host_overruns,
-                    slow_callbacks=self.slow_callbacks, xruns=self.xruns, callback_errors=self.errors,
-                    worst=[dict(index=int(r[0]), wall=r[1], render=r[2], cpu=r[3], midi_events=int(r[4]))
-                           for r in self.worst[np.argsort(-self.worst[:, 1])] if r[1] > 0])
+        return dict(
+            callbacks=self.n,
+            median=self.quantile(0.5),
+            p99=self.quantile(0.99),
+            p999=self.quantile(0.999),
+            max=self.max_load,
+            engine_median=self.quantile(0.5, True),
+            engine_p99=self.quantile(0.99, True),
+            engine_p999=self.quantile(0.999, True),
+            engine_max=self.engine_max,
+            engine_wall_p999=self.quantile(0.999, True, True),
+            engine_wall_max=self.engine_wall_max,
+            cpu_max=self.cpu_max,
+            engine_underruns=self.engine_underruns,
+            underrun_at=[int(i) for i in self.underrun_at[: min(self.engine_underruns, self.UNDERRUNS_KEPT)]],
+            host_overruns=self.host_overruns,
+            slow_callbacks=self.slow_callbacks,
+            xruns=self.xruns,
+            callback_errors=self.errors,
+            worst=[
+                dict(index=int(r[0]), wall=r[1], render=r[2], cpu=r[3], midi_events=int(r[4]))
+                for r in self.worst[np.argsort(-self.worst[:, 1])]
+                if r[1] > 0
+            ],
+        )
