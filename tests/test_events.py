@@ -176,13 +176,7 @@ def test_midi_track_channel_and_drums(tmp_path):
 
 def test_midi_lyric_track_is_chosen(tmp_path):
     # an accompaniment track with higher notes, and the melody with its lyrics
-    p = write_midi(
-        tmp_path / "song.mid",
-        [
-            [(0, 4, 84, None, 1)],
-            [(0, 1, 60, "hel-", 0), (1, 1, 62, "lo", 0)],
-        ],
-    )
+    p = write_midi(tmp_path / "song.mid", [[(0, 4, 84, None, 1)], [(0, 1, 60, "hel-", 0), (1, 1, 62, "lo", 0)]])
     song = read_midi(p)
     assert [n.pitch for n in song.notes] == [60, 62]
     assert [n.syllable.phones for n in song.notes] == [("HH", "AH"), ("L", "OW")]

@@ -94,14 +94,7 @@ def test_periodic_signal_is_predicted_by_the_pitch_predictor(period):
     assert np.all(p.frames(f)[1] == 0)
 
 
-BAD = {
-    "nan": np.nan,
-    "inf": np.inf,
-    "-inf": -np.inf,
-    "huge": 3e38,
-    "-huge": -3e38,
-    "zero": 0.0,
-}
+BAD = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf, "huge": 3e38, "-huge": -3e38, "zero": 0.0}
 
 
 @pytest.mark.parametrize("kind", list(BAD) + ["random", "mixed"])

@@ -9,14 +9,7 @@ import pytest
 from safetensors.numpy import save, save_file
 
 from vocoder.engine import blocksparse, presets
-from vocoder.engine.presets import (
-    Preset,
-    PresetError,
-    list_presets,
-    load_preset,
-    preset_from_float,
-    save_preset,
-)
+from vocoder.engine.presets import Preset, PresetError, list_presets, load_preset, preset_from_float, save_preset
 from vocoder.testing import random_preset
 
 # --------------------------------------------------------------------------- helpers

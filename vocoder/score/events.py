@@ -499,21 +499,10 @@ _DYNAMICS = {
 }
 
 
-_VOICE_WORDS = (
-    "voice",
-    "vocal",
-    "singer",
-    "choir",
-    "chorus",
-    "soprano",
-    "mezzo",
-    "alto",
-    "tenor",
-    "baritone",
-    "contralto",
-    "countertenor",
-    "canto",
-)
+# fmt: off
+_VOICE_WORDS = ("voice", "vocal", "singer", "choir", "chorus", "soprano", "mezzo", "alto", "tenor", "baritone",
+                "contralto", "countertenor", "canto")
+# fmt: on
 
 
 def _is_voice(p) -> bool:

@@ -80,34 +80,16 @@ DENSE_NAMES = ("feat_mean", "feat_std", "cond1_w", "cond1_b", "cond2_w", "cond2_
 PACKED_FIELDS = ("row_ptr", "col_idx", "blocks", "scales", "bias")
 
 # Every config key; check_config holds the rules (summarised in the module docstring).
+# fmt: off
 CONFIG_KEYS = (
-    "format_version",
-    "name",
-    "license",
-    "version",
-    "description",
-    "sample_rate",
-    "hop",
-    "n_features",
-    "feature_names",
-    "hidden",
-    "head",
-    "mulaw_bits",
-    "subscale",
-    "horizon",
-    "ctx_before",
-    "lookahead",
-    "cond_hidden",
-    "excitation",
-    "temperature",
-    "preemphasis",
-    "predictor",
-    "ltp_gain",
-    "temperature_unvoiced",
-    "highpass_hz",
-    "training",
-    "singer",
+    "format_version", "name", "license", "version", "description",
+    "sample_rate", "hop", "n_features", "feature_names",
+    "hidden", "head", "mulaw_bits", "subscale", "horizon",
+    "ctx_before", "lookahead", "cond_hidden", "excitation", "temperature", "preemphasis",
+    "predictor", "ltp_gain", "temperature_unvoiced", "highpass_hz",
+    "training", "singer",
 )
+# fmt: on
 #: Excitation channel counts the network supports (docs/model.md).
 EXCITATION_CHANNELS = (0, 2)
 META_KEYS = ("name", "license", "version", "description", "training", "format_version")
