@@ -6,7 +6,6 @@ import warnings
 import numpy as np
 import pytest
 import soundfile as sf
-from test_events import write_midi, write_musicxml
 
 from vocoder import cli
 from vocoder.engine.presets import list_presets, save_preset
@@ -14,11 +13,7 @@ from vocoder.hosts import render
 from vocoder.score.events import read_song
 from vocoder.testing import random_preset
 
-
-@pytest.fixture(scope="module")
-def preset_path(tmp_path_factory):
-    p = random_preset(hidden=64, density=0.25, n_features=26, hop=80, seed=11)
-    return str(save_preset(p, tmp_path_factory.mktemp("presets") / "small.safetensors"))
+from test_events import write_midi, write_musicxml
 
 
 @pytest.fixture()
@@ -40,9 +35,9 @@ def leftovers(d):
     return sorted(f for f in os.listdir(d) if f.startswith(".") or f.endswith(".part"))
 
 
-def test_render_midi_to_wav(tmp_path, song_mid, preset_path, capsys):
+def test_render_midi_to_wav(tmp_path, song_mid, small_preset_path, capsys):
     out = tmp_path / "out.wav"
-    rc, err = run(capsys, song_mid, "-o", out, "--preset", preset_path, "--plot", tmp_path / "out.png")
+    rc, err = run(capsys, song_mid, "-o", out, "--preset", small_preset_path, "--plot", tmp_path / "out.png")
     assert rc == 0, err
     assert "100%" in err and "wrote" in err  # progress bar and summary on stderr
     info = sf.info(str(out))
@@ -55,36 +50,46 @@ def test_render_midi_to_wav(tmp_path, song_mid, preset_path, capsys):
     assert oct(out.stat().st_mode & 0o777) != oct(0o600)  # normal permissions, not the temp file's
 
 
-def test_same_seed_same_bytes_any_jobs(tmp_path, preset_path, capsys):
+def test_same_seed_same_bytes_any_jobs(tmp_path, small_preset_path, capsys):
     # two phrases with a long rest: two chunks, rendered in one or two processes
     notes = [(0, 4, 60, "la"), (4, 4, 62, "la"), (12, 4, 64, "la"), (16, 4, 65, "la")]
     mid = write_midi(tmp_path / "two.mid", [notes], tempo=500000)
     song = read_song(mid)
-    voice = render.load_voice(preset_path)
+    voice = render.load_voice(small_preset_path)
     feats, singer = render.song_features(song, voice)
     assert len(render.split_chunks(render.silent_frames(feats, singer), singer.frame_seconds)) == 2
     outs = {}
     for name, extra in [("a", ["--jobs", "1"]), ("b", ["--jobs", "2"]), ("c", ["--seed", "1"])]:
-        rc, err = run(capsys, mid, "-o", tmp_path / f"{name}.wav", "--preset", preset_path, "-q", *extra)
+        rc, err = run(capsys, mid, "-o", tmp_path / f"{name}.wav", "--preset", small_preset_path, "-q", *extra)
         assert rc == 0, err
         outs[name] = (tmp_path / f"{name}.wav").read_bytes()
     assert outs["a"] == outs["b"]
     assert outs["a"] != outs["c"]
 
 
-def test_rate_flac_and_formats(tmp_path, song_mid, preset_path, capsys):
+def test_rate_flac_and_formats(tmp_path, song_mid, small_preset_path, capsys):
     rc, err = run(
-        capsys, song_mid, "-o", tmp_path / "hi.flac", "--preset", preset_path, "--rate", 48000, "-q", "--format", "24"
+        capsys,
+        song_mid,
+        "-o",
+        tmp_path / "hi.flac",
+        "--preset",
+        small_preset_path,
+        "--rate",
+        48000,
+        "-q",
+        "--format",
+        "24",
     )
     assert rc == 0, err
     info = sf.info(str(tmp_path / "hi.flac"))
     assert info.format == "FLAC" and info.subtype == "PCM_24" and info.samplerate == 48000
     assert info.frames == int(round((3.0 + render.TAIL) * 48000))
-    rc, err = run(capsys, song_mid, "-o", tmp_path / "f.wav", "--preset", preset_path, "--format", "float", "-q")
+    rc, err = run(capsys, song_mid, "-o", tmp_path / "f.wav", "--preset", small_preset_path, "--format", "float", "-q")
     assert rc == 0 and sf.info(str(tmp_path / "f.wav")).subtype == "FLOAT"
-    rc, err = run(capsys, song_mid, "-o", tmp_path / "f.flac", "--preset", preset_path, "--format", "float", "-q")
+    rc, err = run(capsys, song_mid, "-o", tmp_path / "f.flac", "--preset", small_preset_path, "--format", "float", "-q")
     assert rc == 1 and "FLAC holds 16 or 24-bit" in err and not (tmp_path / "f.flac").exists()
-    rc, err = run(capsys, song_mid, "-o", tmp_path / "x.mp3", "--preset", preset_path, "-q")
+    rc, err = run(capsys, song_mid, "-o", tmp_path / "x.mp3", "--preset", small_preset_path, "-q")
     assert rc == 1 and "x.mp3: unsupported output type '.mp3'" in err
 
 
@@ -97,7 +102,7 @@ def test_rate_flac_and_formats(tmp_path, song_mid, preset_path, capsys):
         (b"RIFFxxxxWAVEfmt ", "not a MIDI file"),
     ],
 )
-def test_bad_input_one_clear_line(tmp_path, preset_path, capsys, content, message):
+def test_bad_input_one_clear_line(tmp_path, small_preset_path, capsys, content, message):
     src = tmp_path / "bad.mid"
     if content == "trunc":
         good = write_midi(tmp_path / "g.mid", [[(0, 1, 60, "la"), (1, 1, 62, "la")]]).read_bytes()
@@ -105,7 +110,7 @@ def test_bad_input_one_clear_line(tmp_path, preset_path, capsys, content, messag
     elif content is not None:
         src.write_bytes(content)
     out = tmp_path / "o.wav"
-    rc, err = run(capsys, src, "-o", out, "--preset", preset_path)
+    rc, err = run(capsys, src, "-o", out, "--preset", small_preset_path)
     assert rc != 0
     lines = err.strip().splitlines()
     assert len(lines) == 1 and str(src) in lines[0] and message in lines[0], err
@@ -120,7 +125,7 @@ def test_missing_default_preset(tmp_path, song_mid, capsys, monkeypatch):
     assert not (tmp_path / "o.wav").exists()
 
 
-def test_atomic_on_failure_and_interrupt(tmp_path, song_mid, preset_path, capsys, monkeypatch):
+def test_atomic_on_failure_and_interrupt(tmp_path, song_mid, small_preset_path, capsys, monkeypatch):
     out = tmp_path / "keep.wav"
     out.write_bytes(b"old contents")
     real = render._write_sf
@@ -131,7 +136,7 @@ def test_atomic_on_failure_and_interrupt(tmp_path, song_mid, preset_path, capsys
 
     monkeypatch.setattr(render, "_write_sf", half_then_fail)
     with pytest.raises(OSError):
-        render.render_file(song_mid, out, preset=preset_path, progress=False)
+        render.render_file(song_mid, out, preset=small_preset_path, progress=False)
     assert out.read_bytes() == b"old contents" and leftovers(tmp_path) == []
     monkeypatch.setattr(render, "_write_sf", real)
 
@@ -140,64 +145,54 @@ def test_atomic_on_failure_and_interrupt(tmp_path, song_mid, preset_path, capsys
 
     monkeypatch.setattr(render, "synthesize", interrupted)
     fresh = tmp_path / "new.wav"
-    rc, err = run(capsys, song_mid, "-o", fresh, "--preset", preset_path)
+    rc, err = run(capsys, song_mid, "-o", fresh, "--preset", small_preset_path)
     assert rc == 130 and "interrupted" in err and not fresh.exists() and leftovers(tmp_path) == []
 
 
-def test_lyrics_option_and_transpose(tmp_path, preset_path, capsys):
+def test_lyrics_option_and_transpose(tmp_path, small_preset_path, capsys):
     mid = write_midi(tmp_path / "plain.mid", [[(0, 1, 60, None), (1, 1, 62, None), (2, 2, 64, None)]])
     song = read_song(mid)
     assert not song.has_lyrics
     text = tmp_path / "words.txt"
     text.write_text("sun-ny day\n")
     assert render.read_lyrics(str(text)) == "sun-ny day\n"
-    rc, err = run(capsys, mid, "-o", tmp_path / "x.wav", "--preset", preset_path, "--lyrics", tmp_path / "nope.txt")
+    rc, err = run(
+        capsys, mid, "-o", tmp_path / "x.wav", "--preset", small_preset_path, "--lyrics", tmp_path / "nope.txt"
+    )
     assert rc == 1 and "nope.txt: no such lyrics file" in err and not (tmp_path / "x.wav").exists()
     sung = song.with_lyrics(render.read_lyrics(str(text)))
     assert [n.syllable.phones for n in sung.notes] == [("S", "AH"), ("N", "IY"), ("D", "EY")]
     for lyr in (str(text), "sun-ny day"):
-        rc, err = run(capsys, mid, "-o", tmp_path / "l.wav", "--preset", preset_path, "--lyrics", lyr, "-q")
+        rc, err = run(capsys, mid, "-o", tmp_path / "l.wav", "--preset", small_preset_path, "--lyrics", lyr, "-q")
         assert rc == 0, err
-    voice = render.load_voice(preset_path)
+    voice = render.load_voice(small_preset_path)
     f0, _ = render.song_features(song, voice, transpose=0)
     f7, _ = render.song_features(song, voice, transpose=7)
     mid_note = int(0.5 * 200)
     assert f7[mid_note, 0] - f0[mid_note, 0] == pytest.approx(
         7.0, abs=1e-4
     )  # float32 frames (an ulp near note 64 is 8e-6)
-    rc, err = run(capsys, mid, "-o", tmp_path / "t.wav", "--preset", preset_path, "--transpose", 7, "-q")
+    rc, err = run(capsys, mid, "-o", tmp_path / "t.wav", "--preset", small_preset_path, "--transpose", 7, "-q")
     assert rc == 0, err
 
 
-def test_out_of_range_warning(tmp_path, preset_path, capsys):
-    from vocoder.engine.presets import Preset, load_preset
-
-    p = load_preset(preset_path)
-    cfg = p.config
-    cfg["singer"] = {
-        "phonemes": ["AA"],
-        "envelopes": [[-8.0] * 24],
-        "voicing": [1.0],
-        "durations": [0.2],
-        "pitch_range": [48, 66],
-    }
-    ranged = save_preset(Preset(cfg, p.tensors, p.layers), tmp_path / "ranged.safetensors")
+def test_out_of_range_warning(tmp_path, ranged_preset_path, capsys):
     mid = write_midi(tmp_path / "low.mid", [[(0, 1, 30, None), (1, 1, 33, None)]])
-    rc, err = run(capsys, mid, "-o", tmp_path / "low.wav", "--preset", ranged, "-q")
+    rc, err = run(capsys, mid, "-o", tmp_path / "low.wav", "--preset", ranged_preset_path, "-q")
     assert rc == 0 and "warning: 2 of 2 notes lie outside the voice's trained range C3..F#4: 2 below (F#1..A1)" in err
     assert "--transpose +24 fits 2 of 2" in err
-    rc, err = run(capsys, mid, "-o", tmp_path / "low.wav", "--preset", ranged, "-q", "--transpose", 24)
+    rc, err = run(capsys, mid, "-o", tmp_path / "low.wav", "--preset", ranged_preset_path, "-q", "--transpose", 24)
     assert rc == 0 and "warning" not in err
 
 
-def test_musicxml_render_follows_the_notes(tmp_path, preset_path, capsys):
+def test_musicxml_render_follows_the_notes(tmp_path, small_preset_path, capsys):
     xml = write_musicxml(tmp_path / "amen.musicxml", bpm=120)
     out = tmp_path / "amen.wav"
-    rc, err = run(capsys, xml, "-o", out, "--preset", preset_path, "-q")
+    rc, err = run(capsys, xml, "-o", out, "--preset", small_preset_path, "-q")
     assert rc == 0, err
     song = read_song(xml)
     assert sf.info(str(out)).frames == int(round((song.duration + render.TAIL) * 16000))
-    feats, _ = render.song_features(song, render.load_voice(preset_path))
+    feats, _ = render.song_features(song, render.load_voice(small_preset_path))
     for n in song.notes:  # voiced regions follow the notes, f0 within a few cents (vibrato is symmetric)
         seg = feats[int((n.start + 0.1) * 200) : int((n.end - 0.2) * 200)]  # before coda + onset
         assert np.all(seg[:, 1] > 0.9)
@@ -233,7 +228,7 @@ def test_default_preset_sings_the_notes(tmp_path, capsys):
     assert abs(np.median(errs)) < 50, f"median f0 error {np.median(errs):.0f} cents"
 
 
-def test_ctrl_c_leaves_nothing(tmp_path, preset_path):
+def test_ctrl_c_leaves_nothing(tmp_path, small_preset_path):
     """A real SIGINT to `vocoder render` while the engine runs: exit 130, no output, no temp file."""
     import signal
     import subprocess
@@ -246,7 +241,19 @@ def test_ctrl_c_leaves_nothing(tmp_path, preset_path):
     out = tmp_path / "long.wav"
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vocoder", "render", str(mid), "-o", str(out), "--preset", preset_path, "--jobs", "2"],
+        [
+            sys.executable,
+            "-m",
+            "vocoder",
+            "render",
+            str(mid),
+            "-o",
+            str(out),
+            "--preset",
+            small_preset_path,
+            "--jobs",
+            "2",
+        ],
         stderr=subprocess.PIPE,
         env=env,
     )
@@ -308,7 +315,7 @@ def test_preset_that_cannot_sing_and_disk_errors(tmp_path, song_mid, capsys, mon
     assert not (tmp_path / "o.wav").exists() and leftovers(tmp_path) == []
 
 
-def test_track_and_channel_options(tmp_path, preset_path, capsys):
+def test_track_and_channel_options(tmp_path, small_preset_path, capsys):
     mid = write_midi(tmp_path / "two.mid", [[(0, 2, 72, None, 1)], [(0, 1, 60, "one", 0), (1, 1, 62, "two", 0)]])
     for k, (extra, ok) in enumerate(
         (
@@ -319,11 +326,11 @@ def test_track_and_channel_options(tmp_path, preset_path, capsys):
         )
     ):
         out = tmp_path / f"o{k}.wav"
-        rc, err = run(capsys, mid, "-o", out, "--preset", preset_path, "-q", *extra)
+        rc, err = run(capsys, mid, "-o", out, "--preset", small_preset_path, "-q", *extra)
         assert (rc == 0) == ok, err
         if not ok:
             assert len(err.strip().splitlines()) == 1 and str(mid) in err and not out.exists()
     assert (
         "no track 5; the file has tracks 0..1"
-        in run(capsys, mid, "-o", tmp_path / "o.wav", "--preset", preset_path, "--track", 5)[1]
+        in run(capsys, mid, "-o", tmp_path / "o.wav", "--preset", small_preset_path, "--track", 5)[1]
     )

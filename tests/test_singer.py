@@ -9,6 +9,8 @@ from vocoder.score.lyrics import Syllable, text_syllables
 from vocoder.singer import Singer, fallback_table
 from vocoder.testing import random_preset
 
+from helpers import drive_voice, script_from_events
+
 FPS = 200  # 16 kHz, hop 80
 
 
@@ -243,7 +245,7 @@ def test_build_singer_data_round_trip(preset):
 # where render places onset consonants before the beat (vocoder.singer.EARLY_ONSETS).
 
 
-def drive_voice(preset, events, n, seed=0, lyrics=None, block=173):
+def live_voice_samples(preset, events, n, seed=0, lyrics=None, block=173):
     """A Voice at the preset's rate fed ``events`` at their samples; its first ``n`` samples
     after the engine's latency (what render drops)."""
     import vocoder
@@ -253,24 +255,7 @@ def drive_voice(preset, events, n, seed=0, lyrics=None, block=173):
     if lyrics:
         v.lyrics(lyrics)
     lat = vocoder.Vocoder(preset).latency_samples
-    out = np.zeros(n + lat, np.float32)
-    evs = sorted(events, key=lambda e: e.sort_key)
-    pos = i = 0
-    while pos < out.shape[0]:
-        m = min(block, out.shape[0] - pos)
-        while i < len(evs) and evs[i].sample(sr) < pos + m:
-            e, off = evs[i], max(0, evs[i].sample(sr) - pos)
-            if e.kind == "note_on":
-                v.note_on(e.note, e.velocity, off)
-            elif e.kind == "note_off":
-                v.note_off(e.note, off)
-            elif e.kind == "pitch_bend":
-                v.pitch_bend(e.value, off)
-            elif e.kind == "control":
-                v.control(e.control, e.value, off)
-            i += 1
-        v.render(out[pos : pos + m])
-        pos += m
+    out = drive_voice(v, script_from_events(events, sr), n + lat, blocks=(block,))
     assert v.dropped_events == 0 and v.underrun_samples == 0
     return out[lat:]
 
@@ -341,9 +326,9 @@ def test_render_and_voice_give_the_same_samples(tmp_path):
     events = read_song(mid).events()
     assert {e.kind for e in events} >= {"note_on", "note_off", "pitch_bend", "control"}
     assert {e.control for e in events if e.kind == "control"} == {1, 2, 6, 11, 100, 101}
-    live = drive_voice(load_preset(str(path)), events, len(audio), seed=7)
+    live = live_voice_samples(load_preset(str(path)), events, len(audio), seed=7)
     assert np.array_equal(live, audio)  # every sample, bit for bit
-    other = drive_voice(load_preset(str(path)), events, len(audio), seed=8)
+    other = live_voice_samples(load_preset(str(path)), events, len(audio), seed=8)
     assert not np.array_equal(other, audio)  # (the comparison can fail)
 
 
@@ -370,7 +355,7 @@ def test_with_lyrics_frames_differ_only_where_onsets_are_early():
     # the live frames are what a Voice makes: vocoded, they give a Voice's samples
     audio, _, _, chunks = render.synthesize(song, preset, seed=3, jobs=1, early_onsets=False)
     assert len(chunks) == 1
-    assert np.array_equal(drive_voice(preset, song.events(), len(audio), seed=3, lyrics=text), audio)
+    assert np.array_equal(live_voice_samples(preset, song.events(), len(audio), seed=3, lyrics=text), audio)
 
     # pitch (with vibrato, glides) and dynamics are the same frame for frame
     assert np.array_equal(early[:, 0], live[:, 0])

@@ -262,8 +262,7 @@ def _float_nll(model, f, a, k, sr, hop):
     """Teacher-forced NLL of the float model with the engine's (free-running) excitation."""
     import torch
 
-    from ..engine.reference import class_to_input
-    from .excitation import excitation
+    from ..engine.reference import class_to_input, excitation
 
     hp = model.hp
     offs = np.arange(-hp["ctx_before"], hp["lookahead"] + 1)
@@ -361,33 +360,10 @@ def format_listening(rows: dict) -> str:
 
 #: Words for the evaluation songs: the consonants that whistle ("s", "z", "sh") and
 #: thump ("h", stops) on every vowel the singer has.
-SONG_WORDS = (
-    "sea",
-    "she",
-    "sells",
-    "shells",
-    "by",
-    "the",
-    "shore",
-    "high",
-    "hill",
-    "happy",
-    "horse",
-    "home",
-    "zoo",
-    "so",
-    "sing",
-    "to",
-    "me",
-    "cat",
-    "dog",
-    "kiss",
-    "hush",
-    "pass",
-    "stay",
-    "bright",
-    "day",
-)
+# fmt: off
+SONG_WORDS = ("sea", "she", "sells", "shells", "by", "the", "shore", "high", "hill", "happy", "horse", "home",
+              "zoo", "so", "sing", "to", "me", "cat", "dog", "kiss", "hush", "pass", "stay", "bright", "day")
+# fmt: on
 
 
 def write_songs(folder, count=3, seed=0, pitch_range=(48, 66), notes=16):

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from ..engine.reference import audio_to_classes, class_to_input, preemphasize
+from ..engine.reference import excitation as free_excitation
 from . import corpus as corpus_mod
 from .excitation import aligned_excitation
-from .excitation import excitation as free_excitation
 from .model import WaveRNN, block_mask, block_norms, sparsity_at
 
 CKPT_NAME = "last.safetensors"
