@@ -49,11 +49,18 @@ _LAZY = {
 }
 
 # Modules reached as attributes (``vocoder.kernels.active_level()``) without importing them
-# first: the stage subpackages, and ``kernels``, the one module the public API names by its
-# short path.
+# first: the stage subpackages, ``kernels`` (the one module the public API names by its
+# short path), and the attributes the flat package offered before the stages
+# (``from vocoder import render`` still works; new code imports from the stage).
 _SUBMODULES = {
     "kernels": "vocoder.engine.kernels",
     **{name: f"vocoder.{name}" for name in ("score", "singer", "engine", "hosts", "bench", "train", "testing")},
+    "presets": "vocoder.engine.presets",
+    "reference": "vocoder.engine.reference",
+    "blocksparse": "vocoder.engine.blocksparse",
+    "events": "vocoder.score.events",
+    "lyrics": "vocoder.score.lyrics",
+    "render": "vocoder.hosts.render",
 }
 
 
