@@ -6,7 +6,8 @@ which whole-engine runs rarely reach."""
 import numpy as np
 import pytest
 
-from vocoder import _engine, _kernels, kernels
+from vocoder import _engine, _kernels
+from vocoder.engine import kernels
 
 LEVELS = kernels.available_levels()
 IDX = {name: kernels.LEVELS.index(name) for name in LEVELS}
@@ -24,8 +25,9 @@ NOISE = noise_table()
 
 def awkward_vectors(rng):
     """Vectors of many lengths with the values that test the edge rules."""
-    specials = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 3.4e38, -3.4e38,
-                         0.5, -0.5, 1.5, -1.5], np.float32)
+    specials = np.array(
+        [np.nan, np.inf, -np.inf, 0.0, -0.0, 1e-45, -1e-45, 3.4e38, -3.4e38, 0.5, -0.5, 1.5, -1.5], np.float32
+    )
     for n in list(range(0, 41)) + [63, 64, 65, 191, 192, 384, 385, 1152]:
         yield rng.standard_normal(n).astype(np.float32)
         if n:
@@ -85,7 +87,7 @@ def test_quantize_capped_absmax_every_level():
 def test_dequantize_same_bits_every_level():
     rng = np.random.default_rng(1)
     for rows in list(range(0, 41)) + [192, 256, 1152]:
-        acc = rng.integers(-2**31, 2**31, rows, dtype=np.int64).astype(np.int32)
+        acc = rng.integers(-(2**31), 2**31, rows, dtype=np.int64).astype(np.int32)
         acc[: rows // 3] //= 4096
         scales = (rng.random(rows) * 10.0 ** rng.integers(-3, 3)).astype(np.float32)
         bias = rng.standard_normal(rows).astype(np.float32)
@@ -124,7 +126,7 @@ def test_dequantize_relu_same_bits_as_separate_passes():
     rng = np.random.default_rng(5)
     with np.errstate(all="ignore"):
         for rows in list(range(1, 41)) + [192, 256, 384]:
-            acc = rng.integers(-2**31, 2**31, rows, dtype=np.int64).astype(np.int32)
+            acc = rng.integers(-(2**31), 2**31, rows, dtype=np.int64).astype(np.int32)
             acc[: rows // 2] //= 2**20
             scales = (rng.random(rows) * 10.0 ** rng.integers(-3, 3)).astype(np.float32)
             bias = rng.standard_normal(rows).astype(np.float32)
@@ -143,8 +145,9 @@ def test_dequantize_relu_same_bits_as_separate_passes():
                             y = np.where(y > 0, y, np.float32(0)).astype(np.float32)
                             want_max = np.float32(y.max())
                             for name in LEVELS:
-                                got, m = _engine.elementwise_dequantize_relu(IDX[name], acc, scales, x_scale, b,
-                                                                             ws[0], ws[1], e0, e1)
+                                got, m = _engine.elementwise_dequantize_relu(
+                                    IDX[name], acc, scales, x_scale, b, ws[0], ws[1], e0, e1
+                                )
                                 assert got.tobytes() == y.tobytes(), (name, rows, x_scale)
                                 assert np.float32(m).tobytes() == want_max.tobytes(), (name, rows, m, want_max)
 
@@ -180,8 +183,11 @@ def test_sample_acc_same_as_dequantize_then_sample():
     for n in list(range(1, 40)) + [255, 256, 257, 512]:
         scales = (rng.random(n) * 10.0 ** rng.integers(-4, 0)).astype(np.float32)
         bias = rng.standard_normal(n).astype(np.float32)
-        for acc in (rng.integers(-3000, 3000, n).astype(np.int32), np.zeros(n, np.int32),
-                    rng.integers(-2**31, 2**31, n, dtype=np.int64).astype(np.int32)):
+        for acc in (
+            rng.integers(-3000, 3000, n).astype(np.int32),
+            np.zeros(n, np.int32),
+            rng.integers(-(2**31), 2**31, n, dtype=np.int64).astype(np.int32),
+        ):
             for x_scale in (np.float32(0.013), np.float32(3e38 / 127)):
                 for b in (None, bias):
                     want_logits = _kernels.elementwise_dequantize(REF, acc, scales, x_scale, b)
@@ -189,8 +195,9 @@ def test_sample_acc_same_as_dequantize_then_sample():
                         for key in rng.integers(0, 2**64, 2, dtype=np.uint64):
                             want = _kernels.elementwise_sample(REF, want_logits, t, NOISE, int(key))
                             for name in LEVELS:
-                                got, logits = _engine.elementwise_sample_acc(IDX[name], acc, scales, x_scale, b, t,
-                                                                             NOISE, int(key))
+                                got, logits = _engine.elementwise_sample_acc(
+                                    IDX[name], acc, scales, x_scale, b, t, NOISE, int(key)
+                                )
                                 assert logits.tobytes() == want_logits.tobytes(), (name, n)
                                 assert got == want, (name, n, t, int(key), got, want)
 
@@ -220,30 +227,43 @@ def test_sample_follows_softmax(name):
         p = np.exp((logits - logits.max()) / t)
         p /= p.sum()
         keys = np.random.default_rng(4).integers(0, 2**64, n_draws, dtype=np.uint64)
-        counts = np.bincount([_kernels.elementwise_sample(IDX[name], logits, t, NOISE, int(k)) for k in keys],
-                             minlength=logits.size)
+        counts = np.bincount(
+            [_kernels.elementwise_sample(IDX[name], logits, t, NOISE, int(k)) for k in keys], minlength=logits.size
+        )
         freq = counts / n_draws
         sigma = np.sqrt(p * (1 - p) / n_draws)
         # the 4096-entry table truncates the Gumbel tails; its effect is far below 5 sigma
         assert np.all(np.abs(freq - p) <= 5 * sigma + 2e-3), (t, np.round(freq, 4), np.round(p, 4))
 
 
-@pytest.mark.parametrize("hidden,head,subscale,horizon,excitation", [
-    (20, "dual", 1, 0, 2),     # 10 units per half: leftover units on every vector level
-    (36, "dual", 1, 0, 0),     # n_in 3
-    (44, "mulaw", 1, 0, 2),    # n_in 5, 22 units
-    (36, "dual", 3, 1, 2),     # n_in 6
-    (20, "mulaw", 2, 1, 0),    # n_in 4
-    (28, "dual", 2, 4, 2),     # n_in 9: the generic (not unrolled) GRU path
-])
+@pytest.mark.parametrize(
+    "hidden,head,subscale,horizon,excitation",
+    [
+        (20, "dual", 1, 0, 2),  # 10 units per half: leftover units on every vector level
+        (36, "dual", 1, 0, 0),  # n_in 3
+        (44, "mulaw", 1, 0, 2),  # n_in 5, 22 units
+        (36, "dual", 3, 1, 2),  # n_in 6
+        (20, "mulaw", 2, 1, 0),  # n_in 4
+        (28, "dual", 2, 4, 2),  # n_in 9: the generic (not unrolled) GRU path
+    ],
+)
 def test_engine_odd_sizes_same_bits_every_level(hidden, head, subscale, horizon, excitation):
     """Whole engine on sizes that are not multiples of the vector width, and on every
     GRU input count, so the vector levels' leftover and generic paths run."""
-    from vocoder.engine import Vocoder
-    from vocoder.presets import random_preset
+    from vocoder.engine.wavernn import Vocoder
+    from vocoder.testing import random_preset
 
-    p = random_preset(hidden=hidden, density=0.5, head=head, subscale=subscale, horizon=horizon,
-                      excitation=excitation, n_features=8, hop=40, seed=hidden + subscale)
+    p = random_preset(
+        hidden=hidden,
+        density=0.5,
+        head=head,
+        subscale=subscale,
+        horizon=horizon,
+        excitation=excitation,
+        n_features=8,
+        hop=40,
+        seed=hidden + subscale,
+    )
     f = np.random.default_rng(5).normal(size=(25, 8)).astype(np.float32)
     if excitation:
         f[:, 0] = 60 + 5 * np.sin(np.arange(25))

@@ -35,8 +35,13 @@ LEVEL_TESTS = [
 def _simde_available() -> bool:
     cc = os.environ.get("CC", "cc")
     try:
-        r = subprocess.run([cc, "-mavx2", "-fsyntax-only", "-x", "c", "-"], input="#include <simde/x86/avx512.h>\n",
-                           capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [cc, "-mavx2", "-fsyntax-only", "-x", "c", "-"],
+            input="#include <simde/x86/avx512.h>\n",
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return False
     return r.returncode == 0
@@ -59,8 +64,14 @@ def emulated_tree(tmp_path_factory):
         if (REPO / d).is_dir():
             shutil.copytree(REPO / d, tree / d, ignore=skip)
     env = dict(os.environ, VOCODER_EMULATE_ISA="1")
-    r = subprocess.run([sys.executable, "setup.py", "build_ext", "--inplace", "-q", "--parallel", "2"],
-                       cwd=tree, env=env, capture_output=True, text=True, timeout=900)
+    r = subprocess.run(
+        [sys.executable, "setup.py", "build_ext", "--inplace", "-q", "--parallel", "2"],
+        cwd=tree,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert r.returncode == 0, f"the emulated build failed:\n{r.stdout[-4000:]}\n{r.stderr[-4000:]}"
     return tree
 
@@ -68,13 +79,15 @@ def emulated_tree(tmp_path_factory):
 def _run(tree, args, timeout):
     env = dict(os.environ, PYTHONPATH=str(tree))
     env.pop("VOCODER_ISA", None)
-    return subprocess.run([sys.executable, *args], cwd=tree, env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([sys.executable, *args], cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def test_the_emulated_build_offers_every_level(emulated_tree):
-    r = _run(emulated_tree, ["-c", "import vocoder, vocoder.kernels as k; "
-                                   "print(vocoder.__file__); print(' '.join(k.available_levels()))"], 120)
+    r = _run(
+        emulated_tree,
+        ["-c", "import vocoder, vocoder.kernels as k; print(vocoder.__file__); print(' '.join(k.available_levels()))"],
+        120,
+    )
     assert r.returncode == 0, r.stderr
     where, levels = r.stdout.split("\n")[:2]
     assert Path(where).resolve().is_relative_to(emulated_tree.resolve()), f"imported {where}, not the copy"

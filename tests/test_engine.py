@@ -11,10 +11,11 @@ import sys
 import numpy as np
 import pytest
 
-from vocoder import kernels
-from vocoder.engine import Vocoder
-from vocoder.presets import load_preset, random_preset, save_preset
-from vocoder.reference import ReferenceModel
+from vocoder.engine import kernels
+from vocoder.engine.presets import load_preset, save_preset
+from vocoder.engine.reference import ReferenceModel
+from vocoder.engine.wavernn import Vocoder
+from vocoder.testing import random_preset
 
 LEVELS = kernels.available_levels()
 
@@ -64,8 +65,18 @@ ONE_SECOND = {
     "dual-b4": dict(hidden=384, head="dual", subscale=4, seed=13),
     "mulaw-b16": dict(hidden=128, density=0.25, head="mulaw", subscale=16, horizon=2, seed=14),
     # remainder after the predictor; sampled in unvoiced frames, argmax in voiced ones
-    "mulaw-pred": dict(hidden=384, head="mulaw", mulaw_bits=8, n_features=26, predictor="lpc+pitch",
-                       preemphasis=0.6, temperature=0.0, temperature_unvoiced=1.0, highpass_hz=60.0, seed=15),
+    "mulaw-pred": dict(
+        hidden=384,
+        head="mulaw",
+        mulaw_bits=8,
+        n_features=26,
+        predictor="lpc+pitch",
+        preemphasis=0.6,
+        temperature=0.0,
+        temperature_unvoiced=1.0,
+        highpass_hz=60.0,
+        seed=15,
+    ),
 }
 
 
@@ -99,9 +110,9 @@ def test_same_bits_on_every_level(one_second, name):
 SUBPROCESS_SCRIPT = r"""
 import hashlib, json, sys
 import numpy as np
-from vocoder import kernels
-from vocoder.engine import Vocoder
-from vocoder.presets import random_preset
+from vocoder.engine import kernels
+from vocoder.engine.wavernn import Vocoder
+from vocoder.testing import random_preset
 cases = json.loads(sys.argv[1])
 out = {"active": kernels.active_level()}
 for name, (kw, path) in cases.items():
@@ -115,13 +126,18 @@ print(json.dumps(out))
 def test_same_bits_when_level_forced_by_env(one_second, level, tmp_path):
     """VOCODER_ISA=<level> in a fresh process: the default level is that one, same audio."""
     cases = {}
-    for name, (p, f) in one_second.items():
+    for name, (_, f) in one_second.items():
         path = tmp_path / f"{name}.npy"
         np.save(path, f)
         cases[name] = (ONE_SECOND[name], str(path))
     env = dict(os.environ, VOCODER_ISA=level)
-    r = subprocess.run([sys.executable, "-c", SUBPROCESS_SCRIPT, json.dumps(cases)],
-                       env=env, capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-c", SUBPROCESS_SCRIPT, json.dumps(cases)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert r.returncode == 0, r.stderr
     got = json.loads(r.stdout.strip().splitlines()[-1])
     assert got["active"] == level
@@ -135,10 +151,19 @@ STREAM = {
     "dual": dict(hidden=64, density=0.25, head="dual", n_features=8, hop=40, seed=21),
     "mulaw": dict(hidden=64, density=0.25, head="mulaw", n_features=8, hop=40, seed=22),
     "dual-b4": dict(hidden=64, density=0.25, head="dual", subscale=4, n_features=8, hop=40, seed=23),
-    "mulaw-b4-f2": dict(hidden=64, density=0.25, head="mulaw", subscale=4, horizon=2, n_features=8, hop=40,
-                        seed=24),
-    "mulaw-pred": dict(hidden=64, density=0.25, head="mulaw", mulaw_bits=8, n_features=26, hop=40, seed=25,
-                       predictor="lpc+pitch", preemphasis=0.6, temperature_unvoiced=0.5),
+    "mulaw-b4-f2": dict(hidden=64, density=0.25, head="mulaw", subscale=4, horizon=2, n_features=8, hop=40, seed=24),
+    "mulaw-pred": dict(
+        hidden=64,
+        density=0.25,
+        head="mulaw",
+        mulaw_bits=8,
+        n_features=26,
+        hop=40,
+        seed=25,
+        predictor="lpc+pitch",
+        preemphasis=0.6,
+        temperature_unvoiced=0.5,
+    ),
 }
 STREAM_FRAMES = 130  # 5200 samples: more than one 4096 block
 
@@ -189,7 +214,7 @@ def test_uneven_feeds_render_only_what_is_ready(stream_case):
     assert hop % B == 0  # so the frontier after n frames falls on a frame boundary
     chunks, fed, rendered = [], 0, 0
     for n in (1, 3, 17, 1, 40, STREAM_FRAMES - 62):
-        assert v.feed(f[fed:fed + n]) == n
+        assert v.feed(f[fed : fed + n]) == n
         fed += n
         ready = v.ready_samples
         # One frame in, one frame's worth of stream out: the latency (lookahead and
@@ -236,7 +261,7 @@ def test_small_frame_queue(stream_case, capacity):
     out = np.empty(v.latency_samples + want.size - done, np.float32)
     v.render(out)
     chunks.append(out)
-    assert_same_bits(np.concatenate(chunks)[v.latency_samples:], want, f"streamed, frame_capacity={capacity}")
+    assert_same_bits(np.concatenate(chunks)[v.latency_samples :], want, f"streamed, frame_capacity={capacity}")
     assert v.underrun_samples == 0
 
 
@@ -293,7 +318,7 @@ def test_nothing_fed_is_latency_then_underrun(stream_case):
 # <= 0.25 with max |logit| ~10..27), rms diff <= 0.021, argmax agreement >= 0.985, KL(ref ||
 # engine) mean <= 2.4e-4 and max <= 5.4e-3 nats. The bounds leave 2-3x headroom; an
 # off-by-one frame or sample in the engine gives max |diff| > 10 and argmax agreement < 0.65.
-LOGIT_RTOL = 0.02   # max |diff| <= LOGIT_RTOL * max |logit| + LOGIT_ATOL
+LOGIT_RTOL = 0.02  # max |diff| <= LOGIT_RTOL * max |logit| + LOGIT_ATOL
 LOGIT_ATOL = 0.1
 LOGIT_RMS_MAX = 0.04
 ARGMAX_AGREEMENT_MIN = 0.95
@@ -326,10 +351,13 @@ def test_teacher_forced_logits_match_float_reference(head, hidden):
         agree = np.mean(g.argmax(axis=1) == w.argmax(axis=1))
         lw, lg = log_softmax(w), log_softmax(g)
         kl = np.sum(np.exp(lw) * (lw - lg), axis=1)
-        msg = (f"{head} H={hidden} {k}: max|diff| {d.max():.4f} (max|logit| {scale:.2f}), rms {np.sqrt(np.mean(d**2)):.4f}, "
-               f"argmax agreement {agree:.4f}, KL mean {kl.mean():.2e} max {kl.max():.2e}")
+        msg = (
+            f"{head} H={hidden} {k}: max|diff| {d.max():.4f} (max|logit| {scale:.2f}), "
+            f"rms {np.sqrt(np.mean(d**2)):.4f}, "
+            f"argmax agreement {agree:.4f}, KL mean {kl.mean():.2e} max {kl.max():.2e}"
+        )
         assert d.max() <= LOGIT_RTOL * scale + LOGIT_ATOL, msg
-        assert np.sqrt(np.mean(d ** 2)) <= LOGIT_RMS_MAX, msg
+        assert np.sqrt(np.mean(d**2)) <= LOGIT_RMS_MAX, msg
         assert agree >= ARGMAX_AGREEMENT_MIN, msg
         assert kl.mean() <= KL_MEAN_MAX and kl.max() <= KL_MAX_MAX, msg
 
@@ -355,7 +383,7 @@ def test_subscale_length_latency_and_start(B, F, head):
     out = np.full(lat + frames * p.hop, np.nan, np.float32)
     v.render(out)
     assert np.all(out[:lat] == 0), "the stream must start with latency_samples of silence"
-    assert np.any(out[lat + 1: lat + 1 + 64] != 0), "audio must follow the latency"
+    assert np.any(out[lat + 1 : lat + 1 + 64] != 0), "audio must follow the latency"
     assert_same_bits(out[lat:], a, "render after feed + finish vs vocode")
     assert v.underrun_samples == 0
 
@@ -367,8 +395,9 @@ BAD_VALUES = {"nan": np.nan, "+inf": np.inf, "-inf": -np.inf, "1e30": 1e30, "-1e
 
 @pytest.fixture(scope="module", params=["dual", "mulaw", "dual-b4"])
 def small_preset(request):
-    kw = {"dual": dict(head="dual"), "mulaw": dict(head="mulaw"),
-          "dual-b4": dict(head="dual", subscale=4)}[request.param]
+    kw = {"dual": dict(head="dual"), "mulaw": dict(head="mulaw"), "dual-b4": dict(head="dual", subscale=4)}[
+        request.param
+    ]
     return random_preset(hidden=64, density=0.25, n_features=8, hop=40, seed=31, **kw)
 
 
@@ -394,7 +423,7 @@ def test_bad_features_give_bounded_audio(small_preset, kind):
     v.finish()
     out = np.full(v.latency_samples + a.size, np.nan, np.float32)
     v.render(out)
-    assert_same_bits(out[v.latency_samples:], a, f"{kind}: streamed")
+    assert_same_bits(out[v.latency_samples :], a, f"{kind}: streamed")
 
 
 def test_bad_features_normalise_as_documented(small_preset):
@@ -402,8 +431,9 @@ def test_bad_features_normalise_as_documented(small_preset):
 
     Without the excitation, which reads the raw f0 and voicing (tested below)."""
     c = small_preset.config
-    p = random_preset(hidden=64, density=0.25, n_features=8, hop=40, seed=31, head=c["head"],
-                      subscale=c["subscale"], excitation=0)
+    p = random_preset(
+        hidden=64, density=0.25, n_features=8, hop=40, seed=31, head=c["head"], subscale=c["subscale"], excitation=0
+    )
     frames, nf = 20, p.n_features
     v = Vocoder(p, seed=0)
 
@@ -432,10 +462,17 @@ def test_bad_pitch_and_voicing_clamp_as_documented(small_preset):
         out = voc(f0, vuv)
         assert out.shape == (frames * p.hop,)
         assert np.all(np.isfinite(out)) and np.all(np.abs(out) <= 1.0)
-    from vocoder.reference import excitation
+    from vocoder.engine.reference import excitation
+
     f = base.copy()
-    for (a0, a1), (b0, b1) in (((np.nan, 1.0), (60.0, 1.0)), ((1e30, 1.0), (120.0, 1.0)), ((-7.0, 1.0), (12.0, 1.0)),
-                               ((60.0, np.nan), (60.0, 0.0)), ((60.0, 9.0), (60.0, 1.0)), ((60.0, -1.0), (60.0, 0.0))):
+    for (a0, a1), (b0, b1) in (
+        ((np.nan, 1.0), (60.0, 1.0)),
+        ((1e30, 1.0), (120.0, 1.0)),
+        ((-7.0, 1.0), (12.0, 1.0)),
+        ((60.0, np.nan), (60.0, 0.0)),
+        ((60.0, 9.0), (60.0, 1.0)),
+        ((60.0, -1.0), (60.0, 0.0)),
+    ):
         fa, fb = f.copy(), f.copy()
         fa[:, 0], fa[:, 1], fb[:, 0], fb[:, 1] = a0, a1, b0, b1
         ea, eb = excitation(fa, p.hop, p.sample_rate), excitation(fb, p.hop, p.sample_rate)
@@ -445,14 +482,15 @@ def test_bad_pitch_and_voicing_clamp_as_documented(small_preset):
 def test_excitation_engine_matches_reference(small_preset):
     """The engine's own exp2/sin polynomials give the numpy excitation to ~1e-6, seen through
     teacher forcing: logits agree as closely with the excitation as without."""
-    from vocoder.reference import excitation
+    from vocoder.engine.reference import excitation
+
     p = small_preset
     f = make_features(p, 12, seed=9)
     f[:, 0] = np.linspace(40, 80, 12)  # sweep the pitch: many K values and phases
     f[:, 1] = np.linspace(0, 1, 12)
     e = excitation(f, p.hop, p.sample_rate)
     assert e.shape == (12 * p.hop, 2) and np.all(np.abs(e) <= 1.0 + 1e-6)
-    assert np.abs(e[f.shape[0] // 2 * p.hop:]).max() > 0.5  # voiced part is not silent
+    assert np.abs(e[f.shape[0] // 2 * p.hop :]).max() > 0.5  # voiced part is not silent
     assert np.all(e[: p.hop] == 0)  # voicing 0 in frame 0
 
 
@@ -573,8 +611,11 @@ def test_vocode_resets_after_streaming(dual_preset):
 # --------------------------------------------------------------------------- 8. presets through a file
 
 
-@pytest.mark.parametrize("kw", [dict(head="dual"), dict(head="mulaw", mulaw_bits=8), dict(head="dual", subscale=4)],
-                         ids=["dual", "mulaw", "dual-b4"])
+@pytest.mark.parametrize(
+    "kw",
+    [dict(head="dual"), dict(head="mulaw", mulaw_bits=8), dict(head="dual", subscale=4)],
+    ids=["dual", "mulaw", "dual-b4"],
+)
 def test_saved_and_loaded_preset_gives_same_audio(tmp_path, kw):
     p = random_preset(hidden=64, density=0.25, n_features=8, hop=40, seed=41, **kw)
     path = save_preset(p, tmp_path / "voice.safetensors")
@@ -589,7 +630,7 @@ def test_bench_engine_reports_every_case_and_the_numpy_baseline(monkeypatch):
     """The benchmark runs (tiny: a smoke test, no timing asserted) and its records carry
     the fields docs/benchmarks.md and --json promise, with the numpy baseline beside the
     engine's H384 16 kHz B=1 case."""
-    from vocoder import bench
+    from vocoder.bench import engine as bench
 
     monkeypatch.setattr(bench, "ENGINE_CASES", [(64, 16000, 1), (64, 16000, 4)])
     monkeypatch.setattr(bench, "PREDICTOR_CASES", (64,))
@@ -602,7 +643,7 @@ def test_bench_engine_reports_every_case_and_the_numpy_baseline(monkeypatch):
     # the predictor's cost: the same network with and without it, the plain one first
     assert [r["name"] for r in pred] == ["H64 16kHz B=1 mulaw", "H64 16kHz B=1 mulaw+predictor"]
     assert pred[0]["relative_to_plain"] == 1.0 and pred[1]["relative_to_plain"] > 0
-    from vocoder.presets import random_preset
+    from vocoder.testing import random_preset
 
     p = random_preset(hidden=64, density=0.1, head="dual", seed=0)
     feats = np.zeros((4, p.n_features), np.float32)

@@ -3,9 +3,8 @@
 import mido
 import pytest
 
-from vocoder import lyrics
-from vocoder.events import Event, Note, SongError, read_midi, read_musicxml, read_song, top_line
-
+from vocoder.score import lyrics
+from vocoder.score.events import Event, Note, SongError, read_midi, read_musicxml, read_song, top_line
 
 # --------------------------------------------------------------------------- helpers
 
@@ -79,8 +78,14 @@ def write_musicxml(path, bpm=120):
 
 
 def test_event_constructors_and_order():
-    evs = [Event.note_on(1.0, 60), Event.note_off(1.0, 59), Event.control_change(1.0, 1, 64),
-           Event.pitch_bend(0.5, 2.0), Event.lyric(1.0, "la"), Event.tempo(0.0, 90)]
+    evs = [
+        Event.note_on(1.0, 60),
+        Event.note_off(1.0, 59),
+        Event.control_change(1.0, 1, 64),
+        Event.pitch_bend(0.5, 2.0),
+        Event.lyric(1.0, "la"),
+        Event.tempo(0.0, 90),
+    ]
     evs.sort(key=lambda e: e.sort_key)
     assert [e.kind for e in evs] == ["tempo", "pitch_bend", "note_off", "control", "lyric", "note_on"]
     assert evs[1].value == 1.0  # bends clamp to -1..1
@@ -92,21 +97,37 @@ def test_event_constructors_and_order():
 
 
 def test_top_line():
-    notes = [Note(0, 1, 60), Note(0, 1, 64), Note(0, 1, 67),          # a chord: the top note
-             Note(1, 2, 62), Note(1.5, 2.5, 65),                      # a higher note interrupts
-             Note(3, 4, 70), Note(3.2, 3.8, 66),                      # an inner voice under a held note
-             Note(5, 6.05, 69), Note(6.0, 7, 67)]                     # overlapping legato, lower successor
+    notes = [
+        Note(0, 1, 60),
+        Note(0, 1, 64),
+        Note(0, 1, 67),  # a chord: the top note
+        Note(1, 2, 62),
+        Note(1.5, 2.5, 65),  # a higher note interrupts
+        Note(3, 4, 70),
+        Note(3.2, 3.8, 66),  # an inner voice under a held note
+        Note(5, 6.05, 69),
+        Note(6.0, 7, 67),
+    ]  # overlapping legato, lower successor
     line = top_line(notes)
     assert [(n.start, n.end, n.pitch) for n in line] == [
-        (0, 1, 67), (1, 1.5, 62), (1.5, 2.5, 65), (3, 4, 70), (5, 6.0, 69), (6.0, 7, 67)]
+        (0, 1, 67),
+        (1, 1.5, 62),
+        (1.5, 2.5, 65),
+        (3, 4, 70),
+        (5, 6.0, 69),
+        (6.0, 7, 67),
+    ]
 
 
 # --------------------------------------------------------------------------- MIDI
 
 
 def test_midi_lyrics_tempo_and_melisma(tmp_path):
-    p = write_midi(tmp_path / "a.mid", [[(0, 1, 60, "Twin-"), (1, 1, 62, "kle"), (2, 1, 64, None),
-                                         (3, 2, 65, "star")]], tempo=1_000_000)  # 60 BPM
+    p = write_midi(
+        tmp_path / "a.mid",
+        [[(0, 1, 60, "Twin-"), (1, 1, 62, "kle"), (2, 1, 64, None), (3, 2, 65, "star")]],
+        tempo=1_000_000,
+    )  # 60 BPM
     song = read_midi(p)
     assert [n.pitch for n in song.notes] == [60, 62, 64, 65]
     assert [(n.start, n.end) for n in song.notes] == [(0, 1), (1, 2), (2, 3), (3, 5)]
@@ -122,12 +143,12 @@ def test_midi_tempo_change(tmp_path):
     m = mido.MidiFile(ticks_per_beat=100)
     tr = mido.MidiTrack()
     m.tracks.append(tr)
-    tr.append(mido.MetaMessage("set_tempo", tempo=500000, time=0))      # 120 BPM
+    tr.append(mido.MetaMessage("set_tempo", tempo=500000, time=0))  # 120 BPM
     tr.append(mido.Message("note_on", note=60, velocity=80, time=0))
-    tr.append(mido.Message("note_off", note=60, time=200))              # 2 beats = 1 s
-    tr.append(mido.MetaMessage("set_tempo", tempo=1000000, time=0))     # 60 BPM
+    tr.append(mido.Message("note_off", note=60, time=200))  # 2 beats = 1 s
+    tr.append(mido.MetaMessage("set_tempo", tempo=1000000, time=0))  # 60 BPM
     tr.append(mido.Message("note_on", note=62, velocity=80, time=0))
-    tr.append(mido.Message("note_off", note=62, time=100))              # 1 beat = 1 s
+    tr.append(mido.Message("note_off", note=62, time=100))  # 1 beat = 1 s
     m.save(str(tmp_path / "t.mid"))
     song = read_midi(tmp_path / "t.mid")
     assert [(n.start, n.end) for n in song.notes] == [(0, 1), (1, 2)]
@@ -135,12 +156,15 @@ def test_midi_tempo_change(tmp_path):
 
 
 def test_midi_track_channel_and_drums(tmp_path):
-    p = write_midi(tmp_path / "multi.mid", [
-        [(0, 1, 72, None, 9), (1, 1, 74, None, 9)],      # drums (channel 10) in track 0
-        [(0, 2, 60, None, 0)],                           # track 1, channel 1
-        [(0, 1, 55, None, 2), (1, 1, 57, None, 3)],      # track 2, channels 3 and 4
-    ])
-    assert [n.pitch for n in read_midi(p).notes] == [60]           # drums ignored, top line
+    p = write_midi(
+        tmp_path / "multi.mid",
+        [
+            [(0, 1, 72, None, 9), (1, 1, 74, None, 9)],  # drums (channel 10) in track 0
+            [(0, 2, 60, None, 0)],  # track 1, channel 1
+            [(0, 1, 55, None, 2), (1, 1, 57, None, 3)],  # track 2, channels 3 and 4
+        ],
+    )
+    assert [n.pitch for n in read_midi(p).notes] == [60]  # drums ignored, top line
     assert [n.pitch for n in read_midi(p, track=2).notes] == [55, 57]
     assert [n.pitch for n in read_midi(p, track=2, channel=4).notes] == [57]
     assert [n.pitch for n in read_midi(p, channel=10).notes] == [72, 74]
@@ -152,24 +176,31 @@ def test_midi_track_channel_and_drums(tmp_path):
 
 def test_midi_lyric_track_is_chosen(tmp_path):
     # an accompaniment track with higher notes, and the melody with its lyrics
-    p = write_midi(tmp_path / "song.mid", [
-        [(0, 4, 84, None, 1)],
-        [(0, 1, 60, "hel-", 0), (1, 1, 62, "lo", 0)],
-    ])
+    p = write_midi(tmp_path / "song.mid", [[(0, 4, 84, None, 1)], [(0, 1, 60, "hel-", 0), (1, 1, 62, "lo", 0)]])
     song = read_midi(p)
     assert [n.pitch for n in song.notes] == [60, 62]
     assert [n.syllable.phones for n in song.notes] == [("HH", "AH"), ("L", "OW")]
 
 
 def test_karaoke_text_events(tmp_path):
-    p = write_midi(tmp_path / "song.kar", [[(0, 1, 60, "@KMIDI KARAOKE FILE"), (1, 1, 62, "/Hap"), (2, 1, 64, "py "),
-                                            (3, 1, 65, "birth"), (4, 1, 67, "day ")]], kar_text=True)
+    p = write_midi(
+        tmp_path / "song.kar",
+        [
+            [
+                (0, 1, 60, "@KMIDI KARAOKE FILE"),
+                (1, 1, 62, "/Hap"),
+                (2, 1, 64, "py "),
+                (3, 1, 65, "birth"),
+                (4, 1, 67, "day "),
+            ]
+        ],
+        kar_text=True,
+    )
     song = read_song(p)
     assert song.has_lyrics
     # the '@' header is not sung; Hap+py and birth+day are words of two syllables each
     assert song.notes[0].syllable is None
-    assert [n.syllable.phones for n in song.notes[1:]] == [("HH", "AE"), ("P", "IY"), ("B", "ER", "TH"),
-                                                         ("D", "EY")]
+    assert [n.syllable.phones for n in song.notes[1:]] == [("HH", "AE"), ("P", "IY"), ("B", "ER", "TH"), ("D", "EY")]
 
 
 def test_bad_files(tmp_path):
@@ -205,10 +236,15 @@ def test_musicxml_lyrics_melisma_ties_chords(tmp_path):
     song = read_song(write_musicxml(tmp_path / "amen.musicxml", bpm=60))
     # C4 D4 E4 (rest) G4 tied over two halves, A4 with a C5 on top (the top line)
     assert [(n.pitch, n.start, n.end) for n in song.notes] == [
-        (60, 0, 1), (62, 1, 2), (64, 2, 3), (67, 4, 8), (72, 8, 10)]
+        (60, 0, 1),
+        (62, 1, 2),
+        (64, 2, 3),
+        (67, 4, 8),
+        (72, 8, 10),
+    ]
     s = [n.syllable for n in song.notes]
-    assert s[0].nucleus == "EY" and s[0].text == "A"            # "A-" of A-men (cmudict: EY M EH N)
-    assert s[1].melisma                                           # the extension carries on
+    assert s[0].nucleus == "EY" and s[0].text == "A"  # "A-" of A-men (cmudict: EY M EH N)
+    assert s[1].melisma  # the extension carries on
     assert s[2].phones == ("M", "EH", "N")
     assert s[3].phones == ("S", "IH", "NG")
     assert s[4].phones == ("L", "AA")

@@ -1,11 +1,11 @@
-"""vocoder.features: the frame features of docs/features.md, and clear errors for bad input."""
+"""vocoder.train.features: the frame features of docs/features.md, and clear errors for bad input."""
 
 import numpy as np
 import pytest
 
 pytest.importorskip("pyworld")
 
-from vocoder import features as F  # noqa: E402
+from vocoder.train import features as F  # noqa: E402
 
 SR = 16000
 
@@ -50,7 +50,7 @@ def test_unvoiced_f0_is_interpolated_and_finite():
     f = F.extract(a, SR)
     assert np.all(np.isfinite(f))
     n = len(f)
-    mid = f[n // 2 - 5:n // 2 + 5]
+    mid = f[n // 2 - 5 : n // 2 + 5]
     assert np.all(mid[:, 1] == 0)  # noise is unvoiced
     lo, hi = F.hz_to_midi(196.0), F.hz_to_midi(262.0)
     assert np.all((mid[:, 0] > lo - 0.5) & (mid[:, 0] < hi + 0.5))  # between the neighbours
@@ -72,7 +72,10 @@ def test_envelope_follows_formants():
     bands = F._mel_inv(np.linspace(0, F._mel(SR / 2), 26))[1:-1]
     b300, b800 = np.argmin(np.abs(bands - 300)), np.argmin(np.abs(bands - 800))
     # the first formant's band is relatively stronger where the formant is
-    assert lo[20:-5, 2 + b300].mean() - lo[20:-5, 2 + b800].mean() > hi[20:-5, 2 + b300].mean() - hi[20:-5, 2 + b800].mean()
+    assert (
+        lo[20:-5, 2 + b300].mean() - lo[20:-5, 2 + b800].mean()
+        > hi[20:-5, 2 + b300].mean() - hi[20:-5, 2 + b800].mean()
+    )
 
 
 def test_mel_weights_average():
@@ -81,13 +84,16 @@ def test_mel_weights_average():
     assert np.allclose(w.sum(axis=1), 1.0)
 
 
-@pytest.mark.parametrize("audio, words", [
-    (np.zeros(16000), "silent"),
-    (np.zeros(0), "empty"),
-    (np.array([0.1, np.nan] * 400), "NaN"),
-    (np.full(40, 0.3), "shorter than one frame"),
-    (np.zeros((2, 1000)) + 0.1, "mono"),
-])
+@pytest.mark.parametrize(
+    "audio, words",
+    [
+        (np.zeros(16000), "silent"),
+        (np.zeros(0), "empty"),
+        (np.array([0.1, np.nan] * 400), "NaN"),
+        (np.full(40, 0.3), "shorter than one frame"),
+        (np.zeros((2, 1000)) + 0.1, "mono"),
+    ],
+)
 def test_bad_audio_errors_name_the_source(audio, words):
     with pytest.raises(F.FeatureError, match=words) as e:
         F.extract(audio, SR, source="take7.wav")
@@ -115,7 +121,6 @@ def test_bad_files_errors_name_the_file(tmp_path):
 
 def test_resampled_file_gives_same_pitch(tmp_path):
     import soundfile
-
     from scipy.signal import resample_poly
 
     a = vowel(247.0, 0.8)

@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 
-from vocoder import blocksparse, kernels
+from vocoder.engine import blocksparse, kernels
 
 LEVELS = kernels.available_levels()
 
@@ -22,7 +22,7 @@ def random_block_sparse(rng, rows, cols, density, low=-64, high=64):
 
 
 def exact(w, x):
-    return (x.astype(np.int64) @ w.astype(np.int64).T)
+    return x.astype(np.int64) @ w.astype(np.int64).T
 
 
 SHAPES = [(1, 1), (1, 7), (7, 1), (16, 4), (17, 5), (31, 33), (100, 3), (3, 100), (1152, 384), (257, 129)]
@@ -46,8 +46,8 @@ def test_matvec_and_matmul_exact(level, shape, density):
 
 def test_density_and_block_count():
     w = np.zeros((33, 9), np.int8)
-    w[0, 0] = 1      # block (0, 0)
-    w[32, 8] = -1    # block (2, 2)
+    w[0, 0] = 1  # block (0, 0)
+    w[32, 8] = -1  # block (2, 2)
     m = kernels.BlockSparseMatrix.from_dense(w)
     assert (m.rows, m.cols, m.nnz_blocks) == (33, 9, 2)
     assert m.density == pytest.approx(2 / (3 * 3))
@@ -207,7 +207,12 @@ def test_env_var_unavailable_level_lists_available():
 
 def test_best_level_chosen_by_default():
     env = {k: v for k, v in os.environ.items() if k != "VOCODER_ISA"}
-    r = subprocess.run([sys.executable, "-c", "from vocoder import kernels; print(kernels.active_level())"],
-                       env=env, capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [sys.executable, "-c", "from vocoder import kernels; print(kernels.active_level())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.stdout.strip() == LEVELS[-1]
     assert LEVELS[0] == "ref"

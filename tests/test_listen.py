@@ -12,7 +12,7 @@ from vocoder.train import listen  # noqa: E402
 SR, HOP = 16000, 80
 N = 3 * SR
 T = np.arange(N) / SR
-FADE = np.minimum(1.0, np.minimum(np.arange(N), N - 1 - np.arange(N)) / 1600.0)   # 0.1 s fades
+FADE = np.minimum(1.0, np.minimum(np.arange(N), N - 1 - np.arange(N)) / 1600.0)  # 0.1 s fades
 
 
 def vibrato_tone(flat=False):
@@ -76,8 +76,8 @@ def test_note_middles_leave_out_noisy_onsets():
     y, v = x.copy(), v.copy()
     rng = np.random.default_rng(5)
     for s0 in range(0, N, SR // 2):
-        y[s0: s0 + 400] = rng.standard_normal(400) * 0.1
-        v[s0 // HOP: s0 // HOP + 2] = False        # a break between notes
+        y[s0 : s0 + 400] = rng.standard_normal(400) * 0.1
+        v[s0 // HOP : s0 // HOP + 2] = False  # a break between notes
     every = listen.band_hnr(y, SR, HOP, f0, v, middles=False)
     mid = listen.band_hnr(y, SR, HOP, f0, v)
     longer = listen.band_hnr(y, SR, HOP, f0, v, trim=12)
@@ -97,7 +97,7 @@ def test_whistles_are_lines_not_noise():
         assert listen.whistle_fraction(0.1 * np.sin(2 * np.pi * hz * T), SR, HOP, unv) == 1.0, hz
     noise = np.random.default_rng(2).standard_normal(N) * 0.1
     assert listen.whistle_fraction(noise, SR, HOP, unv) == 0.0
-    assert listen.whistle_fraction(noise * 1e-4, SR, HOP, unv) == 0.0   # inaudible frames are not judged
+    assert listen.whistle_fraction(noise * 1e-4, SR, HOP, unv) == 0.0  # inaudible frames are not judged
     assert listen.whistle_counts(noise * 1e-4, SR, HOP, unv) == (0, 0)
     # a period-4 limit cycle (+a, 0, -a, 0: exactly sr/4) in the second half, noise before
     cycle = np.tile([0.2, 0.0, -0.2, 0.0], N // 8)
@@ -108,20 +108,20 @@ def test_whistles_are_lines_not_noise():
     assert listen.limit_cycle_count([2500.0, SR / 3 + 20, SR / 4 - 40], SR) == 1
     # only the unvoiced frames are judged: the same signal with its second half voiced
     half = unv.copy()
-    half[len(half) // 2:] = False
+    half[len(half) // 2 :] = False
     assert listen.whistle_fraction(y, SR, HOP, half) == 0.0
 
 
 def test_thump_is_the_slow_swing():
     x, _, _ = vibrato_tone()
-    assert listen.thump_peak(x, SR) < 0.02                         # speech-band content: ~0
+    assert listen.thump_peak(x, SR) < 0.02  # speech-band content: ~0
     swing = 0.3 * np.sin(2 * np.pi * 30 * T) * FADE
     assert abs(listen.thump_peak(x + swing, SR) - 0.3) < 0.02
     assert abs(listen.thump_peak(swing, SR, cutoff=40.0) - 0.3) < 0.03
     # a single slow bump in the middle: per frame, only the frames around it go over 0.1
     bump = np.zeros(N)
     k = np.arange(800)
-    bump[SR: SR + 800] = 0.3 * np.sin(np.pi * k / 800) ** 2        # 50 ms raised cosine
+    bump[SR : SR + 800] = 0.3 * np.sin(np.pi * k / 800) ** 2  # 50 ms raised cosine
     per = listen.thump_frames(x + bump, SR, HOP)
     assert len(per) == N // HOP and 0.2 < per.max() < 0.32
     over = np.flatnonzero(per > listen.THUMP_LIMIT)
@@ -137,7 +137,12 @@ def test_listen_judges_the_intended_frames():
     vv = np.concatenate([v, np.zeros_like(v)])
     r = listen.pooled([listen.listen(y, SR, HOP, np.concatenate([f0, f0]), vv, mos=False)])
     assert all(h < 0 for h in r["hnr_db"]) and r["hnr_frames"] > 500, r
-    assert r["whistle"] > 0.95 and r["whistle_limit_cycles"] == r["whistle_frames"][0] and r["thump"] < 0.05 and r["thump_frames"][2] == 0, r
+    assert (
+        r["whistle"] > 0.95
+        and r["whistle_limit_cycles"] == r["whistle_frames"][0]
+        and r["thump"] < 0.05
+        and r["thump_frames"][2] == 0
+    ), r
 
 
 def test_listen_on_a_file_written_and_read_back(tmp_path):
@@ -168,13 +173,14 @@ def test_scheme_simulation_without_errors_keeps_the_recording(tmp_path):
     """Every scheme with every class right delivers the recording within the 8-bit
     format (whose noise caps this 1/h tone's HNR at about 28 dB in 4-8 kHz, where its
     harmonics are weakest); errors of a few classes make the plain scheme noisier."""
-    from vocoder.features import extract
     from vocoder.train import floor
+    from vocoder.train.features import extract
 
     x, _, _ = vibrato_tone()
     sf.write(tmp_path / "tone.wav", x, SR, subtype="PCM_16")
-    res = floor.simulate_schemes(tmp_path, sigmas=(0.0, 4.0), alpha=0.6,
-                                 schemes=(("plain", None), ("lpc+pitch 0.8", 0.8)))
+    res = floor.simulate_schemes(
+        tmp_path, sigmas=(0.0, 4.0), alpha=0.6, schemes=(("plain", None), ("lpc+pitch 0.8", 0.8))
+    )
     rows = {(r["scheme"], r["sigma"]): r for r in res["rows"]}
     rec = rows[("recording", 0.0)]
     for scheme in ("plain", "lpc+pitch 0.8"):
@@ -192,7 +198,7 @@ def test_evaluate_songs_writes_renders_and_measures_them(tmp_path):
     renders are saved, read back and measure as reported."""
     import mido
 
-    from vocoder.presets import load_preset
+    from vocoder.engine.presets import load_preset
     from vocoder.train import evaluate
 
     paths = evaluate.write_songs(tmp_path, count=2, seed=4, notes=5)
@@ -226,7 +232,7 @@ def test_evaluate_cli_songs_only_json(tmp_path, capsys):
     s = res["songs"]
     assert s["count"] == 1 and len(s["engine"]["hnr_db"]) == 4 and s["engine"]["dnsmos"] is None
     assert s["per_song"][0]["song"] == mid.name
-    assert main(["evaluate", "default", "--songs", "0"]) == 2      # nothing to measure
+    assert main(["evaluate", "default", "--songs", "0"]) == 2  # nothing to measure
 
 
 def test_evaluate_heldout_reports_listening_for_every_signal(tmp_path):

@@ -7,17 +7,17 @@ import pytest
 from scipy.signal import lfilter
 
 from vocoder import Vocoder
-from vocoder.features import mel_weights
-from vocoder.predict import Predictor, class_thresholds, for_preset, mulaw_table, nearest_class
-from vocoder.presets import random_preset
-from vocoder.reference import PredictedSignal, ReferenceModel
+from vocoder.engine.predict import Predictor, class_thresholds, for_preset, mulaw_table, nearest_class
+from vocoder.engine.reference import PredictedSignal, ReferenceModel
+from vocoder.testing import random_preset
+from vocoder.train.features import mel_weights
 
 SR, N_ENV, HOP = 16000, 24, 80
 
 
 def envelope_features(power, f0=57.0, voicing=1.0, frames=1):
     """Features whose envelope bands are a power spectrum ([513] bins of a 1024-point FFT)
-    averaged in the mel bands, as vocoder.features makes them."""
+    averaged in the mel bands, as vocoder.train.features makes them."""
     bands = mel_weights(N_ENV, SR, 1024) @ power
     f = np.zeros((frames, 2 + N_ENV), np.float32)
     f[:, 0], f[:, 1], f[:, 2:] = f0, voicing, np.log(np.maximum(bands, 1e-10))
@@ -26,7 +26,7 @@ def envelope_features(power, f0=57.0, voicing=1.0, frames=1):
 
 def all_pole_power(a):
     w = np.linspace(0, np.pi, 513)
-    A = np.polyval(np.asarray(a)[::-1], np.exp(-1j * w))   # sum a_k e^{-jwk}
+    A = np.polyval(np.asarray(a)[::-1], np.exp(-1j * w))  # sum a_k e^{-jwk}
     return 1.0 / np.abs(A) ** 2
 
 
@@ -36,8 +36,10 @@ def prediction_gain_db(x, lpc):
     return 10 * np.log10(np.mean(x[100:] ** 2) / np.mean(e[100:] ** 2))
 
 
-@pytest.mark.parametrize("poles,loss_db", [([(0.9, 500)], 1.0), ([(0.85, 700), (0.8, 2500)], 1.0),
-                                           ([(0.95, 300), (0.9, 1200), (0.85, 3000)], 9.0)])
+@pytest.mark.parametrize(
+    "poles,loss_db",
+    [([(0.9, 500)], 1.0), ([(0.85, 700), (0.8, 2500)], 1.0), ([(0.95, 300), (0.9, 1200), (0.85, 3000)], 9.0)],
+)
 def test_all_pole_envelope_gives_back_its_predictor(poles, loss_db):
     """Features of an all-pole spectrum give LPC that whitens that all-pole signal almost as
     well as the true coefficients. Not exactly: the mel bands smooth the spectrum, and the
@@ -53,9 +55,9 @@ def test_all_pole_envelope_gives_back_its_predictor(poles, loss_db):
     best, got = prediction_gain_db(x, -a[1:]), prediction_gain_db(x, lpc[0])
     assert best > 5.0
     assert got > best - loss_db, (got, best)
-    if len(a) == 3:   # one resonance: the coefficients themselves come back
+    if len(a) == 3:  # one resonance: the coefficients themselves come back
         np.testing.assert_allclose(lpc[0, :2], -a[1:], atol=0.1)
-    assert np.all(taps == 0)   # no pitch gain asked for
+    assert np.all(taps == 0)  # no pitch gain asked for
 
 
 def test_preemphasis_tilt_is_in_the_predictor():
@@ -77,7 +79,7 @@ def test_periodic_signal_is_predicted_by_the_pitch_predictor(period):
     midi = 69 + 12 * np.log2(f0_hz / 440)
     n = 40 * HOP
     t = np.arange(n)
-    k = np.arange(1, int(1500 / f0_hz) + 1)   # harmonics up to 1.5 kHz
+    k = np.arange(1, int(1500 / f0_hz) + 1)  # harmonics up to 1.5 kHz
     x = (np.sin(2 * np.pi * f0_hz * t[:, None] * k / SR + k) / k).sum(axis=1).astype(np.float32) * 0.2
     f = np.repeat(envelope_features(np.ones(513), f0=midi), 40, axis=0)
     p = Predictor(SR, N_ENV, 0.0, 0.99)
@@ -85,16 +87,14 @@ def test_periodic_signal_is_predicted_by_the_pitch_predictor(period):
     assert lag[0] == int(np.floor(period)) and np.isclose(taps[0].sum(), 0.99, atol=1e-6)
     run = p.run(f, HOP, 256, target=x)
     rem = (x - run["pred"])[1000:]
-    gain = 10 * np.log10(np.mean(x[1000:] ** 2) / np.mean(rem ** 2))
+    gain = 10 * np.log10(np.mean(x[1000:] ** 2) / np.mean(rem**2))
     assert gain > 20.0, gain
     # voicing 0 turns the pitch predictor off
     f[:, 1] = 0.0
     assert np.all(p.frames(f)[1] == 0)
 
 
-BAD = {
-    "nan": np.nan, "inf": np.inf, "-inf": -np.inf, "huge": 3e38, "-huge": -3e38, "zero": 0.0,
-}
+BAD = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf, "huge": 3e38, "-huge": -3e38, "zero": 0.0}
 
 
 @pytest.mark.parametrize("kind", list(BAD) + ["random", "mixed"])
@@ -141,12 +141,12 @@ def test_nearest_class_matches_the_table():
     np.testing.assert_array_equal(nearest_class(t, 256), np.arange(256))
     thr = class_thresholds(256)
     assert nearest_class(0.0, 256) == 128 and nearest_class(np.nan, 256) == 128
-    np.testing.assert_array_equal(nearest_class(thr, 256), np.arange(1, 256))   # a threshold goes up
+    np.testing.assert_array_equal(nearest_class(thr, 256), np.arange(1, 256))  # a threshold goes up
     np.testing.assert_array_equal(nearest_class(np.nextafter(thr, -2), 256), np.arange(255))
 
 
 def test_numpy_and_compiled_predictor_share_bits():
-    """vocoder.reference.PredictedSignal (numpy float32) and vk_pred_run give the same
+    """vocoder.engine.reference.PredictedSignal (numpy float32) and vk_pred_run give the same
     signal and inputs, bit for bit, over random classes and changing frames."""
     rng = np.random.default_rng(3)
     frames = 30
@@ -179,13 +179,22 @@ def test_training_targets_reproduce_the_recording():
     assert again["signal"].tobytes() == run["signal"].tobytes()
     noisy = p.run(f, HOP, 256, target=x, noise=rng.integers(-3, 4, frames * HOP).astype(np.int32))
     assert not np.array_equal(noisy["in_e"], run["in_e"])
-    assert np.abs(noisy["signal"] - x).max() < 0.1   # the targets pull the noisy past back
+    assert np.abs(noisy["signal"] - x).max() < 0.1  # the targets pull the noisy past back
 
 
 @pytest.fixture(scope="module")
 def predictor_preset():
-    return random_preset(hidden=128, head="mulaw", mulaw_bits=8, n_features=26, predictor="lpc+pitch",
-                         preemphasis=0.6, temperature=1.0, temperature_unvoiced=1.0, seed=9)
+    return random_preset(
+        hidden=128,
+        head="mulaw",
+        mulaw_bits=8,
+        n_features=26,
+        predictor="lpc+pitch",
+        preemphasis=0.6,
+        temperature=1.0,
+        temperature_unvoiced=1.0,
+        seed=9,
+    )
 
 
 def test_engine_teacher_forced_matches_float_reference(predictor_preset):
@@ -195,14 +204,18 @@ def test_engine_teacher_forced_matches_float_reference(predictor_preset):
     rng = np.random.default_rng(2)
     frames = 40
     f = np.zeros((frames, 26), np.float32)
-    f[:, 0], f[:, 1], f[:, 2:] = 57 + rng.normal(0, 1, frames), rng.random(frames) > 0.3, rng.normal(-5, 2, (frames, 24))
+    f[:, 0], f[:, 1], f[:, 2:] = (
+        57 + rng.normal(0, 1, frames),
+        rng.random(frames) > 0.3,
+        rng.normal(-5, 2, (frames, 24)),
+    )
     ref = ReferenceModel(p)
     audio = ref.generate(f, seed=1)
     assert np.std(audio) > 0.01
     want, got = ref.teacher_forced(f, audio), Vocoder(p, seed=0).teacher_forced(f, audio)
     w, g = want["logits"], got["logits"]
     d = np.abs(g.astype(np.float64) - w)
-    assert d.max() <= 0.02 * np.abs(w).max() + 0.1 and np.sqrt(np.mean(d ** 2)) <= 0.04
+    assert d.max() <= 0.02 * np.abs(w).max() + 0.1 and np.sqrt(np.mean(d**2)) <= 0.04
     assert np.mean(g.argmax(1) == w.argmax(1)) >= 0.95
     assert want["classes"].shape == (frames * HOP,)
 
@@ -215,8 +228,18 @@ def test_for_preset_refuses_a_preset_without_predictor():
 def test_unvoiced_temperature_only_changes_unvoiced_frames():
     """temperature 0 voiced / 1 unvoiced: fully voiced features give argmax's samples,
     and unvoiced frames sample (different seeds differ)."""
-    kw = dict(hidden=64, density=0.25, head="mulaw", mulaw_bits=8, n_features=26, hop=40, seed=4,
-              predictor="lpc+pitch", preemphasis=0.6, temperature=0.0)
+    kw = dict(
+        hidden=64,
+        density=0.25,
+        head="mulaw",
+        mulaw_bits=8,
+        n_features=26,
+        hop=40,
+        seed=4,
+        predictor="lpc+pitch",
+        preemphasis=0.6,
+        temperature=0.0,
+    )
     mixed, argmax = random_preset(temperature_unvoiced=1.0, **kw), random_preset(temperature_unvoiced=0.0, **kw)
     rng = np.random.default_rng(1)
     f = np.zeros((30, 26), np.float32)
@@ -236,7 +259,7 @@ def test_synthesis_filter_has_little_gain_below_the_voice():
     loudest at the bottom (a stop's burst), the synthesis filter 1/A gains less at DC than
     at 150 Hz (without the high-pass: 130 against 104; with it 78 against 92), so a biased
     remainder swings the output less (held-out sub-80 Hz peak 0.17 -> 0.07)."""
-    power = 1.0 / (1.0 + (np.linspace(0, 8000, 513) / 150.0) ** 4)   # loudest at 0 Hz
+    power = 1.0 / (1.0 + (np.linspace(0, 8000, 513) / 150.0) ** 4)  # loudest at 0 Hz
     lpc = Predictor(SR, N_ENV, 0.6, 0.0).frames(envelope_features(power))[0][0].astype(np.float64)
 
     def gain(hz):

@@ -3,13 +3,13 @@
 
 import numpy as np
 import pytest
+from test_presets import raw_parts, write_raw
 
 import vocoder
-from vocoder import kernels
-from vocoder.presets import PresetError, load_preset, random_preset, save_preset
-from vocoder.reference import audio_to_classes, dc_block, deemphasize, emphasis_out, mulaw_encode, preemphasize
-
-from test_presets import raw_parts, write_raw
+from vocoder.engine import kernels
+from vocoder.engine.presets import PresetError, load_preset, save_preset
+from vocoder.engine.reference import audio_to_classes, dc_block, deemphasize, emphasis_out, mulaw_encode, preemphasize
+from vocoder.testing import random_preset
 
 
 def features(p, frames=60):
@@ -45,13 +45,14 @@ def test_same_bits_on_every_level_and_in_blocks():
         b = np.zeros(333, np.float32)
         v.render(b)
         got.append(b)
-    got = np.concatenate(got)[v.latency_samples:v.latency_samples + len(ref)]
+    got = np.concatenate(got)[v.latency_samples : v.latency_samples + len(ref)]
     assert got.tobytes() == ref.tobytes()
 
 
 def test_huge_and_nan_features_stay_finite_and_clamped():
-    p = random_preset(hidden=64, density=0.25, n_features=26, hop=80, seed=4, head="mulaw", preemphasis=0.99,
-                      temperature=1.0)
+    p = random_preset(
+        hidden=64, density=0.25, n_features=26, hop=80, seed=4, head="mulaw", preemphasis=0.99, temperature=1.0
+    )
     f = features(p)
     f[::3] = np.nan
     f[1::3] = 1e30
@@ -104,7 +105,7 @@ def test_round_trip_and_old_files(tmp_path):
     assert old.preemphasis == 0.0
     cfg["format_version"] = 3
     with pytest.raises(PresetError, match="preemphasis"):
-        load_preset(write_raw(tmp_path / "v3.safetensors", flat, cfg))   # version 3 must say it
+        load_preset(write_raw(tmp_path / "v3.safetensors", flat, cfg))  # version 3 must say it
     cfg["preemphasis"] = -0.1
     with pytest.raises(PresetError, match=r"config\.preemphasis.*0\.\.0\.99"):
         load_preset(write_raw(tmp_path / "neg.safetensors", flat, cfg))

@@ -8,17 +8,9 @@ import numpy as np
 import pytest
 from safetensors.numpy import save, save_file
 
-from vocoder import blocksparse, presets
-from vocoder.presets import (
-    Preset,
-    PresetError,
-    list_presets,
-    load_preset,
-    preset_from_float,
-    random_preset,
-    save_preset,
-)
-
+from vocoder.engine import blocksparse, presets
+from vocoder.engine.presets import Preset, PresetError, list_presets, load_preset, preset_from_float, save_preset
+from vocoder.testing import random_preset
 
 # --------------------------------------------------------------------------- helpers
 
@@ -65,12 +57,15 @@ def assert_same(a, b):
 # --------------------------------------------------------------------------- round trip, shapes
 
 
-@pytest.mark.parametrize("kw", [
-    dict(head="dual"),
-    dict(head="mulaw", mulaw_bits=10),
-    dict(head="dual", subscale=4, horizon=3),
-    dict(head="mulaw", subscale=16, mulaw_bits=8),
-])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(head="dual"),
+        dict(head="mulaw", mulaw_bits=10),
+        dict(head="dual", subscale=4, horizon=3),
+        dict(head="mulaw", subscale=16, mulaw_bits=8),
+    ],
+)
 def test_round_trip_and_shapes(tmp_path, kw):
     p = random_preset(hidden=48, density=0.3, n_features=5, hop=32, seed=7, **kw)
     path = save_preset(p, tmp_path / "v.safetensors")
@@ -88,11 +83,14 @@ def test_round_trip_and_shapes(tmp_path, kw):
     assert t["cond1_w"].shape == (p.cond_hidden, K * 5) and t["cond2_w"].shape == (3 * H, p.cond_hidden)
     Q = 256 if p.head == "dual" else 2 ** kw["mulaw_bits"]
     assert q.n_classes == Q
-    want = ({"R": (144, 48), "O1": (24, 24), "O2": (256, 24), "O3": (24, 24), "O4": (256, 24)}
-            if p.head == "dual" else {"R": (144, 48), "O1": (48, 48), "O2": (Q, 48)})
-    assert {m: (l.rows, l.cols) for m, l in q.layers.items()} == want
-    for m, l in q.layers.items():
-        assert l.dense_float().shape == want[m] and l.dense_float().dtype == np.float32
+    want = (
+        {"R": (144, 48), "O1": (24, 24), "O2": (256, 24), "O3": (24, 24), "O4": (256, 24)}
+        if p.head == "dual"
+        else {"R": (144, 48), "O1": (48, 48), "O2": (Q, 48)}
+    )
+    assert {m: (layer.rows, layer.cols) for m, layer in q.layers.items()} == want
+    for m, layer in q.layers.items():
+        assert layer.dense_float().shape == want[m] and layer.dense_float().dtype == np.float32
     assert q.latency_samples == p.lookahead * 32 + B * (B - 1) * F
     assert q.meta["name"] == p.config["name"] and q.meta["format_version"] == 4
     if p.head == "dual":
@@ -119,14 +117,18 @@ def test_arrays_are_read_only(dual_preset):
 
 def test_dense_float_is_int8_times_scale(dual_preset):
     layer = dual_preset.layers["O2"]
-    np.testing.assert_array_equal(layer.dense_float(),
-                                  layer.packed.to_dense().astype(np.float32) * layer.scales[:, None])
+    np.testing.assert_array_equal(
+        layer.dense_float(), layer.packed.to_dense().astype(np.float32) * layer.scales[:, None]
+    )
 
 
 def test_preset_from_float_quantizes_close(dual_preset):
     rng = np.random.default_rng(0)
     cfg = dict(dual_preset.config)
-    mats = {m: (rng.standard_normal((l.rows, l.cols)), np.zeros(l.rows)) for m, l in dual_preset.layers.items()}
+    mats = {
+        m: (rng.standard_normal((layer.rows, layer.cols)), np.zeros(layer.rows))
+        for m, layer in dual_preset.layers.items()
+    }
     p = preset_from_float(cfg, dual_preset.tensors, mats)
     for m, (w, _) in mats.items():
         err = np.abs(p.layers[m].dense_float() - w).max(axis=1)
@@ -279,7 +281,7 @@ def _mutate_predictor(cfg, flat):
 
 
 def _mutate_predictor_head(cfg, flat):
-    cfg["predictor"] = "lpc+pitch"   # the tiny preset has the dual head
+    cfg["predictor"] = "lpc+pitch"  # the tiny preset has the dual head
 
 
 def _mutate_ltp_gain(cfg, flat):
@@ -409,13 +411,13 @@ def test_rejects_unsupported_dtype(tmp_path, tiny_preset):
     path = write_raw(tmp_path / "x.safetensors", flat, cfg)
     data = bytearray(path.read_bytes())
     n = struct.unpack("<Q", data[:8])[0]
-    header = json.loads(data[8:8 + n])
+    header = json.loads(data[8 : 8 + n])
     # in_w as BF16 with twice the elements covers the same bytes: valid safetensors.
     header["in_w"]["dtype"] = "BF16"
     header["in_w"]["shape"] = [header["in_w"]["shape"][0], header["in_w"]["shape"][1] * 2]
     text = json.dumps(header).encode()
     text += b" " * (-len(text) % 8)
-    path.write_bytes(struct.pack("<Q", len(text)) + text + bytes(data[8 + n:]))
+    path.write_bytes(struct.pack("<Q", len(text)) + text + bytes(data[8 + n :]))
     assert_rejected(path, "in_w", "BF16")
 
 
@@ -466,16 +468,25 @@ def test_rejects_crafted_huge_declarations(tmp_path, tiny_preset):
     meta = {"vocoder": json.dumps(cfg)}
     path = tmp_path / "huge.safetensors"
     # A tensor of 2**46 bytes declared over 64 bytes of data.
-    path.write_bytes(_crafted({"__metadata__": meta, "R.blocks": {"dtype": "I8", "shape": [2**40, 16, 4],
-                                                                   "data_offsets": [0, 2**46]}}, bytes(64)))
+    path.write_bytes(
+        _crafted(
+            {"__metadata__": meta, "R.blocks": {"dtype": "I8", "shape": [2**40, 16, 4], "data_offsets": [0, 2**46]}},
+            bytes(64),
+        )
+    )
     assert_rejected(path)
     # Offsets that fit but a shape that does not match them.
-    path.write_bytes(_crafted({"__metadata__": meta, "R.blocks": {"dtype": "I8", "shape": [2**40, 16, 4],
-                                                                   "data_offsets": [0, 64]}}, bytes(64)))
+    path.write_bytes(
+        _crafted(
+            {"__metadata__": meta, "R.blocks": {"dtype": "I8", "shape": [2**40, 16, 4], "data_offsets": [0, 64]}},
+            bytes(64),
+        )
+    )
     assert_rejected(path)
     # Overflowing element count.
-    path.write_bytes(_crafted({"__metadata__": meta, "x": {"dtype": "F32", "shape": [2**62, 2**62],
-                                                            "data_offsets": [0, 0]}}, b""))
+    path.write_bytes(
+        _crafted({"__metadata__": meta, "x": {"dtype": "F32", "shape": [2**62, 2**62], "data_offsets": [0, 0]}}, b"")
+    )
     assert_rejected(path)
     # A header length field far beyond the file.
     path.write_bytes(struct.pack("<Q", 2**63) + b"{}")
@@ -490,7 +501,7 @@ def test_rejects_crafted_huge_declarations(tmp_path, tiny_preset):
 
 def test_rejects_files_over_the_size_limit(tmp_path, tiny_preset, monkeypatch):
     path = save_preset(tiny_preset, tmp_path / "big.safetensors")
-    monkeypatch.setattr(presets, "MAX_PRESET_BYTES", path.stat().st_size - 1)
+    monkeypatch.setattr(presets.reader, "MAX_PRESET_BYTES", path.stat().st_size - 1)
     assert_rejected(path, "more than the")
 
 

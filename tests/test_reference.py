@@ -3,8 +3,7 @@
 import numpy as np
 import pytest
 
-from vocoder.presets import random_preset
-from vocoder.reference import (
+from vocoder.engine.reference import (
     ReferenceModel,
     audio_to_dual,
     byte_to_input,
@@ -14,6 +13,7 @@ from vocoder.reference import (
     mulaw_encode,
     normalise_features,
 )
+from vocoder.testing import random_preset
 
 
 def features(preset, frames, seed=0):
@@ -45,7 +45,7 @@ def test_input_mappings():
 
 @pytest.mark.parametrize("bits", [8, 9, 10])
 def test_mulaw_round_trip(bits):
-    Q = 2 ** bits
+    Q = 2**bits
     k = np.arange(Q)
     audio = mulaw_decode(k, bits)
     assert audio.dtype == np.float32 and np.all(np.diff(audio) > 0)
@@ -138,8 +138,10 @@ def test_teacher_forcing_reproduces_argmax_generation(dual_preset, mulaw_preset)
 # --------------------------------------------------------------------------- generation
 
 
-@pytest.mark.parametrize("kw", [dict(head="dual"), dict(head="mulaw"),
-                                dict(head="dual", subscale=4, horizon=2), dict(head="mulaw", subscale=3)])
+@pytest.mark.parametrize(
+    "kw",
+    [dict(head="dual"), dict(head="mulaw"), dict(head="dual", subscale=4, horizon=2), dict(head="mulaw", subscale=3)],
+)
 def test_generate(kw):
     p = random_preset(hidden=32, density=0.3, n_features=6, hop=25, cond_hidden=16, seed=4, **kw)
     m = ReferenceModel(p)

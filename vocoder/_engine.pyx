@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""Cython layer over ext/engine/wavernn.c. vocoder/engine.py is the public face."""
+"""Cython layer over ext/engine/wavernn.c. vocoder/engine/wavernn.py is the public face."""
 
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint64_t
 import numpy as np
@@ -381,7 +381,7 @@ cdef class SingerCore:
 
 
 cdef class VoiceCore:
-    """Owns a vk_voice (engine + singer + resampler); vocoder/voice.py is the face.
+    """Owns a vk_voice (engine + singer + resampler); vocoder/hosts/voice.py is the face.
 
     push is the producer side (one thread at a time: the GIL serialises Python
     callers); render is the consumer and releases the GIL."""
@@ -466,7 +466,7 @@ def same_model(VoiceCore a, VoiceCore b):
 
 cdef class VoiceGroupCore:
     """Renders up to 16 VoiceCores built on the same model with one batched engine step
-    per sample (vk_voice_render_group); vocoder/voice.py's VoiceGroup is the face.
+    per sample (vk_voice_render_group); vocoder/hosts/voice.py's VoiceGroup is the face.
 
     The scratch for the mix is allocated here, so render() allocates nothing."""
 

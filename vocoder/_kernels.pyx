@@ -1,6 +1,6 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Thin Cython layer over ext/kernels: CPU detection, the per-level tables and a packed
-matrix the kernels can read. Argument checking lives in vocoder/kernels.py; everything
+matrix the kernels can read. Argument checking lives in vocoder/engine/kernels.py; everything
 here assumes checked, contiguous arrays of the right dtype and size."""
 
 from libc.stdint cimport int8_t, uint8_t, int32_t, uint32_t, int64_t, uint64_t

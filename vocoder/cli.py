@@ -1,13 +1,13 @@
 """The ``vocoder`` command line.
 
-    vocoder info                      version, CPU flags, kernel levels
-    vocoder bench kernels [--json]    kernel speed per level against numpy and scipy
-    vocoder bench engine [--json]     real-time factor of the WaveRNN engine
-    vocoder presets                   the voice presets found, with their metadata
-    vocoder devices                   MIDI ports (jack, alsa) and audio devices
-    vocoder live [--api jack|alsa] [--midi-in PORT | --virtual] ...   sing from MIDI input (docs/live.md)
-    vocoder bench live [--json]       callback time of live singing against the period
-    vocoder render SONG -o OUT.wav    sing a MIDI / MusicXML song with its lyrics (docs/render.md)
+vocoder info                      version, CPU flags, kernel levels
+vocoder bench kernels [--json]    kernel speed per level against numpy and scipy
+vocoder bench engine [--json]     real-time factor of the WaveRNN engine
+vocoder presets                   the voice presets found, with their metadata
+vocoder devices                   MIDI ports (jack, alsa) and audio devices
+vocoder live [--api jack|alsa] [--midi-in PORT | --virtual] ...   sing from MIDI input (docs/live.md)
+vocoder bench live [--json]       callback time of live singing against the period
+vocoder render SONG -o OUT.wav    sing a MIDI / MusicXML song with its lyrics (docs/render.md)
 """
 
 from __future__ import annotations
@@ -19,13 +19,12 @@ import sys
 
 def cmd_info(args) -> int:
     import vocoder
-    from vocoder import kernels
+    from vocoder.engine import kernels
 
     print(f"vocoder {vocoder.__version__}")
     print(f"cpu flags:        {' '.join(kernels.cpu_flags()) or '(none detected)'}")
     print(f"available levels: {' '.join(kernels.available_levels())}")
-    print(f"active level:     {kernels.active_level()}"
-          + ("  (forced by VOCODER_ISA)" if _forced() else ""))
+    print(f"active level:     {kernels.active_level()}" + ("  (forced by VOCODER_ISA)" if _forced() else ""))
     return 0
 
 
@@ -36,39 +35,47 @@ def _forced() -> bool:
 
 
 def cmd_bench(args) -> int:
-    from vocoder import bench, kernels
+    from vocoder.engine import kernels
 
     if args.what == "kernels":
         levels = None
         if args.level:
             if args.level not in kernels.available_levels():
-                print(f"vocoder bench: level {args.level!r} is not available here; "
-                      f"available: {', '.join(kernels.available_levels())}", file=sys.stderr)
+                print(
+                    f"vocoder bench: level {args.level!r} is not available here; "
+                    f"available: {', '.join(kernels.available_levels())}",
+                    file=sys.stderr,
+                )
                 return 2
             levels = [args.level]
-        records = bench.bench_kernels(levels=levels, quick=args.quick,
-                                      progress=bench.StepProgress("bench kernels"))
+        from vocoder.bench import kernels as bench_kernels
+
+        records = bench_kernels.bench_kernels(
+            levels=levels, quick=args.quick, progress=bench_kernels.StepProgress("bench kernels")
+        )
         if args.json:
             print(json.dumps(records, indent=1))
         else:
-            print(bench.format_table(records))
+            print(bench_kernels.format_table(records))
         if args.plot:
-            bench.plot_kernels(records, args.plot)
+            bench_kernels.plot_kernels(records, args.plot)
         return 0
     if args.what == "live":
-        from vocoder import bench_live
+        from vocoder.bench import live as bench_live
 
         return bench_live.main(args)
     if args.what == "engine":
-        records = bench.bench_engine(quick=args.quick)
-        print(json.dumps(records, indent=1) if args.json else bench.format_engine_table(records))
+        from vocoder.bench import engine as bench_engine
+
+        records = bench_engine.bench_engine(quick=args.quick)
+        print(json.dumps(records, indent=1) if args.json else bench_engine.format_engine_table(records))
         return 0
     print(f"vocoder bench: unknown benchmark {args.what!r}", file=sys.stderr)
     return 2
 
 
 def cmd_presets(args) -> int:
-    from vocoder import presets
+    from vocoder.engine import presets
 
     found = presets.list_presets()
     if not found:
@@ -85,9 +92,9 @@ def cmd_presets(args) -> int:
 
 
 def cmd_render(args) -> int:
-    from vocoder import render
-    from vocoder.events import SongError
-    from vocoder.presets import PresetError
+    from vocoder.engine.presets import PresetError
+    from vocoder.hosts import render
+    from vocoder.score.events import SongError
 
     def say(m):
         print(f"vocoder render: {m}", file=sys.stderr)
@@ -98,11 +105,24 @@ def cmd_render(args) -> int:
     from pathlib import Path
 
     try:
-        info = render.render_file(args.input, args.output, preset=args.preset, seed=args.seed, rate=args.rate,
-                                  track=args.track, channel=args.channel, lyrics=args.lyrics, part=args.part,
-                                  transpose=args.transpose, plot=args.plot, subtype=args.format, jobs=args.jobs,
-                                  progress=None if args.quiet else render.TextProgress(Path(args.input).name),
-                                  warn=warn, log=None if args.quiet else say)
+        info = render.render_file(
+            args.input,
+            args.output,
+            preset=args.preset,
+            seed=args.seed,
+            rate=args.rate,
+            track=args.track,
+            channel=args.channel,
+            lyrics=args.lyrics,
+            part=args.part,
+            transpose=args.transpose,
+            plot=args.plot,
+            subtype=args.format,
+            jobs=args.jobs,
+            progress=None if args.quiet else render.TextProgress(Path(args.input).name),
+            warn=warn,
+            log=None if args.quiet else say,
+        )
     except (SongError, PresetError, render.RenderError) as e:
         print(f"vocoder render: {e}", file=sys.stderr)
         return 1
@@ -114,28 +134,32 @@ def cmd_render(args) -> int:
         print(f"vocoder render: {where}{e.strerror or e}", file=sys.stderr)
         return 1
     if not args.quiet:
-        print(f"wrote {info['output']}: {info['seconds']:.1f} s at {info['sample_rate']} Hz, {info['notes']} notes"
-              f"{' with lyrics' if info['lyrics'] else ''}, {info['speed']:.1f}x real time", file=sys.stderr)
+        print(
+            f"wrote {info['output']}: {info['seconds']:.1f} s at {info['sample_rate']} Hz, {info['notes']} notes"
+            f"{' with lyrics' if info['lyrics'] else ''}, {info['speed']:.1f}x real time",
+            file=sys.stderr,
+        )
     return 0
 
 
 def cmd_devices(args) -> int:
-    from vocoder import live
+    from vocoder.hosts import live
 
     print(live.format_devices())
     return 0
 
 
 def cmd_live(args) -> int:
-    from vocoder import live
-    from vocoder.presets import PresetError
+    from vocoder.engine.presets import PresetError
+    from vocoder.hosts import live
+    from vocoder.score.events import SongError
 
     if args.blocksize < 1 or args.rate < 8000:
         print("vocoder live: --blocksize must be >= 1 and --rate >= 8000", file=sys.stderr)
         return 2
     try:
         return live.run_live(args)
-    except (live.LiveError, PresetError) as e:
+    except (live.LiveError, PresetError, SongError) as e:  # SongError: an unreadable --lyrics file
         print(f"vocoder live: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # Ctrl-C while loading, before any sound
@@ -155,61 +179,90 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--level", help="time only this kernel level")
     b.add_argument("--plot", metavar="PNG", help="also write a bar chart (needs matplotlib)")
     b.add_argument("--quick", action="store_true", help="few repeats (smoke test, noisy numbers)")
-    b.add_argument("--preset", help="live: preset name or path (default: 'default' if installed, else a "
-                   "random preset of the shipped size)")
+    b.add_argument(
+        "--preset",
+        help="live: preset name or path (default: 'default' if installed, else a random preset of the shipped size)",
+    )
     b.add_argument("--seconds", type=float, default=None, help="live: seconds per case (default 5, quick 1)")
-    b.add_argument("--unpaced", action="store_true",
-                   help="live: call back to back instead of once per period (default: paced like a device)")
+    b.add_argument(
+        "--unpaced",
+        action="store_true",
+        help="live: call back to back instead of once per period (default: paced like a device)",
+    )
     b.add_argument("--no-load", action="store_true", help="live: leave the other core idle")
     b.set_defaults(func=cmd_bench)
 
     sub.add_parser("presets", help="list voice presets and their metadata").set_defaults(func=cmd_presets)
 
     sub.add_parser("devices", help="list MIDI ports (jack and alsa APIs) and audio devices").set_defaults(
-        func=cmd_devices)
+        func=cmd_devices
+    )
 
     lv = sub.add_parser("live", help="sing live from MIDI input (docs/live.md)")
     lv.add_argument("--preset", default=None, help="preset name or path (default: 'default')")
     lv.add_argument("--midi-in", metavar="PORT", help="MIDI input port: name, part of a name, or index")
     lv.add_argument("--virtual", action="store_true", help="open a virtual MIDI input port instead")
     lv.add_argument("--api", choices=["jack", "alsa"], default="alsa", help="MIDI API (default alsa)")
-    lv.add_argument("--device", help="audio output device: index or name (default: JACK's with --api jack, "
-                    "else the system default)")
+    lv.add_argument(
+        "--device", help="audio output device: index or name (default: JACK's with --api jack, else the system default)"
+    )
     lv.add_argument("--blocksize", type=int, default=128, help="frames per audio callback (default 128)")
     lv.add_argument("--rate", type=int, default=48000, help="device sample rate (default 48000)")
     lv.add_argument("--lyrics", metavar="TEXT|FILE", help="lyrics: each new note sings the next syllable")
-    lv.add_argument("--channel", action="append", metavar="CH=PRESET",
-                    help="route MIDI channel CH (1-16) to its own voice with PRESET; repeatable")
+    lv.add_argument(
+        "--channel",
+        action="append",
+        metavar="CH=PRESET",
+        help="route MIDI channel CH (1-16) to its own voice with PRESET; repeatable",
+    )
     lv.add_argument("--osc-port", type=int, metavar="N", help="OSC control on 127.0.0.1:N (0: any free port)")
     lv.add_argument("--seed", type=int, default=0, help="sampling seed of the first voice (others +1, +2, ...)")
     lv.add_argument("--duration", type=float, metavar="S", help="stop after S seconds")
     lv.add_argument("--stats-json", metavar="PATH", help="write callback-time statistics here at exit")
-    lv.add_argument("--event-log", metavar="NPY", help="save the MIDI events given to the voices, with their "
-                    "sample positions, as int64 [position, status, d1, d2] rows (for replay and tests)")
+    lv.add_argument(
+        "--event-log",
+        metavar="NPY",
+        help="save the MIDI events given to the voices, with their "
+        "sample positions, as int64 [position, status, d1, d2] rows (for replay and tests)",
+    )
     lv.add_argument("--event-log-size", type=int, default=100000, help=argparse.SUPPRESS)
     lv.add_argument("--no-status", dest="status", action="store_false", help="no status line")
     lv.add_argument("--client-name", default="vocoder", help="MIDI client name (default vocoder)")
     lv.set_defaults(func=cmd_live)
 
-    r = sub.add_parser("render", help="sing a MIDI or MusicXML song to a WAV/FLAC file",
-                       description="Sing a MIDI (.mid, karaoke .kar) or MusicXML (.musicxml, .xml, .mxl) song "
-                                   "with its lyrics and write WAV or FLAC (by the output's extension).")
+    r = sub.add_parser(
+        "render",
+        help="sing a MIDI or MusicXML song to a WAV/FLAC file",
+        description="Sing a MIDI (.mid, karaoke .kar) or MusicXML (.musicxml, .xml, .mxl) song "
+        "with its lyrics and write WAV or FLAC (by the output's extension).",
+    )
     r.add_argument("input", metavar="INPUT", help="MIDI or MusicXML file")
     r.add_argument("-o", "--output", required=True, metavar="OUT", help="output .wav or .flac (written atomically)")
     r.add_argument("--preset", default="default", help="voice preset name or .safetensors path (default: default)")
     r.add_argument("--seed", type=int, default=0, help="sampling seed; same input, preset and seed give the same bytes")
     r.add_argument("--rate", type=int, metavar="HZ", help="resample the output to this rate (default: the preset's)")
-    r.add_argument("--format", choices=["16", "24", "float"], default="16",
-                   help="sample format: 16 or 24-bit PCM, or 32-bit float (WAV only); default 16")
+    r.add_argument(
+        "--format",
+        choices=["16", "24", "float"],
+        default="16",
+        help="sample format: 16 or 24-bit PCM, or 32-bit float (WAV only); default 16",
+    )
     r.add_argument("--track", type=int, metavar="N", help="MIDI track index (0-based) or MusicXML part index")
-    r.add_argument("--part", metavar="NAME|NUMBER",
-                   help="MusicXML part to sing: its number (0-based, as listed) or name (default: the first part "
-                        "with lyrics, else the first voice part, else the highest part)")
+    r.add_argument(
+        "--part",
+        metavar="NAME|NUMBER",
+        help="MusicXML part to sing: its number (0-based, as listed) or name (default: the first part "
+        "with lyrics, else the first voice part, else the highest part)",
+    )
     r.add_argument("--channel", type=int, metavar="C", help="MIDI channel 1..16")
     r.add_argument("--lyrics", metavar="TEXT|FILE", help="lyrics laid one syllable per note (a text or a file)")
-    r.add_argument("--transpose", default="0", metavar="K|auto",
-                   help="semitones added to every note (-48..48), or 'auto': the octave shift that fits the most "
-                        "notes into the voice's range")
+    r.add_argument(
+        "--transpose",
+        default="0",
+        metavar="K|auto",
+        help="semitones added to every note (-48..48), or 'auto': the octave shift that fits the most "
+        "notes into the voice's range",
+    )
     r.add_argument("--plot", metavar="PNG", help="also write a spectrogram with score and rendered f0 (matplotlib)")
     r.add_argument("--jobs", type=int, metavar="N", help="processes for long songs (default: CPU count)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress, part or summary lines (warnings stay)")

@@ -1,10 +1,10 @@
 """``vocoder train ...`` and ``vocoder evaluate ...`` (added to the main parser by vocoder/cli.py).
 
-    vocoder train corpus OUTDIR [--festival N] [--oohs N] [--wav-dir DIR] [--heldout N]
-    vocoder train fit CORPUS --out CKPT_DIR [--minutes M] [--hidden H] [--bits 8] [--resume]
-    vocoder train export CKPT --corpus CORPUS --out presets/default.safetensors
-    vocoder train convert-checkpoint OLD_DIR_OR_last.pt
-    vocoder evaluate PRESET [--data HELDOUT_DIR] [--songs N] [--midi FILE ...] [--no-mos] [--json]
+vocoder train corpus OUTDIR [--festival N] [--oohs N] [--wav-dir DIR] [--heldout N]
+vocoder train fit CORPUS --out CKPT_DIR [--minutes M] [--hidden H] [--bits 8] [--resume]
+vocoder train export CKPT --corpus CORPUS --out presets/default.safetensors
+vocoder train convert-checkpoint OLD_DIR_OR_last.pt
+vocoder evaluate PRESET [--data HELDOUT_DIR] [--songs N] [--midi FILE ...] [--no-mos] [--json]
 """
 
 from __future__ import annotations
@@ -23,10 +23,21 @@ def cmd_corpus(args) -> int:
 
     fest = args.festival if args.festival is not None else (0 if args.wav_dir else 110)
     oohs = args.oohs if args.oohs is not None else (0 if args.wav_dir else 14)
-    man = build_corpus(args.outdir, festival_songs=fest, oohs_clips=oohs, wav_dir=args.wav_dir,
-                       heldout_songs=args.heldout if fest else 0, heldout_oohs=1 if oohs and args.heldout else 0,
-                       sample_rate=args.sample_rate, hop=args.hop, n_env=args.n_env, jobs=args.jobs,
-                       seed=args.seed, notes_per_song=args.notes_per_song, log=_log)
+    man = build_corpus(
+        args.outdir,
+        festival_songs=fest,
+        oohs_clips=oohs,
+        wav_dir=args.wav_dir,
+        heldout_songs=args.heldout if fest else 0,
+        heldout_oohs=1 if oohs and args.heldout else 0,
+        sample_rate=args.sample_rate,
+        hop=args.hop,
+        n_env=args.n_env,
+        jobs=args.jobs,
+        seed=args.seed,
+        notes_per_song=args.notes_per_song,
+        log=_log,
+    )
     for split, s in man["splits"].items():
         print(f"{split}: {len(s['items'])} items, {s['seconds'] / 60:.1f} min")
     if man["errors"]:
@@ -44,8 +55,10 @@ def _source_weights(specs):
         except ValueError:
             w = -1.0
         if not sep or not name or not (w > 0 and w < 1e6):
-            raise SystemExit(f"--source-weight {spec!r}: expected SOURCE=WEIGHT with a positive weight, "
-                             f"e.g. fluidr3-oohs=3 (sources are listed in the corpus's corpus.json)")
+            raise SystemExit(
+                f"--source-weight {spec!r}: expected SOURCE=WEIGHT with a positive weight, "
+                f"e.g. fluidr3-oohs=3 (sources are listed in the corpus's corpus.json)"
+            )
         out[name] = w
     return out
 
@@ -53,22 +66,51 @@ def _source_weights(specs):
 def cmd_fit(args) -> int:
     from .trainer import fit
 
-    fit(args.corpus, args.out, minutes=args.minutes, hidden=args.hidden, bits=args.bits, batch=args.batch,
-        win_frames=args.window_frames, lr=args.lr, sparsity=args.sparsity, resume=args.resume, seed=args.seed,
-        threads=args.threads, bf16=args.bf16, ckpt_every_s=args.checkpoint_minutes * 60, log=_log,
-        max_steps=args.max_steps, excitation=0 if args.no_excitation else 2, cond_hidden=args.cond_hidden,
-        preemphasis=args.preemphasis, init_from=args.init_from, prune_start=args.prune_start,
-        prune_end=args.prune_end, qat_start=args.qat_start, source_weights=_source_weights(args.source_weight),
-        predictor=args.predictor, ltp_gain=args.ltp_gain, noise_classes=args.noise_classes)
+    fit(
+        args.corpus,
+        args.out,
+        minutes=args.minutes,
+        hidden=args.hidden,
+        bits=args.bits,
+        batch=args.batch,
+        win_frames=args.window_frames,
+        lr=args.lr,
+        sparsity=args.sparsity,
+        resume=args.resume,
+        seed=args.seed,
+        threads=args.threads,
+        bf16=args.bf16,
+        ckpt_every_s=args.checkpoint_minutes * 60,
+        log=_log,
+        max_steps=args.max_steps,
+        excitation=0 if args.no_excitation else 2,
+        cond_hidden=args.cond_hidden,
+        preemphasis=args.preemphasis,
+        init_from=args.init_from,
+        prune_start=args.prune_start,
+        prune_end=args.prune_end,
+        qat_start=args.qat_start,
+        source_weights=_source_weights(args.source_weight),
+        predictor=args.predictor,
+        ltp_gain=args.ltp_gain,
+        noise_classes=args.noise_classes,
+    )
     return 0
 
 
 def cmd_export(args) -> int:
     from .export import export_checkpoint
 
-    p = export_checkpoint(args.checkpoint, args.out, corpus_dir=args.corpus, name=args.name,
-                          version=args.version, temperature=args.temperature,
-                          temperature_unvoiced=args.temperature_unvoiced, highpass_hz=args.highpass)
+    p = export_checkpoint(
+        args.checkpoint,
+        args.out,
+        corpus_dir=args.corpus,
+        name=args.name,
+        version=args.version,
+        temperature=args.temperature,
+        temperature_unvoiced=args.temperature_unvoiced,
+        highpass_hz=args.highpass,
+    )
     print(f"wrote {p}")
     return 0
 
@@ -90,14 +132,22 @@ def cmd_convert(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from ..presets import load_preset
+    from ..engine.presets import load_preset
     from .evaluate import evaluate, evaluate_songs, format_songs, format_table
 
     log = None if args.json else _log
     if args.data:
-        res = evaluate(args.preset, args.data, checkpoint=args.checkpoint, seed=args.seed,
-                       max_seconds=args.seconds, log=log, keep_audio=bool(args.plot or args.save_audio),
-                       temperature=args.temperature, mos=not args.no_mos)
+        res = evaluate(
+            args.preset,
+            args.data,
+            checkpoint=args.checkpoint,
+            seed=args.seed,
+            max_seconds=args.seconds,
+            log=log,
+            keep_audio=bool(args.plot or args.save_audio),
+            temperature=args.temperature,
+            mos=not args.no_mos,
+        )
     elif not (args.songs or args.midi):
         print("vocoder evaluate: nothing to do: give --data HELDOUT_DIR, --songs N or --midi FILE", file=sys.stderr)
         return 2
@@ -109,15 +159,25 @@ def cmd_evaluate(args) -> int:
 
         preset = load_preset(args.preset)
         if args.temperature is not None:
-            print("vocoder evaluate: --temperature does not apply to the songs (rendered as vocoder render does)",
-                  file=sys.stderr)
+            print(
+                "vocoder evaluate: --temperature does not apply to the songs (rendered as vocoder render does)",
+                file=sys.stderr,
+            )
         with tempfile.TemporaryDirectory() as tmp:
             folder = tmp
             if args.save_audio:
                 folder = os.path.join(args.save_audio, "songs")
                 os.makedirs(folder, exist_ok=True)
-            res["songs"] = evaluate_songs(preset, folder, count=args.songs, seed=args.seed, mos=not args.no_mos,
-                                          log=log, save_audio=bool(args.save_audio), midi=args.midi)
+            res["songs"] = evaluate_songs(
+                preset,
+                folder,
+                count=args.songs,
+                seed=args.seed,
+                mos=not args.no_mos,
+                log=log,
+                save_audio=bool(args.save_audio),
+                midi=args.midi,
+            )
     if not args.data:
         print(json.dumps(res, indent=1) if args.json else f"preset {args.preset}\n\n" + format_songs(res["songs"]))
         return 0
@@ -135,16 +195,19 @@ def cmd_evaluate(args) -> int:
 
         cfg = load_cfg(args.preset)
         os.makedirs(args.save_audio, exist_ok=True)
-        for name, a, f, outs in extra:
+        for name, _, _, outs in extra:
             for k, y in outs.items():
-                soundfile.write(os.path.join(args.save_audio, f"{os.path.splitext(name)[0]}.{k}.wav"),
-                                y.astype("float32"), cfg["sample_rate"])
+                soundfile.write(
+                    os.path.join(args.save_audio, f"{os.path.splitext(name)[0]}.{k}.wav"),
+                    y.astype("float32"),
+                    cfg["sample_rate"],
+                )
     print(json.dumps(res, indent=1) if args.json else format_table(res))
     return 0
 
 
 def load_cfg(preset):
-    from ..presets import load_preset
+    from ..engine.presets import load_preset
 
     return load_preset(preset).config
 
@@ -156,8 +219,9 @@ def add_parsers(sub) -> None:
     c = ts.add_parser("corpus", help="render / import a training corpus")
     c.add_argument("outdir")
     c.add_argument("--wav-dir", help="folder of your own recordings (any rate; resampled)")
-    c.add_argument("--festival", type=int, metavar="N", help="Festival kal singing songs to render (default 110, "
-                                                             "0 with --wav-dir)")
+    c.add_argument(
+        "--festival", type=int, metavar="N", help="Festival kal singing songs to render (default 110, 0 with --wav-dir)"
+    )
     c.add_argument("--oohs", type=int, metavar="N", help="FluidR3 'Voice Oohs' clips (default 14, 0 with --wav-dir)")
     c.add_argument("--heldout", type=int, default=3, metavar="N", help="held-out Festival songs (default 3)")
     c.add_argument("--notes-per-song", type=int, default=12)
@@ -187,20 +251,41 @@ def add_parsers(sub) -> None:
     f.add_argument("--max-steps", type=int, help="stop after this many steps (tests)")
     f.add_argument("--no-excitation", action="store_true", help="train without the excitation input (E = 0)")
     f.add_argument("--seed", type=int, default=0)
-    f.add_argument("--preemphasis", type=float, default=0.0, metavar="ALPHA",
-                   help="model x[n] - ALPHA x[n-1] (0.85 puts the mu-law noise under the voice; docs/model.md)")
-    f.add_argument("--init-from", metavar="CKPT", help="start from this checkpoint's (or preset file's) weights "
-                   "and masks (fresh optimiser and schedule), e.g. to fine-tune to a new --preemphasis")
-    f.add_argument("--predictor", choices=["none", "lpc+pitch"], default="none",
-                   help="model the remainder after LPC and pitch prediction from the features (docs/model.md)")
+    f.add_argument(
+        "--preemphasis",
+        type=float,
+        default=0.0,
+        metavar="ALPHA",
+        help="model x[n] - ALPHA x[n-1] (0.85 puts the mu-law noise under the voice; docs/model.md)",
+    )
+    f.add_argument(
+        "--init-from",
+        metavar="CKPT",
+        help="start from this checkpoint's (or preset file's) weights "
+        "and masks (fresh optimiser and schedule), e.g. to fine-tune to a new --preemphasis",
+    )
+    f.add_argument(
+        "--predictor",
+        choices=["none", "lpc+pitch"],
+        default="none",
+        help="model the remainder after LPC and pitch prediction from the features (docs/model.md)",
+    )
     f.add_argument("--ltp-gain", type=float, default=0.8, help="pitch predictor gain at voicing 1 (default 0.8)")
-    f.add_argument("--noise-classes", type=float, default=2.0,
-                   help="noise injection into the predictor's past: Laplace scale up to this many classes")
+    f.add_argument(
+        "--noise-classes",
+        type=float,
+        default=2.0,
+        help="noise injection into the predictor's past: Laplace scale up to this many classes",
+    )
     f.add_argument("--prune-start", type=float, default=0.3, help="pruning starts at this fraction of the budget")
     f.add_argument("--prune-end", type=float, default=0.75, help="final sparsity from this fraction on")
-    f.add_argument("--source-weight", action="append", metavar="SOURCE=W",
-                   help="draw windows of this corpus source W times as often as its share of the audio "
-                        "(repeatable; e.g. fluidr3-oohs=3)")
+    f.add_argument(
+        "--source-weight",
+        action="append",
+        metavar="SOURCE=W",
+        help="draw windows of this corpus source W times as often as its share of the audio "
+        "(repeatable; e.g. fluidr3-oohs=3)",
+    )
     f.add_argument("--qat-start", type=float, default=0.8, help="quantisation-aware from this fraction on")
     f.set_defaults(func=cmd_fit)
 
@@ -215,8 +300,11 @@ def add_parsers(sub) -> None:
     e.add_argument("--highpass", type=float, default=20.0, help="DC blocker corner in Hz (default 20)")
     e.set_defaults(func=cmd_export)
 
-    s = ts.add_parser("slim", help="a checkpoint without the optimiser state (a third the size), to keep in "
-                                   "the repository and resume from in a later session")
+    s = ts.add_parser(
+        "slim",
+        help="a checkpoint without the optimiser state (a third the size), to keep in "
+        "the repository and resume from in a later session",
+    )
     s.add_argument("checkpoint", help="checkpoint file or directory")
     s.add_argument("--out", required=True, help="file to write (resume: copy it to OUT/last.safetensors)")
     s.set_defaults(func=cmd_slim)
@@ -228,24 +316,36 @@ def add_parsers(sub) -> None:
 
     v = sub.add_parser("evaluate", help="f0 / voicing / STFT distance of a preset on held-out recordings")
     v.add_argument("preset", help="preset name or file")
-    v.add_argument("--data", help="folder of held-out WAVs (a corpus's heldout/ works); without it, only the "
-                                   "songs (--songs, --midi) are measured")
+    v.add_argument(
+        "--data",
+        help="folder of held-out WAVs (a corpus's heldout/ works); without it, only the "
+        "songs (--songs, --midi) are measured",
+    )
     v.add_argument("--checkpoint", help="also compare the float model of this training checkpoint")
     v.add_argument("--seconds", type=float, default=60.0, help="evaluate at most this much audio")
     v.add_argument("--seed", type=int, default=0)
     v.add_argument("--temperature", type=float, help="sampling temperature (default: the preset's)")
     v.add_argument("--json", action="store_true")
     v.add_argument("--plot", metavar="PNG", help="spectrograms with f0 of the first file (needs matplotlib)")
-    v.add_argument("--save-audio", metavar="DIR",
-                   help="write the renderings (engine, WORLD) as WAVs; the songs' MIDI and renders go to DIR/songs")
-    v.add_argument("--songs", type=int, default=3, metavar="N",
-                   help="also write N songs as MIDI with lyrics, render them and measure what a listener hears "
-                        "(default 3; 0: none)")
-    v.add_argument("--midi", nargs="+", metavar="FILE",
-                   help="measure renders of these songs (MIDI with lyrics, or any score vocoder render reads) "
-                        "instead of generated ones")
+    v.add_argument(
+        "--save-audio",
+        metavar="DIR",
+        help="write the renderings (engine, WORLD) as WAVs; the songs' MIDI and renders go to DIR/songs",
+    )
+    v.add_argument(
+        "--songs",
+        type=int,
+        default=3,
+        metavar="N",
+        help="also write N songs as MIDI with lyrics, render them and measure what a listener hears "
+        "(default 3; 0: none)",
+    )
+    v.add_argument(
+        "--midi",
+        nargs="+",
+        metavar="FILE",
+        help="measure renders of these songs (MIDI with lyrics, or any score vocoder render reads) "
+        "instead of generated ones",
+    )
     v.add_argument("--no-mos", action="store_true", help="skip DNSMOS (slow; needs speechmos)")
     v.set_defaults(func=cmd_evaluate)
-
-
-

@@ -4,7 +4,7 @@ Layout of ``OUTDIR``::
 
     corpus.json            manifest: sources, licences, sample rate, hop, files, seconds
     train/NAME.wav         16 kHz mono float WAV
-    train/NAME.npy         features (vocoder.features.extract), float32 [frames, 2 + n_env]
+    train/NAME.npy         features (vocoder.train.features.extract), float32 [frames, 2 + n_env]
     train/NAME.json        {"phones": [[ARPAbet, start_s, end_s], ...], "source": ...}
     heldout/...            the same, for evaluation (never trained on)
 
@@ -31,29 +31,44 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import features as feat
+from . import features as feat
 
 SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
 FESTIVAL_SGML_DIR = "/usr/share/sgml/festival"
 
 LICENCES = {
-    "festival-kal": ("Festival speech synthesis system (CSTR, University of Edinburgh) with the CMU kal diphone "
-                     "voice (Alan W Black and Kevin Lenzo, 1998): free licence, use and distribution permitted "
-                     "keeping the copyright notice and authors' names; changes must be marked. This corpus is "
-                     "a modification: singing-mode renderings, resampled analysis, used as training data."),
+    "festival-kal": (
+        "Festival speech synthesis system (CSTR, University of Edinburgh) with the CMU kal diphone "
+        "voice (Alan W Black and Kevin Lenzo, 1998): free licence, use and distribution permitted "
+        "keeping the copyright notice and authors' names; changes must be marked. This corpus is "
+        "a modification: singing-mode renderings, resampled analysis, used as training data."
+    ),
     "fluidr3-oohs": "FluidR3 GM soundfont 'Voice Oohs' (Frank Wen): MIT licence.",
     "user": "user recordings: licence of their owner",
 }
 
 #: Festival's radio phone set (what kal prints) -> ARPAbet (cmudict, no stress) + sil.
 RADIO_TO_ARPABET = {
-    "pau": "sil", "h#": "sil", "#": "sil", "brth": "sil",
-    "ax": "AH", "axr": "ER", "ix": "IH", "el": "L", "em": "M", "en": "N", "nx": "N", "dx": "D",
-    "hh": "HH", "h": "HH",
+    "pau": "sil",
+    "h#": "sil",
+    "#": "sil",
+    "brth": "sil",
+    "ax": "AH",
+    "axr": "ER",
+    "ix": "IH",
+    "el": "L",
+    "em": "M",
+    "en": "N",
+    "nx": "N",
+    "dx": "D",
+    "hh": "HH",
+    "h": "HH",
 }
+# fmt: off
 ARPABET = ["AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G", "HH", "IH",
            "IY", "JH", "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH", "T", "TH", "UH", "UW", "V",
            "W", "Y", "Z", "ZH"]
+# fmt: on
 
 
 def to_arpabet(phone: str) -> str:
@@ -97,8 +112,11 @@ def _song_xml(rng: random.Random, lo: int, hi: int, n_notes: int) -> str:
             items.append(f'<PITCH FREQ="{hz:.2f}"><DURATION BEATS="{beats}">{word}</DURATION></PITCH>')
         else:
             items.append(f'<PITCH NOTE="{festival_note(note)}"><DURATION BEATS="{beats}">{word}</DURATION></PITCH>')
-    return ('<?xml version="1.0"?>\n<!DOCTYPE SINGING PUBLIC "-//SINGING//DTD SINGING mark up//EN" '
-            '"Singing.v0_1.dtd" []>\n' f'<SINGING BPM="{bpm}">\n' + "\n".join(items) + "\n</SINGING>\n")
+    return (
+        '<?xml version="1.0"?>\n<!DOCTYPE SINGING PUBLIC "-//SINGING//DTD SINGING mark up//EN" '
+        '"Singing.v0_1.dtd" []>\n'
+        f'<SINGING BPM="{bpm}">\n' + "\n".join(items) + "\n</SINGING>\n"
+    )
 
 
 _FESTIVAL_SCRIPT = """
@@ -123,13 +141,14 @@ def render_festival_song(xml: str, wav_path: str, timeout: float = 120.0) -> lis
             f.write(xml)
         with open(sp, "w") as f:
             f.write(_FESTIVAL_SCRIPT.format(wav=wav_path, xml=xp))
-        r = subprocess.run(["festival", "-b", sp], cwd=FESTIVAL_SGML_DIR, capture_output=True, text=True,
-                           timeout=timeout)
-    segs = []
+        r = subprocess.run(
+            ["festival", "-b", sp], cwd=FESTIVAL_SGML_DIR, capture_output=True, text=True, timeout=timeout
+        )
+    segs: list[tuple[str, float]] = []
     for line in r.stdout.splitlines():
         if line.startswith("SEG "):
-            _, name, end = line.split()
-            segs.append((name, float(end)))
+            _, name, end_s = line.split()
+            segs.append((name, float(end_s)))
     if r.returncode != 0 or not segs or not os.path.exists(wav_path):
         raise RuntimeError(f"festival failed (rc {r.returncode}): {r.stderr[-500:]}")
     out, start = [], 0.0
@@ -209,8 +228,12 @@ def _oohs_job(args):
         mp = os.path.join(tmp, "n.mid")
         wp = os.path.join(tmp, "n.wav")
         mid.save(mp)
-        r = subprocess.run(["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.8", "-r", str(sr),
-                            "-F", wp, SOUNDFONT, mp], capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            ["fluidsynth", "-ni", "-q", "-R", "0", "-C", "0", "-g", "0.8", "-r", str(sr), "-F", wp, SOUNDFONT, mp],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         if r.returncode != 0 or not os.path.exists(wp):
             return name, 0.0, f"fluidsynth failed: {r.stderr[-300:]}"
         audio, fsr = feat.read_wav(wp)
@@ -233,9 +256,23 @@ def _user_job(args):
     return name, secs, None
 
 
-def build_corpus(outdir, festival_songs=0, oohs_clips=0, wav_dir=None, heldout_songs=0, heldout_oohs=0,
-                 sample_rate=16000, hop=80, n_env=24, jobs=2, seed=1, notes=(48, 66), oohs_notes=(48, 72),
-                 notes_per_song=10, log=print) -> dict:
+def build_corpus(
+    outdir,
+    festival_songs=0,
+    oohs_clips=0,
+    wav_dir=None,
+    heldout_songs=0,
+    heldout_oohs=0,
+    sample_rate=16000,
+    hop=80,
+    n_env=24,
+    jobs=2,
+    seed=1,
+    notes=(48, 66),
+    oohs_notes=(48, 72),
+    notes_per_song=10,
+    log=print,
+) -> dict:
     """Render / import the corpus into ``outdir``; returns the manifest (also written)."""
     out = Path(outdir)
     (out / "train").mkdir(parents=True, exist_ok=True)
@@ -246,26 +283,60 @@ def build_corpus(outdir, festival_songs=0, oohs_clips=0, wav_dir=None, heldout_s
     if oohs_clips or heldout_oohs:
         if shutil.which("fluidsynth") is None or not os.path.exists(SOUNDFONT):
             raise RuntimeError(f"fluidsynth or {SOUNDFONT} missing: apt-get install fluidsynth fluid-soundfont-gm")
-    tasks = []
+    tasks: list[tuple] = []
     for i in range(festival_songs):
-        tasks.append((_festival_job, (str(out / "train"), f"fest{i:04d}", seed * 100003 + i, notes[0], notes[1],
-                                      notes_per_song, sample_rate, hop, n_env)))
+        tasks.append(
+            (
+                _festival_job,
+                (
+                    str(out / "train"),
+                    f"fest{i:04d}",
+                    seed * 100003 + i,
+                    notes[0],
+                    notes[1],
+                    notes_per_song,
+                    sample_rate,
+                    hop,
+                    n_env,
+                ),
+            )
+        )
     for i in range(heldout_songs):
-        tasks.append((_festival_job, (str(out / "heldout"), f"fest{i:04d}", seed * 100003 + 50000 + i, notes[0],
-                                      notes[1], notes_per_song, sample_rate, hop, n_env)))
+        tasks.append(
+            (
+                _festival_job,
+                (
+                    str(out / "heldout"),
+                    f"fest{i:04d}",
+                    seed * 100003 + 50000 + i,
+                    notes[0],
+                    notes[1],
+                    notes_per_song,
+                    sample_rate,
+                    hop,
+                    n_env,
+                ),
+            )
+        )
     for i in range(oohs_clips):
-        tasks.append((_oohs_job, (str(out / "train"), f"oohs{i:04d}", seed * 7919 + i, oohs_notes, 8, sample_rate,
-                                  hop, n_env)))
+        tasks.append(
+            (_oohs_job, (str(out / "train"), f"oohs{i:04d}", seed * 7919 + i, oohs_notes, 8, sample_rate, hop, n_env))
+        )
     for i in range(heldout_oohs):
-        tasks.append((_oohs_job, (str(out / "heldout"), f"oohs{i:04d}", seed * 7919 + 50000 + i, oohs_notes, 6,
-                                  sample_rate, hop, n_env)))
+        tasks.append(
+            (
+                _oohs_job,
+                (str(out / "heldout"), f"oohs{i:04d}", seed * 7919 + 50000 + i, oohs_notes, 6, sample_rate, hop, n_env),
+            )
+        )
     if wav_dir:
         paths = sorted(p for p in Path(wav_dir).rglob("*") if p.suffix.lower() in (".wav", ".flac", ".ogg"))
         if not paths:
             raise RuntimeError(f"{wav_dir}: no .wav/.flac/.ogg files found")
         for i, p in enumerate(paths):
-            tasks.append((_user_job, (str(out / "train"), f"user{i:04d}_{p.stem[:40]}", str(p), sample_rate, hop,
-                                      n_env)))
+            tasks.append(
+                (_user_job, (str(out / "train"), f"user{i:04d}_{p.stem[:40]}", str(p), sample_rate, hop, n_env))
+            )
     errors = []
     done = 0
     with ProcessPoolExecutor(max_workers=max(1, jobs)) as ex:
@@ -288,7 +359,7 @@ def build_corpus(outdir, festival_songs=0, oohs_clips=0, wav_dir=None, heldout_s
 def scan(outdir) -> dict:
     """Manifest of what ``outdir`` holds: seconds per split and source, licences."""
     out = Path(outdir)
-    man = {"splits": {}, "sources": {}}
+    man: dict[str, dict] = {"splits": {}, "sources": {}}
     for split in ("train", "heldout"):
         items = []
         for j in sorted((out / split).glob("*.json")):

@@ -1,6 +1,6 @@
 """``vocoder evaluate``: how well a preset resynthesises held-out recordings.
 
-For every held-out WAV: extract features (vocoder.features, the same code training used),
+For every held-out WAV: extract features (vocoder.train.features, the same code training used),
 render them with the int8 engine (:class:`vocoder.Vocoder`), and compare with the
 recording:
 
@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import features as feat
+from . import features as feat
 from . import listen
 
 STFT_SIZES = (256, 512, 1024)
@@ -41,8 +41,7 @@ STFT_SIZES = (256, 512, 1024)
 def stft_logmag(x, n_fft):
     from scipy.signal import stft
 
-    _, _, Z = stft(np.asarray(x, np.float64), nperseg=n_fft, noverlap=n_fft - n_fft // 4, boundary=None,
-                   padded=False)
+    _, _, Z = stft(np.asarray(x, np.float64), nperseg=n_fft, noverlap=n_fft - n_fft // 4, boundary=None, padded=False)
     return np.log(np.abs(Z) + 1e-5)
 
 
@@ -62,7 +61,7 @@ def periodicity(audio, f0_midi, voiced, hop, sample_rate):
         s = c - L // 2 - period // 2
         if s < 0 or s + L + period > len(a):
             continue
-        u, w = a[s:s + L], a[s + period:s + period + L]
+        u, w = a[s : s + L], a[s + period : s + period + L]
         den = np.sqrt(np.dot(u, u) * np.dot(w, w))
         if den > 1e-12:
             vals.append(np.dot(u, w) / den)
@@ -84,13 +83,14 @@ def world_from_features(f, sample_rate, hop):
     f0 = np.where(voiced, feat.midi_to_hz(f[:, 0]), 0.0)
     ap_voiced = np.clip(0.001 + 0.5 * np.maximum(0.0, (freqs - 3000.0) / (sample_rate / 2 - 3000.0)) ** 2, 0, 1)
     ap = np.where(voiced[:, None], ap_voiced[None, :], 1.0)
-    y = pyworld.synthesize(np.ascontiguousarray(f0), sp, np.ascontiguousarray(ap), sample_rate,
-                           frame_period=1000.0 * hop / sample_rate)
+    y = pyworld.synthesize(
+        np.ascontiguousarray(f0), sp, np.ascontiguousarray(ap), sample_rate, frame_period=1000.0 * hop / sample_rate
+    )
     out = np.zeros(f.shape[0] * hop)
     # pyworld places frame k at k * period; our frame t is centred at (t + 0.5) * hop.
     sh = hop // 2
     m = min(len(out) - sh, len(y))
-    out[sh:sh + m] = y[:m]
+    out[sh : sh + m] = y[:m]
     return out
 
 
@@ -115,9 +115,12 @@ def pitch_metrics(rendered, f_in, sample_rate, hop, name="rendered"):
     vi, vo = f_in[:n, 1] > 0.5, f_out[:n, 1] > 0.5
     both = vi & vo
     cents = np.abs(100.0 * (f_out[:n, 0] - f_in[:n, 0]))[both]
-    return {"f0_cents": float(np.median(cents)) if cents.size else float("nan"),
-            "voicing_error": float(np.mean(vi != vo)),
-            "cents": cents, "n_voiced": int(both.sum())}
+    return {
+        "f0_cents": float(np.median(cents)) if cents.size else float("nan"),
+        "voicing_error": float(np.mean(vi != vo)),
+        "cents": cents,
+        "n_voiced": int(both.sum()),
+    }
 
 
 def load_heldout(data_dir, sample_rate, hop, n_env, max_seconds):
@@ -136,10 +139,11 @@ def load_heldout(data_dir, sample_rate, hop, n_env, max_seconds):
     return items
 
 
-def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=None, keep_audio=False,
-             temperature=None, mos=True):
+def evaluate(
+    preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=None, keep_audio=False, temperature=None, mos=True
+):
     from .. import Vocoder, load_preset
-    from ..presets import Preset
+    from ..engine.presets import Preset
 
     p = preset if isinstance(preset, Preset) else load_preset(preset)
     sr, hop = p.sample_rate, p.hop
@@ -164,18 +168,22 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
         t0 = time.time()
         y = voc.vocode(f)
         t_render += time.time() - t0
-        outs = {"engine": y, "world": world_from_features(f, sr, hop), "world_full": world_full(a, sr, hop),
-                "real": a}
+        outs = {"engine": y, "world": world_from_features(f, sr, hop), "world_full": world_full(a, sr, hop), "real": a}
         if keep_audio:
             audio_out.append((name, a, f, outs))
         vi = f[:, 1] > 0.5
         for k, out in outs.items():
             m = pitch_metrics(out, f, sr, hop, name=f"{name} ({k})")
             if k == "engine":
-                per_file.append({"file": name, "f0_cents": round(m["f0_cents"], 2),
-                                 "voicing_error": round(m["voicing_error"], 4),
-                                 "input_voiced": round(float(vi.mean()), 3),
-                                 "stft": round(stft_distance(out, a), 4)})
+                per_file.append(
+                    {
+                        "file": name,
+                        "f0_cents": round(m["f0_cents"], 2),
+                        "voicing_error": round(m["voicing_error"], 4),
+                        "input_voiced": round(float(vi.mean()), 3),
+                        "stft": round(stft_distance(out, a), 4),
+                    }
+                )
             g = agg[k]
             g["cents"].append(m["cents"])
             g["verr"].append(m["voicing_error"] * f.shape[0])
@@ -188,14 +196,18 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
         nfr = min(f.shape[0], 2 * sr // hop)
         ff, aa = f[:nfr], a[: nfr * hop]
         lt = voc.teacher_forced(ff, aa)["logits"]
-        from ..reference import audio_to_classes
+        from ..engine.reference import audio_to_classes
 
-        if p.config["predictor"] != "none":   # the remainder's classes after the prediction
-            from ..predict import for_preset
-            from ..reference import preemphasize
+        if p.config["predictor"] != "none":  # the remainder's classes after the prediction
+            from ..engine.predict import for_preset
+            from ..engine.reference import preemphasize
 
-            k = for_preset(p).run(np.ascontiguousarray(ff, np.float32), hop, p.n_classes,
-                                  target=preemphasize(aa, p.preemphasis).astype(np.float32))["target"]
+            k = for_preset(p).run(
+                np.ascontiguousarray(ff, np.float32),
+                hop,
+                p.n_classes,
+                target=preemphasize(aa, p.preemphasis).astype(np.float32),
+            )["target"]
         else:
             k = audio_to_classes(aa, p.config["mulaw_bits"], p.preemphasis)
         tf["engine_nll"].append(_nll(lt, k) * len(k))
@@ -204,18 +216,24 @@ def evaluate(preset, data_dir, checkpoint=None, seed=0, max_seconds=60.0, log=No
         tf["n"] += len(k)
         if log:
             log(f"{name}: {len(a) / sr:.1f} s")
-    res = {"preset": str(p.path or p.name), "data": str(data_dir), "files": len(items),
-           "temperature": p.temperature if temperature is None else float(temperature),
-           "seconds": round(sum(len(a) for _, a, _ in items) / sr, 1),
-           "engine_realtime_factor": round(sum(len(a) for _, a, _ in items) / sr / max(1e-9, t_render), 2)}
+    res = {
+        "preset": str(p.path or p.name),
+        "data": str(data_dir),
+        "files": len(items),
+        "temperature": p.temperature if temperature is None else float(temperature),
+        "seconds": round(sum(len(a) for _, a, _ in items) / sr, 1),
+        "engine_realtime_factor": round(sum(len(a) for _, a, _ in items) / sr / max(1e-9, t_render), 2),
+    }
     for k, g in agg.items():
         cents = np.concatenate(g["cents"]) if g["cents"] else np.zeros(0)
         nv = sum(int(np.sum(f[:, 1] > 0.5)) for _, _, f in items)
-        res[k] = {"f0_cents": round(float(np.median(cents)), 2) if cents.size else None,
-                  "voicing_error": round(sum(g["verr"]) / g["frames"], 4),
-                  "stft": round(sum(g["stft"]) / g["frames"], 4),
-                  "periodicity": round(sum(g["per"]) / max(1, nv), 4),
-                  "listen": listen.pooled(heard[k])}
+        res[k] = {
+            "f0_cents": round(float(np.median(cents)), 2) if cents.size else None,
+            "voicing_error": round(sum(g["verr"]) / g["frames"], 4),
+            "stft": round(sum(g["stft"]) / g["frames"], 4),
+            "periodicity": round(sum(g["per"]) / max(1, nv), 4),
+            "listen": listen.pooled(heard[k]),
+        }
     res["real"]["stft"] = 0.0
     res["engine_per_file"] = per_file
     res["teacher_forced_nll"] = {"engine_int8": round(sum(tf["engine_nll"]) / tf["n"], 4)}
@@ -244,8 +262,7 @@ def _float_nll(model, f, a, k, sr, hop):
     """Teacher-forced NLL of the float model with the engine's (free-running) excitation."""
     import torch
 
-    from ..reference import class_to_input
-    from .excitation import excitation
+    from ..engine.reference import class_to_input, excitation
 
     hp = model.hp
     offs = np.arange(-hp["ctx_before"], hp["lookahead"] + 1)
@@ -260,17 +277,25 @@ def _float_nll(model, f, a, k, sr, hop):
 
 
 def format_table(res) -> str:
-    lines = [f"preset {res['preset']} (temperature {res['temperature']})  data {res['data']}  "
-             f"({res['files']} files, {res['seconds']} s; "
-             f"engine {res['engine_realtime_factor']}x real time)", "",
-             f"{'':24s} {'f0 err (cents)':>15s} {'voicing err':>12s} {'STFT dist':>10s} {'periodicity':>12s}"]
-    names = {"engine": "int8 engine", "world": "WORLD (same features)", "world_full": "WORLD (full analysis)",
-             "real": "recording"}
+    lines = [
+        f"preset {res['preset']} (temperature {res['temperature']})  data {res['data']}  "
+        f"({res['files']} files, {res['seconds']} s; "
+        f"engine {res['engine_realtime_factor']}x real time)",
+        "",
+        f"{'':24s} {'f0 err (cents)':>15s} {'voicing err':>12s} {'STFT dist':>10s} {'periodicity':>12s}",
+    ]
+    names = {
+        "engine": "int8 engine",
+        "world": "WORLD (same features)",
+        "world_full": "WORLD (full analysis)",
+        "real": "recording",
+    }
     for k in ("engine", "world", "world_full", "real"):
         r = res[k]
         c = "n/a" if r["f0_cents"] is None else f"{r['f0_cents']:.1f}"
-        lines.append(f"{names[k]:24s} {c:>15s} {100 * r['voicing_error']:>11.1f}% {r['stft']:>10.3f} "
-                     f"{r['periodicity']:>12.3f}")
+        lines.append(
+            f"{names[k]:24s} {c:>15s} {100 * r['voicing_error']:>11.1f}% {r['stft']:>10.3f} {r['periodicity']:>12.3f}"
+        )
     lines.append("")
     tfn = res["teacher_forced_nll"]
     lines.append("teacher-forced NLL (nats/sample): " + ", ".join(f"{k} {v:.4f}" for k, v in tfn.items()))
@@ -283,9 +308,13 @@ def format_table(res) -> str:
 
 def format_songs(s) -> str:
     """The table of :func:`evaluate_songs`."""
-    return "\n".join([f"{s['count']} song(s) rendered from MIDI with lyrics ({s['seconds']} s, seed {s['seed']}):",
-                      format_listening({"int8 engine (render)": s["engine"], "WORLD (the singer's frames)": s["world"]}),
-                      "targets: " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in s["targets"].items())])
+    return "\n".join(
+        [
+            f"{s['count']} song(s) rendered from MIDI with lyrics ({s['seconds']} s, seed {s['seed']}):",
+            format_listening({"int8 engine (render)": s["engine"], "WORLD (the singer's frames)": s["world"]}),
+            "targets: " + ", ".join(f"{k} {'met' if v else 'NOT met'}" for k, v in s["targets"].items()),
+        ]
+    )
 
 
 def listening_targets(engine: dict, source: dict | None = None) -> dict:
@@ -304,11 +333,14 @@ def format_listening(rows: dict) -> str:
     band HNR on voiced note middles (energy sum over frames, then the median frame),
     whistling unvoiced frames, the largest sub-80 Hz swing and the unvoiced frames over
     0.1, DNSMOS."""
+
     def db(vals):
         return " / ".join("n/a" if v != v else f"{v:.1f}" for v in vals)
 
-    lines = [f"{'':30s} {'HNR 0-1/1-2/2-4/4-8 kHz (dB)':>29s} {'median frame':>25s} {'whistles':>14s} "
-             f"{'<80 Hz peak':>11s} {'uv >0.1':>9s} {'DNSMOS S/B/O':>15s}"]
+    lines = [
+        f"{'':30s} {'HNR 0-1/1-2/2-4/4-8 kHz (dB)':>29s} {'median frame':>25s} {'whistles':>14s} "
+        f"{'<80 Hz peak':>11s} {'uv >0.1':>9s} {'DNSMOS S/B/O':>15s}"
+    ]
     for name, r in rows.items():
         d = r.get("dnsmos")
         mos = "n/a" if not d else f"{d['sig']:.2f}/{d['bak']:.2f}/{d['ovrl']:.2f}"
@@ -317,8 +349,10 @@ def format_listening(rows: dict) -> str:
         lc = r.get("whistle_limit_cycles")
         tf = r.get("thump_frames")
         thumps = "n/a" if not tf else f"{tf[0]}/{tf[1]}"
-        lines.append(f"{name:30s} {db(r['hnr_db']):>29s} {db(r.get('hnr_median_db', [])):>25s} {whistles:>14s} "
-                     f"{r['thump']:>11.3f} {thumps:>9s} {mos:>15s}" + (f"  ({lc} at sr/4, sr/3)" if lc else ""))
+        lines.append(
+            f"{name:30s} {db(r['hnr_db']):>29s} {db(r.get('hnr_median_db', [])):>25s} {whistles:>14s} "
+            f"{r['thump']:>11.3f} {thumps:>9s} {mos:>15s}" + (f"  ({lc} at sr/4, sr/3)" if lc else "")
+        )
     if not any(r.get("dnsmos") for r in rows.values()):
         lines.append("DNSMOS: n/a (skipped with --no-mos, or speechmos is not installed: pip install speechmos)")
     return "\n".join(lines)
@@ -326,8 +360,10 @@ def format_listening(rows: dict) -> str:
 
 #: Words for the evaluation songs: the consonants that whistle ("s", "z", "sh") and
 #: thump ("h", stops) on every vowel the singer has.
+# fmt: off
 SONG_WORDS = ("sea", "she", "sells", "shells", "by", "the", "shore", "high", "hill", "happy", "horse", "home",
               "zoo", "so", "sing", "to", "me", "cat", "dog", "kiss", "hush", "pass", "stay", "bright", "day")
+# fmt: on
 
 
 def write_songs(folder, count=3, seed=0, pitch_range=(48, 66), notes=16):
@@ -367,12 +403,12 @@ def evaluate_songs(preset, folder, count=3, seed=0, mos=True, log=None, save_aud
     the singer's frames (each on its own refined pitch), pooled over the songs, and per
     song. ``save_audio``: the renders go beside the MIDI files in ``folder``
     (``NAME.engine.wav``, ``NAME.world.wav``)."""
-    from ..events import read_song
-    from ..render import synthesize
+    from ..hosts.render import synthesize
+    from ..score.events import read_song
 
     sr, hop = preset.sample_rate, preset.hop
     rng_range = (preset.config.get("singer") or {}).get("pitch_range") or [48, 66]
-    heard = {"engine": [], "world": []}
+    heard: dict[str, list] = {"engine": [], "world": []}
     per_song = []
     seconds = 0.0
     paths = [Path(m) for m in midi] if midi else write_songs(folder, count, seed, rng_range)
@@ -393,11 +429,19 @@ def evaluate_songs(preset, folder, count=3, seed=0, mos=True, log=None, save_aud
                 soundfile.write(str(Path(folder) / f"{path.stem}.{k}.wav"), y.astype(np.float32), sr)
         per_song.append(song)
         if log:
-            log(f"{path.name}: {len(audio) / sr:.1f} s; engine HNR {song['engine']['hnr_db']}, "
-                f"whistles {100 * song['engine']['whistle']:.0f}%, <80 Hz peak {song['engine']['thump']:.3f}")
+            log(
+                f"{path.name}: {len(audio) / sr:.1f} s; engine HNR {song['engine']['hnr_db']}, "
+                f"whistles {100 * song['engine']['whistle']:.0f}%, <80 Hz peak {song['engine']['thump']:.3f}"
+            )
     pooled = {k: listen.pooled(v) for k, v in heard.items()}
-    return {"count": len(paths), "seed": seed, "seconds": round(seconds, 1), **pooled, "per_song": per_song,
-            "targets": listening_targets(pooled["engine"])}
+    return {
+        "count": len(paths),
+        "seed": seed,
+        "seconds": round(seconds, 1),
+        **pooled,
+        "per_song": per_song,
+        "targets": listening_targets(pooled["engine"]),
+    }
 
 
 def plot_comparison(name, a, f, outs, path, sample_rate, hop, seconds=4.0):

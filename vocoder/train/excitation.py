@@ -1,8 +1,8 @@
 """The excitation of docs/model.md, and its phase-aligned training variant.
 
 At run time the engine builds the excitation from the f0 and voicing features with a
-phase that starts at 0 and runs freely (:func:`excitation`, identical to
-``vocoder.reference.excitation``). Its phase has no fixed relation to the phase of a
+phase that starts at 0 and runs freely (:func:`vocoder.engine.reference.excitation`, the
+one definition; training uses it as it is). Its phase has no fixed relation to the phase of a
 recording's glottal pulses, so a network trained on it with teacher forcing learns to
 ignore it (measured: zeroing it changed the loss by < 0.002 nats).
 
@@ -41,14 +41,6 @@ def _shape(phi, K, v):
     e[:, 0] = v * d
     e[:, 1] = v * np.sin(2.0 * np.pi * phi)
     return e
-
-
-def excitation(features, hop: int, sample_rate: int) -> np.ndarray:
-    """docs/model.md's excitation, float32 ``[frames * hop, 2]`` (e0, e1): the engine's
-    free-running phase, from the one shared definition in :mod:`vocoder.reference`."""
-    from ..reference import excitation as shared
-
-    return shared(features, hop, sample_rate)
 
 
 def aligned_phase(audio, features, hop: int, sample_rate: int, window_s: float = 0.025) -> np.ndarray:

@@ -1,5 +1,5 @@
 """Checkpoint -> preset (``vocoder train export``): split the fused GRU weights back into the
-tensors of docs/model.md and write them with :func:`vocoder.presets.preset_from_float`,
+tensors of docs/model.md and write them with :func:`vocoder.engine.presets.preset_from_float`,
 which quantises every block-sparse matrix per row (obeying the saturation rule) and
 drops the pruned (all-zero) 16x4 blocks."""
 
@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__ as vocoder_version
-from ..features import feature_names
-from ..presets import preset_from_float, save_preset
+from ..engine.presets import preset_from_float, save_preset
+from .features import feature_names
 
 
 def float_tensors(model) -> tuple:
@@ -46,15 +46,26 @@ def float_tensors(model) -> tuple:
     return dense, mats
 
 
-def build_preset(model, state=None, singer=None, licence="", name="default", version="1", description=None,
-                 temperature=1.0, corpus_info=None, temperature_unvoiced=None, highpass_hz=20.0):
+def build_preset(
+    model,
+    state=None,
+    singer=None,
+    licence="",
+    name="default",
+    version="1",
+    description=None,
+    temperature=1.0,
+    corpus_info=None,
+    temperature_unvoiced=None,
+    highpass_hz=20.0,
+):
     hp = model.hp
     n_env = hp["n_features"] - 2
     state = state or {}
     final = state.get("final", {})
     training = {
         "trainer": f"vocoder {vocoder_version} vocoder.train (teacher forcing, phase-aligned excitation, "
-                   f"gradual 16x4 block pruning, quantisation-aware fine-tuning)",
+        f"gradual 16x4 block pruning, quantisation-aware fine-tuning)",
         "steps": state.get("step", 0),
         "train_minutes": round(state.get("train_s", 0.0) / 60.0, 2),
         "samples_per_s": round(final.get("samples_per_s", 0.0)),
@@ -67,15 +78,28 @@ def build_preset(model, state=None, singer=None, licence="", name="default", ver
         "name": name,
         "license": licence,
         "version": version,
-        "description": description or (f"Male singing voice trained on Festival kal diphone singing and FluidR3 "
-                                        f"'Voice Oohs' (H={hp['hidden']}, mu-law {hp['bits']} bit, int8 block-sparse)"),
-        "sample_rate": hp["sample_rate"], "hop": hp["hop"], "n_features": hp["n_features"],
+        "description": description
+        or (
+            f"Male singing voice trained on Festival kal diphone singing and FluidR3 "
+            f"'Voice Oohs' (H={hp['hidden']}, mu-law {hp['bits']} bit, int8 block-sparse)"
+        ),
+        "sample_rate": hp["sample_rate"],
+        "hop": hp["hop"],
+        "n_features": hp["n_features"],
         "feature_names": feature_names(n_env),
-        "hidden": hp["hidden"], "head": "mulaw", "mulaw_bits": hp["bits"], "subscale": 1, "horizon": 0,
-        "ctx_before": hp["ctx_before"], "lookahead": hp["lookahead"], "cond_hidden": hp["cond_hidden"],
-        "excitation": hp["excitation"], "temperature": float(temperature),
+        "hidden": hp["hidden"],
+        "head": "mulaw",
+        "mulaw_bits": hp["bits"],
+        "subscale": 1,
+        "horizon": 0,
+        "ctx_before": hp["ctx_before"],
+        "lookahead": hp["lookahead"],
+        "cond_hidden": hp["cond_hidden"],
+        "excitation": hp["excitation"],
+        "temperature": float(temperature),
         "preemphasis": float(hp.get("preemphasis", 0.0)),
-        "predictor": hp.get("predictor", "none"), "ltp_gain": float(hp.get("ltp_gain", 0.0)),
+        "predictor": hp.get("predictor", "none"),
+        "ltp_gain": float(hp.get("ltp_gain", 0.0)),
         "temperature_unvoiced": float(temperature if temperature_unvoiced is None else temperature_unvoiced),
         "highpass_hz": float(highpass_hz),
         "training": json.loads(json.dumps(training, default=float)),
@@ -92,14 +116,24 @@ def corpus_licence(corpus_dir) -> tuple:
     man = scan(corpus_dir)
     srcs = {k: v for k, v in man["sources"].items() if v["seconds"] > 0}
     lic = " | ".join(f"{k}: {LICENCES.get(k, '')}" for k in sorted(srcs))
-    info = {"train_minutes_audio": round(man["splits"]["train"]["seconds"] / 60, 2),
-            "heldout_seconds": round(man["splits"].get("heldout", {}).get("seconds", 0.0), 1),
-            "sources": {k: round(v["seconds"] / 60, 2) for k, v in srcs.items()}}
+    info = {
+        "train_minutes_audio": round(man["splits"]["train"]["seconds"] / 60, 2),
+        "heldout_seconds": round(man["splits"].get("heldout", {}).get("seconds", 0.0), 1),
+        "sources": {k: round(v["seconds"] / 60, 2) for k, v in srcs.items()},
+    }
     return lic, info
 
 
-def export_checkpoint(checkpoint, out, corpus_dir=None, name="default", version="1", temperature=1.0,
-                      temperature_unvoiced=None, highpass_hz=20.0):
+def export_checkpoint(
+    checkpoint,
+    out,
+    corpus_dir=None,
+    name="default",
+    version="1",
+    temperature=1.0,
+    temperature_unvoiced=None,
+    highpass_hz=20.0,
+):
     from .singer_data import singer_data_from_corpus
     from .trainer import load_checkpoint
 
@@ -108,7 +142,16 @@ def export_checkpoint(checkpoint, out, corpus_dir=None, name="default", version=
     if corpus_dir:
         singer = singer_data_from_corpus(corpus_dir)
         licence, info = corpus_licence(corpus_dir)
-    p = build_preset(model, state, singer=singer, licence=licence, name=name, version=version,
-                     temperature=temperature, corpus_info=info, temperature_unvoiced=temperature_unvoiced,
-                     highpass_hz=highpass_hz)
+    p = build_preset(
+        model,
+        state,
+        singer=singer,
+        licence=licence,
+        name=name,
+        version=version,
+        temperature=temperature,
+        corpus_info=info,
+        temperature_unvoiced=temperature_unvoiced,
+        highpass_hz=highpass_hz,
+    )
     return save_preset(p, out)

@@ -34,7 +34,7 @@
   :func:`vocoder.train.evaluate.periodicity`.
 
 Which frames and which pitch: :func:`analyse` tracks f0 and voicing of a signal itself
-(pyworld dio + stonemask, the analysis of :mod:`vocoder.features`). To compare several
+(pyworld dio + stonemask, the analysis of :mod:`vocoder.train.features`). To compare several
 signals of the same song (the engine, WORLD, the recording) on the same frames, give
 the intended f0 and voicing (the features): :func:`listen` then refines that f0 on each
 signal with stonemask (:func:`refine_f0`), so a signal is measured on its own pitch
@@ -49,16 +49,16 @@ import numpy as np
 BANDS = ((0, 1000), (1000, 2000), (2000, 4000), (4000, 8000))
 PERIODS = 8
 MIN_PERIOD_SAMPLES = 16
-OVERSAMPLE = 1.25             # resampled rate >= 1.25 * sample_rate at the window's f0
+OVERSAMPLE = 1.25  # resampled rate >= 1.25 * sample_rate at the window's f0
 UPSAMPLE = 4
-NOISE_SCALE = PERIODS / 3.0   # noise bins measured (3 of 8) -> the whole band
-NOTE_TRIM_FRAMES = 4          # frames dropped at each end of a voiced run ("note middles")
+NOISE_SCALE = PERIODS / 3.0  # noise bins measured (3 of 8) -> the whole band
+NOTE_TRIM_FRAMES = 4  # frames dropped at each end of a voiced run ("note middles")
 WHISTLE_MIN_HZ = 2000.0
-WHISTLE_SHARE = 0.7           # share of the >2 kHz energy in the 3 bins around the peak (a line, not
-                              # a formant: the recording's unvoiced frames reach 0.7 in < 1%)
-AUDIBLE_DB = -50.0            # frames quieter than this (dBFS rms) are not judged for whistles
+WHISTLE_SHARE = 0.7  # share of the >2 kHz energy in the 3 bins around the peak (a line, not
+# a formant: the recording's unvoiced frames reach 0.7 in < 1%)
+AUDIBLE_DB = -50.0  # frames quieter than this (dBFS rms) are not judged for whistles
 THUMP_CUTOFF = 80.0
-THUMP_LIMIT = 0.1             # issue 12's target for the largest sub-80 Hz swing
+THUMP_LIMIT = 0.1  # issue 12's target for the largest sub-80 Hz swing
 
 
 def analyse(audio, sample_rate: int, hop: int):
@@ -105,7 +105,7 @@ def note_middles(voiced, trim: int = NOTE_TRIM_FRAMES):
         while j < len(v) and v[j]:
             j += 1
         if j - i > 2 * trim:
-            out[i + trim: j - trim] = True
+            out[i + trim : j - trim] = True
         i = j
     return out
 
@@ -137,30 +137,43 @@ def _hnr_energies(audio, sample_rate, f0_hz, frames, hop, bands):
             continue
         ps = max(MIN_PERIOD_SAMPLES, int(2 ** np.ceil(np.log2(OVERSAMPLE * sample_rate / f0[t]))))
         L = PERIODS * ps
-        grid = phase[c] + (np.arange(L) - L / 2) / ps                     # uniform in phase
+        grid = phase[c] + (np.arange(L) - L / 2) / ps  # uniform in phase
         if grid[0] < phase[0] or grid[-1] > phase[-1]:
             continue
-        pos = np.interp(grid, phase, samples) * up                       # where, in a_up
+        pos = np.interp(grid, phase, samples) * up  # where, in a_up
         i = np.floor(pos).astype(np.int64)
         d = pos - i
         i = np.clip(i, 1, len(a_up) - 3)
-        seg = (-d * (d - 1) * (d - 2) / 6 * a_up[i - 1] + (d + 1) * (d - 1) * (d - 2) / 2 * a_up[i]
-               - (d + 1) * d * (d - 2) / 2 * a_up[i + 1] + (d + 1) * d * (d - 1) / 6 * a_up[i + 2])
+        seg = (
+            -d * (d - 1) * (d - 2) / 6 * a_up[i - 1]
+            + (d + 1) * (d - 1) * (d - 2) / 2 * a_up[i]
+            - (d + 1) * d * (d - 2) / 2 * a_up[i + 1]
+            + (d + 1) * d * (d - 1) / 6 * a_up[i + 2]
+        )
         spec = np.abs(np.fft.rfft(seg * np.hanning(L))) ** 2
         k = np.arange(L // 2 + 1)
         r = k % PERIODS
         harmonic = (r <= 1) | (r >= PERIODS - 1)
         noise = np.abs(r - PERIODS // 2) <= 1
-        hz = k / PERIODS * f0[t]                                          # bin k is k/8 harmonics
+        hz = k / PERIODS * f0[t]  # bin k is k/8 harmonics
         for b, (lo, hi) in enumerate(bands):
-            sel = (hz >= lo) & (hz < min(hi, sample_rate / 2)) & (k > PERIODS // 2)   # no DC bins
+            sel = (hz >= lo) & (hz < min(hi, sample_rate / 2)) & (k > PERIODS // 2)  # no DC bins
             harm_e[j, b] = spec[sel & harmonic].sum()
             noise_e[j, b] = NOISE_SCALE * spec[sel & noise].sum()
     return harm_e, noise_e
 
 
-def band_hnr(audio, sample_rate: int, hop: int, f0_hz=None, voiced=None, bands=BANDS, middles: bool = True,
-             trim: int = NOTE_TRIM_FRAMES, refine: bool = False):
+def band_hnr(
+    audio,
+    sample_rate: int,
+    hop: int,
+    f0_hz=None,
+    voiced=None,
+    bands=BANDS,
+    middles: bool = True,
+    trim: int = NOTE_TRIM_FRAMES,
+    refine: bool = False,
+):
     """Harmonics-to-noise ratio in dB per band over voiced frames (see the module text).
 
     ``f0_hz``/``voiced`` are per frame (centres ``(t + 0.5) hop``) and default to the
@@ -174,8 +187,18 @@ def band_hnr(audio, sample_rate: int, hop: int, f0_hz=None, voiced=None, bands=B
     return _ratio_db(h, z)
 
 
-def band_hnr_energies(audio, sample_rate, hop, f0_hz=None, voiced=None, bands=BANDS, middles=True,
-                      trim=NOTE_TRIM_FRAMES, refine=False, per_frame=False):
+def band_hnr_energies(
+    audio,
+    sample_rate,
+    hop,
+    f0_hz=None,
+    voiced=None,
+    bands=BANDS,
+    middles=True,
+    trim=NOTE_TRIM_FRAMES,
+    refine=False,
+    per_frame=False,
+):
     """(harmonic, noise) energies per band (numpy arrays) of :func:`band_hnr`: sum them
     over files, then :func:`ratio_db`. With ``per_frame``: ``[frames, bands]`` arrays, one
     row per judged frame (:func:`frame_hnr_db` makes dB of them)."""
@@ -232,8 +255,8 @@ def whistle_counts(audio, sample_rate: int, hop: int, unvoiced=None, lines: bool
     where = []
     for t in np.flatnonzero(np.asarray(unvoiced, bool)):
         c = int((t + 0.5) * hop)
-        seg = a[c - L // 2: c + L // 2]
-        if len(seg) < L or 10 * np.log10(np.mean(seg ** 2) + 1e-30) < AUDIBLE_DB:
+        seg = a[c - L // 2 : c + L // 2]
+        if len(seg) < L or 10 * np.log10(np.mean(seg**2) + 1e-30) < AUDIBLE_DB:
             continue
         spec = np.abs(np.fft.rfft(seg * win)) ** 2
         e = spec[hi]
@@ -241,7 +264,7 @@ def whistle_counts(audio, sample_rate: int, hop: int, unvoiced=None, lines: bool
             continue
         n += 1
         p = int(np.argmax(e))
-        if e[max(0, p - 1): p + 2].sum() > WHISTLE_SHARE * e.sum():
+        if e[max(0, p - 1) : p + 2].sum() > WHISTLE_SHARE * e.sum():
             w += 1
             where.append(float(freqs[hi][p]))
     return (w, n, where) if lines else (w, n)
@@ -259,8 +282,8 @@ def _lowpass(audio, sample_rate, cutoff):
 
     a = np.asarray(audio, np.float64)
     sos = butter(4, cutoff, "low", fs=sample_rate, output="sos")
-    pad = np.zeros(sample_rate // 4)   # silence around it: no edge transient of the filter's own
-    return sosfiltfilt(sos, np.concatenate([pad, a, pad]), padtype=None)[len(pad): len(pad) + len(a)]
+    pad = np.zeros(sample_rate // 4)  # silence around it: no edge transient of the filter's own
+    return sosfiltfilt(sos, np.concatenate([pad, a, pad]), padtype=None)[len(pad) : len(pad) + len(a)]
 
 
 def thump_peak(audio, sample_rate: int, cutoff: float = THUMP_CUTOFF) -> float:
@@ -318,10 +341,15 @@ def listen(audio, sample_rate: int, hop: int, f0_hz=None, voiced=None, mos: bool
     per = thump_frames(audio, sample_rate, hop)
     m = min(len(per), len(voiced))
     over = per[:m] > THUMP_LIMIT
-    return {"hnr": (h, z), "hnr_frames": frame_hnr_db(hf, zf), "whistle": (w, n),
-            "whistle_limit_cycles": limit_cycle_count(where, sample_rate), "thump": thump_peak(audio, sample_rate),
-            "thump_frames": (int((over & ~voiced[:m]).sum()), int((~voiced[:m]).sum()), int(over.sum()), int(m)),
-            "dnsmos": dnsmos(audio, sample_rate) if mos else None}
+    return {
+        "hnr": (h, z),
+        "hnr_frames": frame_hnr_db(hf, zf),
+        "whistle": (w, n),
+        "whistle_limit_cycles": limit_cycle_count(where, sample_rate),
+        "thump": thump_peak(audio, sample_rate),
+        "thump_frames": (int((over & ~voiced[:m]).sum()), int((~voiced[:m]).sum()), int(over.sum()), int(m)),
+        "dnsmos": dnsmos(audio, sample_rate) if mos else None,
+    }
 
 
 def pooled(results) -> dict:
@@ -342,10 +370,14 @@ def pooled(results) -> dict:
     fr = np.concatenate([np.reshape(r["hnr_frames"], (-1, nb)) for r in results] + [np.zeros((0, nb))])
     fr = fr[np.isfinite(fr).any(axis=1)]
     med = [float(np.median(c[np.isfinite(c)])) if np.isfinite(c).any() else float("nan") for c in fr.T]
-    return {"hnr_db": [round(v, 1) for v in _ratio_db(h, z)],
-            "hnr_median_db": [round(v, 1) for v in med], "hnr_frames": int(len(fr)),
-            "whistle": round(w / n, 3) if n else 0.0,
-            "whistle_frames": [int(w), int(n)],
-            "whistle_limit_cycles": int(sum(r.get("whistle_limit_cycles", 0) for r in results)), "thump": round(max(r["thump"] for r in results), 3),
-            "thump_frames": tf,
-            "dnsmos": {k: round(float(np.mean([d[k] for d in ds])), 2) for k in ("sig", "bak", "ovrl")} if ds else None}
+    return {
+        "hnr_db": [round(v, 1) for v in _ratio_db(h, z)],
+        "hnr_median_db": [round(v, 1) for v in med],
+        "hnr_frames": int(len(fr)),
+        "whistle": round(w / n, 3) if n else 0.0,
+        "whistle_frames": [int(w), int(n)],
+        "whistle_limit_cycles": int(sum(r.get("whistle_limit_cycles", 0) for r in results)),
+        "thump": round(max(r["thump"] for r in results), 3),
+        "thump_frames": tf,
+        "dnsmos": {k: round(float(np.mean([d[k] for d in ds])), 2) for k in ("sig", "bak", "ovrl")} if ds else None,
+    }

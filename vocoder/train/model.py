@@ -20,18 +20,42 @@ PAIR_LIMIT = 128
 
 
 class WaveRNN(nn.Module):
-    def __init__(self, n_features=26, hidden=384, cond_hidden=128, ctx_before=2, lookahead=2, bits=8,
-                 excitation=2, hop=80, sample_rate=16000, preemphasis=0.0, predictor="none", ltp_gain=0.0):
+    def __init__(
+        self,
+        n_features=26,
+        hidden=384,
+        cond_hidden=128,
+        ctx_before=2,
+        lookahead=2,
+        bits=8,
+        excitation=2,
+        hop=80,
+        sample_rate=16000,
+        preemphasis=0.0,
+        predictor="none",
+        ltp_gain=0.0,
+    ):
         super().__init__()
         if hidden % 2:
             raise ValueError("hidden must be even")
         if predictor not in ("none", "lpc+pitch"):
             raise ValueError(f"predictor must be 'none' or 'lpc+pitch', got {predictor!r}")
-        self.hp = dict(n_features=n_features, hidden=hidden, cond_hidden=cond_hidden, ctx_before=ctx_before,
-                       lookahead=lookahead, bits=bits, excitation=excitation, hop=hop, sample_rate=sample_rate,
-                       preemphasis=float(preemphasis), predictor=predictor, ltp_gain=float(ltp_gain))
+        self.hp = dict(
+            n_features=n_features,
+            hidden=hidden,
+            cond_hidden=cond_hidden,
+            ctx_before=ctx_before,
+            lookahead=lookahead,
+            bits=bits,
+            excitation=excitation,
+            hop=hop,
+            sample_rate=sample_rate,
+            preemphasis=float(preemphasis),
+            predictor=predictor,
+            ltp_gain=float(ltp_gain),
+        )
         self.predictor = predictor != "none"
-        self.H, self.E, self.Q = hidden, excitation, 2 ** bits
+        self.H, self.E, self.Q = hidden, excitation, 2**bits
         self.K = ctx_before + 1 + lookahead
         self.n_in = 3 + excitation
         self.register_buffer("feat_mean", torch.zeros(n_features))
@@ -83,7 +107,7 @@ class WaveRNN(nn.Module):
         """
         hop = self.hp["hop"]
         B, T = prev.shape[:2]
-        c1 = torch.tanh(self.cond1(self.normalise_ctx(ctx)))           # [B, frames, ch]
+        c1 = torch.tanh(self.cond1(self.normalise_ctx(ctx)))  # [B, frames, ch]
         c1 = c1.repeat_interleave(hop, dim=1)[:, :T]
         parts = [prev] if prev.dim() == 3 else [prev.unsqueeze(-1), prev.new_zeros(B, T, 2)]
         if self.E:
@@ -120,7 +144,7 @@ class WaveRNN(nn.Module):
 
 
 def _row_scales(w):
-    """Per-row scale of vocoder.blocksparse.quantize_rows (saturation-aware)."""
+    """Per-row scale of vocoder.engine.blocksparse.quantize_rows (saturation-aware)."""
     rows, cols = w.shape
     wp = w if cols % 2 == 0 else torch.nn.functional.pad(w, (0, 1))
     pos, neg = wp.clamp(min=0), (-wp).clamp(min=0)
@@ -180,8 +204,8 @@ def sparsity_at(t, t0, S, Z):
 
 
 def mulaw_encode_t(audio, bits):
-    """Same as vocoder.reference.mulaw_encode, in numpy (kept here to avoid float64 copies)."""
-    from ..reference import mulaw_encode
+    """Same as vocoder.engine.reference.mulaw_encode, in numpy (kept here to avoid float64 copies)."""
+    from ..engine.reference import mulaw_encode
 
     return mulaw_encode(audio, bits)
 

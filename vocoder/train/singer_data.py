@@ -10,8 +10,9 @@ import numpy as np
 from ..singer import build_singer_data  # the one version (2nd..98th percentile pitch range)
 
 
-def singer_data_from_corpus(corpus_dir, split="train", sources=("festival-kal", "fluidr3-oohs"),
-                            pitch_sources=("festival-kal",)) -> dict:
+def singer_data_from_corpus(
+    corpus_dir, split="train", sources=("festival-kal", "fluidr3-oohs"), pitch_sources=("festival-kal",)
+) -> dict:
     """Singer data of a corpus split (items with phoneme timings). The pitch range comes
     from ``pitch_sources`` only (Festival's reliable range; the oohs only cover one vowel)."""
     d = Path(corpus_dir) / split

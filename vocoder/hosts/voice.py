@@ -52,11 +52,17 @@ render``, except that render starts onset consonants before the beat
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from . import kernels
-from .engine import compiled_model
+from ..engine import kernels
+from ..engine.wavernn import compiled_model
+
+if TYPE_CHECKING:
+    from ..engine.presets import Preset
+    from ..singer import SingerParams
 
 __all__ = ["Voice", "VoiceGroup"]
 
@@ -88,12 +94,23 @@ class Voice:
         level: kernel level (default: the best this CPU has); the samples do not depend on it.
     """
 
-    def __init__(self, preset, sample_rate: int = 48000, seed: int = 0, level=None, params=None):
-        from . import _engine
-        from .singer import NotePlanner, PhoneSet, SingerParams, _check_kinds
+    def __init__(
+        self,
+        preset: Preset,
+        sample_rate: int = 48000,
+        seed: int = 0,
+        level: str | None = None,
+        params: SingerParams | None = None,
+    ) -> None:
+        from .. import _engine
+        from ..singer import NotePlanner, PhoneSet, SingerParams
+        from ..singer.planner import _check_kinds
 
-        if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) \
-                or not 8000 <= sample_rate <= 384000:
+        if (
+            isinstance(sample_rate, bool)
+            or not isinstance(sample_rate, (int, np.integer))
+            or not 8000 <= sample_rate <= 384000
+        ):
             raise ValueError(f"sample_rate must be an integer in 8000..384000 Hz, got {sample_rate!r}")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**64:
             raise ValueError(f"seed must be an integer in 0..2**64-1, got {seed!r}")
@@ -115,8 +132,19 @@ class Voice:
         level_index = kernels._level_index(self.level)
         ccfg, dense, layers = compiled_model(preset)
         ph = self._phones
-        self._core = _engine.VoiceCore(dense, layers, ccfg, ph.envelopes, ph.voicing, ph.frames, ph.sil,
-                                       self.params.for_core(), level_index, self.seed, self.sample_rate)
+        self._core = _engine.VoiceCore(
+            dense,
+            layers,
+            ccfg,
+            ph.envelopes,
+            ph.voicing,
+            ph.frames,
+            ph.sil,
+            self.params.for_core(),
+            level_index,
+            self.seed,
+            self.sample_rate,
+        )
         self.syllable = ""
 
     # ---- properties -------------------------------------------------------------
@@ -173,7 +201,7 @@ class Voice:
         self.syllable = "" if syl is None else (syl.text or ("ah" if syl.phones == ("AA",) else " ".join(syl.phones)))
         return ok
 
-    def note_on(self, note: int, velocity: int = 100, offset: int = 0) -> bool:
+    def note_on(self, note: float, velocity: float = 100, offset: int = 0) -> bool:
         """Start ``note`` (MIDI number) at ``offset`` samples into the next block.
 
         Velocity 0 is a note-off, as in MIDI. Returns False if the event was dropped."""
@@ -182,7 +210,7 @@ class Voice:
         offset = _check_offset(offset)
         return self._send(self._planner.note_on(note, velocity), offset)
 
-    def note_off(self, note: int, offset: int = 0) -> bool:
+    def note_off(self, note: float, offset: int = 0) -> bool:
         """Release ``note``. Back to a still-held note (legato) or sing the coda and stop."""
         note = _check_number("note", note, 0, 127)
         offset = _check_offset(offset)
@@ -215,7 +243,7 @@ class Voice:
         self.syllable = ""
 
     # ---- audio --------------------------------------------------------------------
-    def render(self, out) -> None:
+    def render(self, out: np.ndarray) -> None:
         """Fill ``out`` (float32, 1-D, C-contiguous, any length) with the next samples.
 
         Releases the GIL and allocates nothing. A wrong buffer is the only error (raised
@@ -223,8 +251,10 @@ class Voice:
         self._core.render(out)
 
     def __repr__(self) -> str:
-        return (f"Voice({self.preset.config['name']!r}, sample_rate={self.sample_rate}, seed={self.seed}, "
-                f"latency_samples={self.latency_samples})")
+        return (
+            f"Voice({self.preset.config['name']!r}, sample_rate={self.sample_rate}, seed={self.seed}, "
+            f"latency_samples={self.latency_samples})"
+        )
 
 
 class VoiceGroup:
@@ -246,8 +276,8 @@ class VoiceGroup:
     :meth:`Voice.render` on its voices (rendering them alone in between is fine).
     """
 
-    def __init__(self, voices, max_block: int = 1024):
-        from . import _engine
+    def __init__(self, voices: Iterable[Voice], max_block: int = 1024) -> None:
+        from .. import _engine
 
         voices = tuple(voices)
         for k, v in enumerate(voices):
@@ -264,9 +294,9 @@ class VoiceGroup:
     def partition(cls, voices) -> list:
         """Split ``voices`` into as few groups as possible, each on one preset (at most 16
         voices each), keeping their order within a group."""
-        from . import _engine
+        from .. import _engine
 
-        groups = []
+        groups: list[list[Voice]] = []
         for v in voices:
             for g in groups:
                 if len(g) < 16 and _engine.same_model(g[0]._core, v._core):
@@ -285,12 +315,12 @@ class VoiceGroup:
     def __iter__(self):
         return iter(self.voices)
 
-    def render(self, out) -> None:
+    def render(self, out: np.ndarray) -> None:
         """Fill ``out`` (float32, 1-D, C-contiguous) with the sum of the voices' next
         samples. Releases the GIL and allocates nothing."""
         self._core.render_mix(out)
 
-    def render_each(self, outs) -> None:
+    def render_each(self, outs: np.ndarray) -> None:
         """Fill ``outs`` (float32, shape ``[len(self), n]``, C-contiguous) with each
         voice's next ``n`` samples. Releases the GIL and allocates nothing."""
         self._core.render_each(outs)

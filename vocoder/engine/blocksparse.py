@@ -45,7 +45,7 @@ class PackedBlocks:
     cols: int
     row_ptr: np.ndarray  # int32[row_blocks + 1]
     col_idx: np.ndarray  # int32[nnz_blocks]
-    blocks: np.ndarray   # int8[nnz_blocks, 16, 4]
+    blocks: np.ndarray  # int8[nnz_blocks, 16, 4]
 
     @property
     def row_blocks(self) -> int:
@@ -65,7 +65,7 @@ class PackedBlocks:
         for rb in range(self.row_blocks):
             for k in range(int(self.row_ptr[rb]), int(self.row_ptr[rb + 1])):
                 c = int(self.col_idx[k]) * BLOCK_COLS
-                dense[rb * BLOCK_ROWS:(rb + 1) * BLOCK_ROWS, c:c + BLOCK_COLS] = self.blocks[k]
+                dense[rb * BLOCK_ROWS : (rb + 1) * BLOCK_ROWS, c : c + BLOCK_COLS] = self.blocks[k]
         return dense[: self.rows, : self.cols]
 
 
@@ -110,7 +110,7 @@ def check_saturation(w: np.ndarray, where: str = "matrix") -> None:
             f"{where}: weights at row {r}, columns {c} and {c + 1} ({a}, {b}) break the "
             f"saturation rule: per row, each column pair may hold at most {PAIR_LIMIT} of "
             f"positive and {PAIR_LIMIT} of negative weight (so AVX2's maddubs cannot "
-            f"saturate). Quantize with vocoder.blocksparse.quantize_rows, which picks "
+            f"saturate). Quantize with vocoder.engine.blocksparse.quantize_rows, which picks "
             f"scales that obey it."
         )
 
@@ -157,7 +157,9 @@ def validate_packed(rows, cols, row_ptr, col_idx, blocks, where: str = "matrix")
         raise ValueError(f"{where}.row_ptr: expected {row_blocks + 1} entries for {rows} rows, got {row_ptr.shape[0]}")
     nnz = col_idx.shape[0]
     if nnz > row_blocks * col_blocks:
-        raise ValueError(f"{where}.col_idx: {nnz} blocks is more than the {row_blocks * col_blocks} a {rows}x{cols} matrix holds")
+        raise ValueError(
+            f"{where}.col_idx: {nnz} blocks is more than the {row_blocks * col_blocks} a {rows}x{cols} matrix holds"
+        )
     if blocks.shape != (nnz, BLOCK_ROWS, BLOCK_COLS):
         raise ValueError(f"{where}.blocks: expected shape ({nnz}, {BLOCK_ROWS}, {BLOCK_COLS}), got {blocks.shape}")
     if row_ptr[0] != 0 or row_ptr[-1] != nnz:
@@ -167,7 +169,7 @@ def validate_packed(rows, cols, row_ptr, col_idx, blocks, where: str = "matrix")
     if nnz and (col_idx.min() < 0 or col_idx.max() >= col_blocks):
         raise ValueError(f"{where}.col_idx: block-column indices must lie in 0..{col_blocks - 1}")
     for rb in range(row_blocks):
-        seg = col_idx[row_ptr[rb]:row_ptr[rb + 1]]
+        seg = col_idx[row_ptr[rb] : row_ptr[rb + 1]]
         if seg.size > 1 and np.any(np.diff(seg) <= 0):
             raise ValueError(f"{where}.col_idx: indices of row block {rb} must strictly increase")
     packed = PackedBlocks(rows, cols, row_ptr, col_idx, blocks)

@@ -1,0 +1,8 @@
+"""Hosts: everything that drives voices.
+
+- :mod:`vocoder.hosts.render`: a whole song to a WAV or FLAC file (``vocoder render``,
+  :func:`vocoder.render_file`).
+- :mod:`vocoder.hosts.voice`: :class:`vocoder.Voice` and :class:`vocoder.VoiceGroup`,
+  a live voice for your own audio callback.
+- :mod:`vocoder.hosts.live`: ``vocoder live``, MIDI keyboard to audio device.
+"""
