@@ -1,5 +1,5 @@
 #include "cpu_detect.h"
-#include "kernels/sparse_gemv_i8.h"
+#include "isa.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>

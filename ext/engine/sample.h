@@ -24,6 +24,8 @@
 
 #include <stdint.h>
 
+#include "quantize.h"
+
 #define VK_NOISE_BITS 12 /* noise table of 2^12 Gumbel quantiles */
 
 /* Table index of class k's noise: the top bits of Wellons' "lowbias32" integer hash of
@@ -60,21 +62,33 @@ static inline uint64_t vk_noise_key(uint64_t key, float top)
 typedef int (*vk_sample_fn)(const float *logits, int n, float t, const float *noise, uint64_t key);
 
 /* The same class as vk_sample on logits[r] = (float)acc[r] * (row_scale[r] * x_scale)
- * + bias[r] (vk_dequantize's rule; bias may be NULL), which it also writes to logits:
+ * + bias[r] (the dequantize rule (quantize.h); bias may be NULL), which it also writes to logits:
  * the output layer's dequantisation shares the sampler's first pass. */
 typedef int (*vk_sample_acc_fn)(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
                                 float *logits, int n, float t, const float *noise, uint64_t key);
 
-int vk_sample_scalar(const float *logits, int n, float t, const float *noise, uint64_t key);
-int vk_sample_acc_scalar(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                         float *logits, int n, float t, const float *noise, uint64_t key);
-#ifndef VK_NO_X86
-int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint64_t key);
-int vk_sample_avx512(const float *logits, int n, float t, const float *noise, uint64_t key);
-int vk_sample_acc_avx2(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                       float *logits, int n, float t, const float *noise, uint64_t key);
-int vk_sample_acc_avx512(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                         float *logits, int n, float t, const float *noise, uint64_t key);
-#endif
+/* Per-ISA versions (sample_<isa>.c, each compiled with its own flags). ref is the
+ * definition; sse2 uses it too (SSE2 has no 32-bit multiply or gather, so a vector
+ * version would not pay). */
+#define VK_DECLARE_SAMPLE(isa)                                                                                   \
+    int vk_sample_f32_##isa(const float *logits, int n, float t, const float *noise, uint64_t key);              \
+    int vk_sample_acc_f32_##isa(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,    \
+                                float *logits, int n, float t, const float *noise, uint64_t key);
+VK_DECLARE_SAMPLE(ref)
+VK_DECLARE_SAMPLE(avx2)
+VK_DECLARE_SAMPLE(avx512)
+
+/* End of a vector sampler's first pass: the classes [k, n) past its last full vector are
+ * dequantised (acc not NULL; else logits are given) and scanned on from the vector
+ * lanes' top and class, keeping the first largest. Sets *top_out, returns the class. */
+static inline int vk_top_tail(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                              float *logits, int k, int n, float top, int k_top, float *top_out)
+{
+    if (acc && k < n) vk_dequantize_f32_ref(acc + k, row_scale + k, x_scale, bias ? bias + k : NULL, logits + k, n - k);
+    for (; k < n; k++)
+        if (logits[k] > top) { top = logits[k]; k_top = k; }
+    *top_out = top;
+    return k_top;
+}
 
 #endif

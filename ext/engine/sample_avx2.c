@@ -1,5 +1,5 @@
 /* Gumbel-max sampler, 8 classes at a time (AVX2). Same definition and same class as
- * vk_sample_scalar (sample.h).
+ * vk_sample_f32_ref (sample.h).
  *
  * Speed comes from skipping, soundly, the classes that cannot win (for a flat
  * distribution ~90% of the 8-class blocks), because the noise gather is the costly
@@ -19,10 +19,12 @@
  * Only blocks where some class passes both fetch their noise. Each lane keeps its
  * first maximum (strict >), so the lane reduction recovers the first maximum overall;
  * skipped classes have values below v_top, which the top class's lane holds at least. */
+#ifndef __AVX2__
+#error "compile sample_avx2.c with -mavx2 (and no FMA contraction)"
+#endif
 #include <immintrin.h>
 #include <math.h>
 
-#include "quantize.h"
 #include "sample.h"
 
 #if VK_NOISE_BITS != 12
@@ -49,7 +51,7 @@ static inline int vk_first_max8(__m256 v, __m256i k, float *vmax)
 }
 
 /* One block of logits for the top pass: loaded, or (acc not NULL) dequantised from the
- * output layer's accumulators by vk_dequantize's rule and stored to logits. */
+ * output layer's accumulators by the dequantize rule (quantize.h) and stored to logits. */
 static inline __m256 logit_block(const int32_t *acc, const float *row_scale, __m256 xs, const float *bias,
                                  float *logits, int k)
 {
@@ -237,14 +239,14 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
     return cls;
 }
 
-int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint64_t key)
+int vk_sample_f32_avx2(const float *logits, int n, float t, const float *noise, uint64_t key)
 {
     float top;
     const int k_top = top_pass(NULL, NULL, 0.0f, NULL, (float *)logits, n, &top); /* reads only */
     return sample_rest(logits, n, t, noise, key, top, k_top);
 }
 
-int vk_sample_acc_avx2(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, float *logits,
+int vk_sample_acc_f32_avx2(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, float *logits,
                        int n, float t, const float *noise, uint64_t key)
 {
     float top;

@@ -1,10 +1,12 @@
 /* Gumbel-max sampler, 16 classes at a time (AVX-512F). Same definition and same class
- * as vk_sample_scalar (sample.h), and the same sound skipping as sample_avx2.c (see
+ * as vk_sample_f32_ref (sample.h), and the same sound skipping as sample_avx2.c (see
  * there); with 16 lanes one permute holds every bucket's threshold, unclamped. */
+#if !defined(__AVX512F__) && !defined(VK_SIMDE_ISA_H)
+#error "compile sample_avx512.c with -mavx512f (and no FMA contraction)"
+#endif
 #include <immintrin.h>
 #include <math.h>
 
-#include "quantize.h"
 #include "sample.h"
 
 /* The largest lane value (-inf when none beats it) and, among lanes holding it, the
@@ -19,7 +21,7 @@ static inline int vk_first_max16(__m512 v, __m512i k, float *vmax)
 
 /* The top logit and its first class in one pass, without branches: each lane keeps its
  * first maximum (strict >, false for NaN); 16 lanes do what AVX2's two sets of 8 do.
- * With acc, the pass also writes the logits, dequantised by vk_dequantize's rule (the
+ * With acc, the pass also writes the logits, dequantised by the dequantize rule (quantize.h) (the
  * leftover rows by the scalar rule); see sample_avx2.c. */
 static inline int top_pass(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
                            float *logits, int n, float *top_out)
@@ -141,14 +143,14 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
     return cls;
 }
 
-int vk_sample_avx512(const float *logits, int n, float t, const float *noise, uint64_t key)
+int vk_sample_f32_avx512(const float *logits, int n, float t, const float *noise, uint64_t key)
 {
     float top;
     const int k_top = top_pass(NULL, NULL, 0.0f, NULL, (float *)logits, n, &top); /* reads only */
     return sample_rest(logits, n, t, noise, key, top, k_top);
 }
 
-int vk_sample_acc_avx512(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+int vk_sample_acc_f32_avx512(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
                          float *logits, int n, float t, const float *noise, uint64_t key)
 {
     float top;

@@ -14,9 +14,8 @@
 #include <string.h>
 
 #include "detmath.h"
-#include "gru_f32.h"
+#include "isa.h"
 #include "predict.h"
-#include "quantize.h"
 
 #ifdef __SSE2__
 #include <emmintrin.h>
@@ -27,10 +26,7 @@
 
 struct vk_engine {
     vk_model m;
-    vk_gemv_fn gemv;
-    vk_gemm_fn gemm;
-    vk_gru_fn gru;
-    vk_quant_fns quant;
+    vk_isa_table isa; /* the level's functions (a copy: one load per call, as fields) */
     vk_gru_shape gshape;
     int H, Hc, B, F, n_in, K, nf, Q, hop, E;
     uint64_t rng;
@@ -125,9 +121,9 @@ static int sample_class(vk_engine *e, float temperature, const vk_layer *L, cons
                         float *logits, int n)
 {
     if (!(temperature > 0.0f))
-        return e->quant.sample_acc(acc, L->scales, x_scale, L->bias, logits, n, 0.0f, e->gumbel, 0);
+        return e->isa.sample_acc(acc, L->scales, x_scale, L->bias, logits, n, 0.0f, e->gumbel, 0);
     const uint64_t key = rng_next(&e->rng);
-    return e->quant.sample_acc(acc, L->scales, x_scale, L->bias, logits, n, temperature, e->gumbel, key);
+    return e->isa.sample_acc(acc, L->scales, x_scale, L->bias, logits, n, temperature, e->gumbel, key);
 }
 
 /* ---------- mappings between classes, network inputs and audio ---------- */
@@ -426,12 +422,12 @@ static void matmul_lanes(const vk_engine *w, const vk_layer *L, const vk_lane *l
                          const float *maxabs, const vk_scratch *s, int32_t *acc, float *xscale)
 {
     for (int k = 0; k < nl; k++)
-        xscale[k] = w->quant.quantize_max(lane_buf(&ln[k], in), L->cols, L->cols_padded,
+        xscale[k] = w->isa.quantize_max(lane_buf(&ln[k], in), L->cols, L->cols_padded,
                                           s->xu + (int64_t)k * w->sx, maxabs[k]);
     if (nl == 1)
-        w->gemv(&L->m, s->xu, acc);
+        w->isa.sparse_gemv(&L->m, s->xu, acc);
     else
-        w->gemm(&L->m, nl, s->xu, w->sx, acc, w->sacc);
+        w->isa.sparse_gemm(&L->m, nl, s->xu, w->sx, acc, w->sacc);
 }
 
 /* First output layer of a softmax: hid = relu(L h + X exc) (X only with an excitation),
@@ -444,7 +440,7 @@ static void hidden_lanes(const vk_engine *w, const vk_layer *L, vk_lane *ln, int
     matmul_lanes(w, L, ln, nl, in, mx, s, s->acc, s->xscale);
     for (int k = 0; k < nl; k++) {
         const float *ev = lane_input(&ln[k]) + 3 + w->F;
-        ln[k].hid_max = w->quant.dequantize_relu(s->acc + (int64_t)k * w->sacc, L->scales, s->xscale[k], L->bias,
+        ln[k].hid_max = w->isa.dequantize_relu(s->acc + (int64_t)k * w->sacc, L->scales, s->xscale[k], L->bias,
                                                  w->E ? w->exc_w0 + row0 : NULL, w->E ? w->exc_w1 + row0 : NULL,
                                                  w->E ? ev[0] : 0.0f, w->E ? ev[1] : 0.0f,
                                                  lane_buf(&ln[k], BUF_HID), L->rows);
@@ -465,7 +461,7 @@ static void draw_lanes(const vk_engine *w, const vk_layer *L, vk_lane *ln, int n
         float *logits = lane_buf(&ln[k], BUF_LOGITS);
         int c;
         if (forced) {
-            w->quant.dequantize(acc, L->scales, s->xscale[k], L->bias, logits, L->rows);
+            w->isa.dequantize(acc, L->scales, s->xscale[k], L->bias, logits, L->rows);
             memcpy(out, logits, sizeof(float) * L->rows);
             c = forced[0];
         } else {
@@ -494,7 +490,7 @@ static void step_lanes(const vk_engine *w, vk_lane *ln, int nl, const vk_scratch
     }
     for (int k = 0; k < nl; k++) { /* the GRU dequantises R h itself */
         g[k] = (vk_gru_rec){s->acc_r + (int64_t)k * w->sacc, w->m.R.scales, w->m.R.bias, s->xscale_r[k]};
-        ln[k].hmax_a = w->gru(&w->gshape, lane_input(&ln[k]), ln[k].cond, w->m.sub_bias + (int64_t)ln[k].b * 3 * H,
+        ln[k].hmax_a = w->isa.gru(&w->gshape, lane_input(&ln[k]), ln[k].cond, w->m.sub_bias + (int64_t)ln[k].b * 3 * H,
                               &g[k], lane_buf(&ln[k], BUF_H), lane_buf(&ln[k], BUF_HNEW), 0, dual ? Hc : H);
     }
 
@@ -513,7 +509,7 @@ static void step_lanes(const vk_engine *w, vk_lane *ln, int nl, const vk_scratch
     for (int k = 0; k < nl; k++) {
         float *x = lane_input(&ln[k]);
         x[2] = byte_input(ln[k].cls_a);
-        ln[k].hmax_b = w->gru(&w->gshape, x, ln[k].cond, w->m.sub_bias + (int64_t)ln[k].b * 3 * H, &g[k],
+        ln[k].hmax_b = w->isa.gru(&w->gshape, x, ln[k].cond, w->m.sub_bias + (int64_t)ln[k].b * 3 * H, &g[k],
                               lane_buf(&ln[k], BUF_H), lane_buf(&ln[k], BUF_HNEW), Hc, H);
     }
     /* the fine layers read the fine half of each state vector */
@@ -660,10 +656,7 @@ void vk_engine_destroy(vk_engine *e)
 
 void vk_engine_set_level(vk_engine *e, int level)
 {
-    e->gemv = vk_kernel_tables[level].gemv;
-    e->gemm = vk_kernel_tables[level].gemm;
-    e->gru = vk_gru_for_level(level);
-    e->quant = vk_quant_for_level(level);
+    e->isa = *vk_isa_tables[level];
 }
 
 void vk_engine_set_temperature(vk_engine *e, float t) { e->temperature = e->temperature_unvoiced = t > 0.0f ? t : 0.0f; }

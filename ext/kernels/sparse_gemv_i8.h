@@ -47,26 +47,6 @@ typedef void (*vk_gemv_fn)(const vk_bsmat *m, const uint8_t *xu, int32_t *y);
 typedef void (*vk_gemm_fn)(const vk_bsmat *m, int batch, const uint8_t *xu, int x_stride,
                            int32_t *y, int y_stride);
 
-/* ISA levels, lowest first. */
-typedef enum {
-    VK_LEVEL_REF = 0,
-    VK_LEVEL_SSE2,
-    VK_LEVEL_AVX2,
-    VK_LEVEL_AVXVNNI,
-    VK_LEVEL_AVX512,
-    VK_LEVEL_AVX512VNNI,
-    VK_LEVEL_COUNT
-} vk_level;
-
-typedef struct {
-    const char *name;
-    vk_gemv_fn gemv;
-    vk_gemm_fn gemm;
-} vk_kernel_table;
-
-/* One table per level; defined in sparse_gemv_i8_dispatch.c. */
-extern const vk_kernel_table vk_kernel_tables[VK_LEVEL_COUNT];
-
 /* Per-ISA entry points; each lives in its own file compiled with its own flags. */
 #define VK_DECLARE_LEVEL(isa)                                                          \
     void vk_sparse_gemv_i8_##isa(const vk_bsmat *m, const uint8_t *xu, int32_t *y);    \

@@ -1,6 +1,9 @@
 /* SSE2: no byte multiply, so weights and activations are widened to int16 and
  * multiplied with pmaddwd, which is exact for these ranges. A block is four quarters
  * of 4 rows x 4 columns (16 bytes). Compiled with -msse2. */
+#ifndef __SSE2__
+#error "compile sparse_gemv_i8_sse2.c with -msse2"
+#endif
 #include <emmintrin.h>
 #include "sparse_gemv_i8.h"
 

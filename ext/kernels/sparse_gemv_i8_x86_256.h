@@ -5,10 +5,7 @@
 #include <immintrin.h>
 #include <string.h>
 #include "sparse_gemv_i8.h"
-
-#define VK_CAT_(a, b) a##b
-#define VK_CAT(a, b) VK_CAT_(a, b)
-#define VK_FN(name) VK_CAT(name, VK_ISA)
+#include "vk_paste.h"
 
 /* The single-vector loop takes VK_UNROLL blocks per iteration and spreads them over
  * VK_SETS independent accumulator sets: with VNNI the chains through VK_DOT4_ACC must

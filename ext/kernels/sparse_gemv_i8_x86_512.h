@@ -4,10 +4,7 @@
 #include <immintrin.h>
 #include <string.h>
 #include "sparse_gemv_i8.h"
-
-#define VK_CAT_(a, b) a##b
-#define VK_CAT(a, b) VK_CAT_(a, b)
-#define VK_FN(name) VK_CAT(name, VK_ISA)
+#include "vk_paste.h"
 
 #define VK_UNROLL 4 /* independent accumulators in the single-vector loop */
 #define VK_GROUP 8  /* vectors per weight load in the batched kernel */

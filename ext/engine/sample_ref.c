@@ -1,12 +1,11 @@
 /* Plain C Gumbel-max sampler: the definition the vector versions must match (see
  * sample.h). Used by the ref and sse2 levels (SSE2 has no 32-bit multiply or gather,
  * so a vector version would not pay) and on non-x86 builds. */
-#include "quantize.h"
 #include "sample.h"
 
 #include <math.h>
 
-int vk_sample_scalar(const float *logits, int n, float t, const float *noise, uint64_t key)
+int vk_sample_f32_ref(const float *logits, int n, float t, const float *noise, uint64_t key)
 {
     float top = -INFINITY;
     int k_top = 0;
@@ -27,9 +26,9 @@ int vk_sample_scalar(const float *logits, int n, float t, const float *noise, ui
     return best;
 }
 
-int vk_sample_acc_scalar(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+int vk_sample_acc_f32_ref(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
                          float *logits, int n, float t, const float *noise, uint64_t key)
 {
-    vk_dequantize(acc, row_scale, x_scale, bias, logits, n);
-    return vk_sample_scalar(logits, n, t, noise, key);
+    vk_dequantize_f32_ref(acc, row_scale, x_scale, bias, logits, n);
+    return vk_sample_f32_ref(logits, n, t, noise, key);
 }
