@@ -53,9 +53,9 @@ def isa_flags(flags):
 # levels. Both extensions link all of them (the kernels module's test hooks compare
 # every level's version with the plain C one).
 ISA_FILES = {f"{KERNEL_DIR}/sparse_gemv_i8_{isa}.c": flags for isa, flags in KERNEL_FLAGS.items()}
-ISA_FILES.update({f"{ENGINE_DIR}/{op}_ref.c": [] for op in ("gru_f32", "quantize", "sample")})
+ISA_FILES.update({f"{ENGINE_DIR}/{op}_ref.c": [] for op in ("gru_f32", "quantize", "sample", "excitation", "dense_f32")})
 if X86:
-    ISA_FILES.update({f"{ENGINE_DIR}/gru_f32_sse2.c": ["-msse2"], f"{ENGINE_DIR}/quantize_sse2.c": ["-msse2"]})
+    ISA_FILES.update({f"{ENGINE_DIR}/{op}_sse2.c": ["-msse2"] for op in ("gru_f32", "quantize", "excitation", "dense_f32")})
     for op in ("gru_f32", "quantize", "sample"):
         ISA_FILES[f"{ENGINE_DIR}/{op}_avx2.c"] = ["-mavx2"]
         ISA_FILES[f"{ENGINE_DIR}/{op}_avx512.c"] = ["-mavx512f"]
@@ -96,8 +96,8 @@ def extension(name, pyx, c_sources):
 
 
 SHARED_C = ["ext/cpu_detect.c", "ext/isa_dispatch.c"]
-ENGINE_C = ["ext/engine/wavernn.c", "ext/engine/predict.c", "ext/engine/voice.c", "ext/engine/singer.c",
-            "ext/engine/resample.c", "ext/isa_dispatch.c"]
+ENGINE_C = [f"{ENGINE_DIR}/{f}.c" for f in ("wavernn", "conditioning", "lanes", "stream", "teacher_force", "batch",
+                                             "predict", "voice", "singer", "resample")] + ["ext/isa_dispatch.c"]
 
 setup(
     ext_modules=cythonize(

@@ -11,6 +11,8 @@
 #ifndef VK_ISA_H
 #define VK_ISA_H
 
+#include "engine/dense_f32.h"
+#include "engine/excitation.h"
 #include "engine/gru_f32.h"
 #include "engine/quantize.h"
 #include "engine/sample.h"
@@ -38,6 +40,8 @@ typedef struct {
     vk_dequantize_relu_fn dequantize_relu; /* a hidden layer's output, max noted */
     vk_sample_fn sample;                /* Gumbel-max class from logits */
     vk_sample_acc_fn sample_acc;        /* the same from an output layer's accumulators */
+    vk_excitation_fn excitation;        /* a frame of excitation (per frame) */
+    vk_dense_fn dense;                  /* a dense float layer (conditioning, per frame) */
 } vk_isa_table;
 
 /* One table per level (isa_dispatch.c). */

@@ -24,7 +24,14 @@ const vk_isa_table vk_table_ref = {
     .dequantize_relu = vk_dequantize_relu_f32_ref,
     .sample = vk_sample_f32_ref,
     .sample_acc = vk_sample_acc_f32_ref,
+    .excitation = vk_excitation_f64_ref,
+    .dense = vk_dense_f32_ref,
 };
+
+/* The baseline float work of every x86 level (SSE2 is all it needs). */
+#define VK_SSE2_FRAME_ENTRIES                                               \
+    .excitation = VK_X86(vk_excitation_f64_sse2, vk_excitation_f64_ref),    \
+    .dense = VK_X86(vk_dense_f32_sse2, vk_dense_f32_ref)
 
 const vk_isa_table vk_table_sse2 = {
     .name = "sse2",
@@ -37,6 +44,7 @@ const vk_isa_table vk_table_sse2 = {
     .dequantize_relu = VK_X86(vk_dequantize_relu_f32_sse2, vk_dequantize_relu_f32_ref),
     .sample = vk_sample_f32_ref, /* no 32-bit multiply or gather: plain C is as fast */
     .sample_acc = vk_sample_acc_f32_ref,
+    VK_SSE2_FRAME_ENTRIES,
 };
 
 /* AVX2 and AVX-VNNI differ only in the kernels' dot product. */
@@ -54,6 +62,7 @@ const vk_isa_table vk_table_avx2 = {
     .sparse_gemv = VK_X86(vk_sparse_gemv_i8_avx2, vk_sparse_gemv_i8_ref),
     .sparse_gemm = VK_X86(vk_sparse_gemm_i8_avx2, vk_sparse_gemm_i8_ref),
     VK_AVX2_FLOAT_ENTRIES,
+    VK_SSE2_FRAME_ENTRIES,
 };
 
 const vk_isa_table vk_table_avxvnni = {
@@ -61,6 +70,7 @@ const vk_isa_table vk_table_avxvnni = {
     .sparse_gemv = VK_X86(vk_sparse_gemv_i8_avxvnni, vk_sparse_gemv_i8_ref),
     .sparse_gemm = VK_X86(vk_sparse_gemm_i8_avxvnni, vk_sparse_gemm_i8_ref),
     VK_AVX2_FLOAT_ENTRIES,
+    VK_SSE2_FRAME_ENTRIES,
 };
 
 /* AVX-512 and AVX-512 VNNI differ only in the kernels' dot product. */
@@ -78,6 +88,7 @@ const vk_isa_table vk_table_avx512 = {
     .sparse_gemv = VK_X86(vk_sparse_gemv_i8_avx512, vk_sparse_gemv_i8_ref),
     .sparse_gemm = VK_X86(vk_sparse_gemm_i8_avx512, vk_sparse_gemm_i8_ref),
     VK_AVX512_FLOAT_ENTRIES,
+    VK_SSE2_FRAME_ENTRIES,
 };
 
 const vk_isa_table vk_table_avx512vnni = {
@@ -85,6 +96,7 @@ const vk_isa_table vk_table_avx512vnni = {
     .sparse_gemv = VK_X86(vk_sparse_gemv_i8_avx512vnni, vk_sparse_gemv_i8_ref),
     .sparse_gemm = VK_X86(vk_sparse_gemm_i8_avx512vnni, vk_sparse_gemm_i8_ref),
     VK_AVX512_FLOAT_ENTRIES,
+    VK_SSE2_FRAME_ENTRIES,
 };
 
 const vk_isa_table *const vk_isa_tables[VK_LEVEL_COUNT] = {
