@@ -6,7 +6,7 @@
 #include "wavernn_internal.h"
 
 struct vk_batch {
-    int sx, sacc;
+    int xu_stride, acc_stride; /* those of the engines it serves */
     vk_scratch s;
 };
 
@@ -14,11 +14,11 @@ vk_batch *vk_batch_create(const vk_engine *like)
 {
     vk_batch *g = calloc(1, sizeof(*g));
     if (!g) return NULL;
-    g->sx = like->sx;
-    g->sacc = like->sacc;
-    g->s.xu = vk_wr_alloc((size_t)VK_MAX_BATCH * like->sx);
-    g->s.acc = vk_wr_alloc(sizeof(int32_t) * VK_MAX_BATCH * like->sacc);
-    g->s.acc_r = vk_wr_alloc(sizeof(int32_t) * VK_MAX_BATCH * like->sacc);
+    g->xu_stride = like->xu_stride;
+    g->acc_stride = like->acc_stride;
+    g->s.xu = vk_wr_alloc((size_t)VK_MAX_BATCH * like->xu_stride);
+    g->s.acc = vk_wr_alloc(sizeof(int32_t) * VK_MAX_BATCH * like->acc_stride);
+    g->s.acc_r = vk_wr_alloc(sizeof(int32_t) * VK_MAX_BATCH * like->acc_stride);
     g->s.xscale = vk_wr_alloc(sizeof(float) * VK_MAX_BATCH);
     g->s.xscale_r = vk_wr_alloc(sizeof(float) * VK_MAX_BATCH);
     if (!g->s.xu || !g->s.acc || !g->s.xscale || !g->s.acc_r || !g->s.xscale_r) {
@@ -67,13 +67,13 @@ int vk_engine_same_model(const vk_engine *a, const vk_engine *b)
         x->hop != y->hop || x->ctx_before != y->ctx_before || x->lookahead != y->lookahead ||
         x->cond_hidden != y->cond_hidden || x->excitation != y->excitation || x->sample_rate != y->sample_rate)
         return 0;
-    const int H = a->H, nf = a->nf, ch = x->cond_hidden;
+    const int H = a->n_hidden, nf = a->n_features, ch = x->cond_hidden;
     return same_floats(x->feat_mean, y->feat_mean, nf) && same_floats(x->feat_std, y->feat_std, nf) &&
-           same_floats(x->cond1_w, y->cond1_w, (int64_t)ch * a->K * nf) && same_floats(x->cond1_b, y->cond1_b, ch) &&
+           same_floats(x->cond1_w, y->cond1_w, (int64_t)ch * a->ctx_frames * nf) && same_floats(x->cond1_b, y->cond1_b, ch) &&
            same_floats(x->cond2_w, y->cond2_w, (int64_t)3 * H * ch) && same_floats(x->cond2_b, y->cond2_b, 3 * H) &&
            same_floats(x->in_w, y->in_w, (int64_t)3 * H * a->n_in) &&
-           same_floats(x->sub_bias, y->sub_bias, (int64_t)a->B * 3 * H) &&
-           (a->E == 0 || same_floats(x->exc_out_w, y->exc_out_w, (int64_t)H * a->E)) &&
+           same_floats(x->sub_bias, y->sub_bias, (int64_t)a->n_subscale * 3 * H) &&
+           (a->n_excitation == 0 || same_floats(x->exc_out_w, y->exc_out_w, (int64_t)H * a->n_excitation)) &&
            same_layer(&x->R, &y->R) && same_layer(&x->O1, &y->O1) && same_layer(&x->O2, &y->O2) &&
            same_layer(&x->O3, &y->O3) && same_layer(&x->O4, &y->O4);
 }
@@ -89,7 +89,7 @@ int vk_engine_step_group(vk_batch *g, vk_engine *const *es, int n)
         vk_engine *e = es[k];
         if (!vk_wr_step_ready(e, e->step)) continue;
         stepped++;
-        if (e->B != 1 || e->sx != g->sx || e->sacc != g->sacc) { /* subscale engines batch their own lanes */
+        if (e->n_subscale != 1 || e->xu_stride != g->xu_stride || e->acc_stride != g->acc_stride) { /* subscale engines batch their own lanes */
             vk_wr_run_step(e);
             continue;
         }

@@ -57,7 +57,7 @@ int64_t vk_excitation_selfcheck(int sample_rate, int hop)
 /* Feature 1 as a voicing in [0, 1] (NaN -> 0); 1 for presets without one. */
 float vk_wr_raw_voicing(const vk_engine *e, const float *raw)
 {
-    if (e->nf < 2) return 1.0f;
+    if (e->n_features < 2) return 1.0f;
     float v = raw[1];
     if (!(v == v)) v = 0.0f;
     return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
@@ -65,7 +65,7 @@ float vk_wr_raw_voicing(const vk_engine *e, const float *raw)
 
 void vk_wr_normalize_frame(const vk_engine *e, const float *raw, float *z)
 {
-    for (int i = 0; i < e->nf; i++) {
+    for (int i = 0; i < e->n_features; i++) {
         float v = (raw[i] - e->m.feat_mean[i]) / e->m.feat_std[i];
         if (!(v == v)) v = 0.0f;
         z[i] = v > 8.0f ? 8.0f : (v < -8.0f ? -8.0f : v);
@@ -77,9 +77,9 @@ void vk_wr_normalize_frame(const vk_engine *e, const float *raw, float *z)
 void vk_wr_cond_from_window(vk_engine *e, float *out)
 {
     const vk_model *m = &e->m;
-    e->isa.dense(m->cond1_w, m->cond1_b, e->cond_in, m->cond_hidden, e->K * e->nf, e->cond_hid);
+    e->isa.dense(m->cond1_w, m->cond1_b, e->cond_in, m->cond_hidden, e->ctx_frames * e->n_features, e->cond_hid);
     for (int i = 0; i < m->cond_hidden; i++) e->cond_hid[i] = vk_tanh1(e->cond_hid[i]);
-    e->isa.dense(m->cond2_w, m->cond2_b, e->cond_hid, 3 * e->H, m->cond_hidden, out);
+    e->isa.dense(m->cond2_w, m->cond2_b, e->cond_hid, 3 * e->n_hidden, m->cond_hidden, out);
 }
 
 /* Conditioning (and excitation) of every frame up to `upto` (inclusive), from the
@@ -89,15 +89,15 @@ void vk_wr_compute_cond_upto(vk_engine *e, int64_t upto)
     const int64_t last = e->frames_fed - 1;
     for (; e->cond_next <= upto; e->cond_next++) {
         const int64_t f = e->cond_next;
-        for (int k = 0; k < e->K; k++) {
+        for (int k = 0; k < e->ctx_frames; k++) {
             int64_t src = clamp_frame(f - e->m.ctx_before + k, last);
-            memcpy(e->cond_in + k * e->nf, e->frames + (src % e->fcap) * e->nf, sizeof(float) * e->nf);
+            memcpy(e->cond_in + k * e->n_features, e->frames + (src % e->fcap) * e->n_features, sizeof(float) * e->n_features);
         }
-        vk_wr_cond_from_window(e, e->cond + (f % e->ccap) * 3 * e->H);
+        vk_wr_cond_from_window(e, e->cond + (f % e->ccap) * 3 * e->n_hidden);
         const int64_t own = clamp_frame(f, last) % e->fcap;
         e->voicing_cond[f % e->ccap] = e->voicing_fed[own];
         if (e->pred) e->pred_cond[f % e->ccap] = e->pred_fed[own];
-        if (e->E) {
+        if (e->n_excitation) {
             int64_t src = own;
             e->exc_phase = vk_wr_exc_frame(e, e->exc_phase, e->exc_inc[src], e->exc_k[src], e->exc_v[src],
                                      e->exc + (f % e->ccap) * e->hop * 2);

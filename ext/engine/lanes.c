@@ -25,28 +25,28 @@ static float *lane_buf(const vk_lane *l, int which)
     const vk_engine *e = l->e;
     const int b = l->b;
     switch (which) {
-    case BUF_H: return e->h + (int64_t)b * e->shid;
-    case BUF_HNEW: return e->hnew + (int64_t)b * e->shid;
-    case BUF_HNEW_FINE: return e->hnew + (int64_t)b * e->shid + e->Hc;
-    case BUF_HID: return e->hid + (int64_t)b * e->shid;
-    default: return e->logits + (int64_t)b * e->sq;
+    case BUF_H: return e->h + (int64_t)b * e->state_stride;
+    case BUF_HNEW: return e->hnew + (int64_t)b * e->state_stride;
+    case BUF_HNEW_FINE: return e->hnew + (int64_t)b * e->state_stride + e->n_coarse;
+    case BUF_HID: return e->hid + (int64_t)b * e->state_stride;
+    default: return e->logits + (int64_t)b * e->logits_stride;
     }
 }
 
 static float *lane_input(const vk_lane *l) { return l->e->xin + l->b * (l->e->n_in + 1); }
 
-/* acc = L x for every lane (stride sacc), x quantised once with its scale in xscale[k];
+/* acc = L x for every lane (acc_stride apart), x quantised once with its scale in xscale[k];
  * maxabs[k] is the lane's max |x|, known from whoever wrote x. */
 static void matmul_lanes(const vk_engine *w, const vk_layer *L, const vk_lane *ln, int nl, int in,
                          const float *maxabs, const vk_scratch *s, int32_t *acc, float *xscale)
 {
     for (int k = 0; k < nl; k++)
         xscale[k] = w->isa.quantize_max(lane_buf(&ln[k], in), L->cols, L->cols_padded,
-                                          s->xu + (int64_t)k * w->sx, maxabs[k]);
+                                          s->xu + (int64_t)k * w->xu_stride, maxabs[k]);
     if (nl == 1)
         w->isa.sparse_gemv(&L->m, s->xu, acc);
     else
-        w->isa.sparse_gemm(&L->m, nl, s->xu, w->sx, acc, w->sacc);
+        w->isa.sparse_gemm(&L->m, nl, s->xu, w->xu_stride, acc, w->acc_stride);
 }
 
 /* First output layer of a softmax: hid = relu(L h + X exc) (X only with an excitation),
@@ -58,10 +58,10 @@ static void hidden_lanes(const vk_engine *w, const vk_layer *L, vk_lane *ln, int
     for (int k = 0; k < nl; k++) mx[k] = in == BUF_HNEW ? ln[k].hmax_a : ln[k].hmax_b;
     matmul_lanes(w, L, ln, nl, in, mx, s, s->acc, s->xscale);
     for (int k = 0; k < nl; k++) {
-        const float *ev = lane_input(&ln[k]) + 3 + w->F;
-        ln[k].hid_max = w->isa.dequantize_relu(s->acc + (int64_t)k * w->sacc, L->scales, s->xscale[k], L->bias,
-                                                 w->E ? w->exc_w0 + row0 : NULL, w->E ? w->exc_w1 + row0 : NULL,
-                                                 w->E ? ev[0] : 0.0f, w->E ? ev[1] : 0.0f,
+        const float *ev = lane_input(&ln[k]) + 3 + w->horizon;
+        ln[k].hid_max = w->isa.dequantize_relu(s->acc + (int64_t)k * w->acc_stride, L->scales, s->xscale[k], L->bias,
+                                                 w->n_excitation ? w->exc_w0 + row0 : NULL, w->n_excitation ? w->exc_w1 + row0 : NULL,
+                                                 w->n_excitation ? ev[0] : 0.0f, w->n_excitation ? ev[1] : 0.0f,
                                                  lane_buf(&ln[k], BUF_HID), L->rows);
     }
 }
@@ -76,7 +76,7 @@ static void draw_lanes(const vk_engine *w, const vk_layer *L, vk_lane *ln, int n
     for (int k = 0; k < nl; k++) mx[k] = ln[k].hid_max;
     matmul_lanes(w, L, ln, nl, BUF_HID, mx, s, s->acc, s->xscale);
     for (int k = 0; k < nl; k++) {
-        const int32_t *acc = s->acc + (int64_t)k * w->sacc;
+        const int32_t *acc = s->acc + (int64_t)k * w->acc_stride;
         float *logits = lane_buf(&ln[k], BUF_LOGITS);
         int c;
         if (forced) {
@@ -98,7 +98,7 @@ static void draw_lanes(const vk_engine *w, const vk_layer *L, vk_lane *ln, int n
 void vk_wr_step_lanes(const vk_engine *w, vk_lane *ln, int nl, const vk_scratch *s,
                        const int32_t *force_a, const int32_t *force_b, float *out_a, float *out_b)
 {
-    const int H = w->H, Hc = w->Hc;
+    const int H = w->n_hidden, Hc = w->n_coarse;
     const int dual = w->m.head == VK_HEAD_DUAL;
 
     vk_gru_rec g[VK_MAX_BATCH];
@@ -108,7 +108,7 @@ void vk_wr_step_lanes(const vk_engine *w, vk_lane *ln, int nl, const vk_scratch 
         matmul_lanes(w, &w->m.R, ln, nl, BUF_H, mx, s, s->acc_r, s->xscale_r);
     }
     for (int k = 0; k < nl; k++) { /* the GRU dequantises R h itself */
-        g[k] = (vk_gru_rec){s->acc_r + (int64_t)k * w->sacc, w->m.R.scales, w->m.R.bias, s->xscale_r[k]};
+        g[k] = (vk_gru_rec){s->acc_r + (int64_t)k * w->acc_stride, w->m.R.scales, w->m.R.bias, s->xscale_r[k]};
         ln[k].hmax_a = w->isa.gru(&w->gshape, lane_input(&ln[k]), ln[k].cond, w->m.sub_bias + (int64_t)ln[k].b * 3 * H,
                               &g[k], lane_buf(&ln[k], BUF_H), lane_buf(&ln[k], BUF_HNEW), 0, dual ? Hc : H);
     }

@@ -21,12 +21,12 @@ int vk_engine_feed(vk_engine *e, const float *frames, int n)
     if (n > room) n = (int)room;
     for (int i = 0; i < n; i++) {
         int64_t f = e->frames_fed + i;
-        const float *raw = frames + (int64_t)i * e->nf;
-        vk_wr_normalize_frame(e, raw, e->frames + (f % e->fcap) * e->nf);
+        const float *raw = frames + (int64_t)i * e->n_features;
+        vk_wr_normalize_frame(e, raw, e->frames + (f % e->fcap) * e->n_features);
         e->voicing_fed[f % e->fcap] = vk_wr_raw_voicing(e, raw);
         if (e->pred) vk_pred_frame_from_features(e->pred_setup, raw, &e->pred_fed[f % e->fcap]);
-        if (e->E)
-            vk_wr_exc_params(e, frames + (int64_t)i * e->nf, &e->exc_inc[f % e->fcap], &e->exc_k[f % e->fcap],
+        if (e->n_excitation)
+            vk_wr_exc_params(e, frames + (int64_t)i * e->n_features, &e->exc_inc[f % e->fcap], &e->exc_k[f % e->fcap],
                        &e->exc_v[f % e->fcap]);
     }
     e->frames_fed += n;
@@ -39,7 +39,7 @@ void vk_engine_finish(vk_engine *e) { e->finished = 1; }
 int vk_wr_step_ready(const vk_engine *e, int64_t t)
 {
     if (e->frames_fed == 0) return 0;
-    int64_t f0 = (t * e->B) / e->hop;
+    int64_t f0 = (t * e->n_subscale) / e->hop;
     if (e->finished) return 1;
     return f0 + e->m.lookahead < e->frames_fed;
 }
@@ -48,7 +48,7 @@ static void prev_sample(const vk_engine *e, int64_t i, int *a, int *b, float *au
 {
     if (i < 0) {
         if (e->m.head == VK_HEAD_DUAL) { *a = 128; *b = 0; }
-        else { *a = e->Q / 2; *b = 0; }
+        else { *a = e->n_classes / 2; *b = 0; }
         *audio = 0.0f;
         return;
     }
@@ -62,16 +62,16 @@ static void prev_sample(const vk_engine *e, int64_t i, int *a, int *b, float *au
 static void pred_inputs(const vk_engine *e, float p, float *x)
 {
     const float s_prev = e->pred->s[(e->pred->pos - 1) & (VK_PRED_RING - 1)]; /* 0 before the start */
-    x[0] = class_input(vk_pred_class(e->pred_thr, e->Q, s_prev), e->Q);
-    x[1] = class_input(vk_pred_class(e->pred_thr, e->Q, p), e->Q);
-    x[2] = class_input(e->pred->pos ? e->hist_a[(e->pred->pos - 1) & e->hmask] : e->Q / 2, e->Q);
+    x[0] = class_input(vk_pred_class(e->pred_thr, e->n_classes, s_prev), e->n_classes);
+    x[1] = class_input(vk_pred_class(e->pred_thr, e->n_classes, p), e->n_classes);
+    x[2] = class_input(e->pred->pos ? e->hist_a[(e->pred->pos - 1) & e->hmask] : e->n_classes / 2, e->n_classes);
 }
 
 /* Lanes of every sub-tensor active in engine e's next step, with their inputs set and
  * conditioning computed. Returns the lane count. */
 int vk_wr_prepare_lanes(vk_engine *e, vk_lane *ln)
 {
-    const int B = e->B, F = e->F, H = e->H, n_in = e->n_in;
+    const int B = e->n_subscale, F = e->horizon, H = e->n_hidden, n_in = e->n_in;
     const int64_t t = e->step;
     int nb = F > 0 ? (int)(t / F) + 1 : B;
     if (nb > B) nb = B;
@@ -95,14 +95,14 @@ int vk_wr_prepare_lanes(vk_engine *e, vk_lane *ln)
             pred_inputs(e, ln[b].pred, x);
         } else {
             if (e->m.head == VK_HEAD_DUAL) { x[0] = byte_input(pa); x[1] = byte_input(pb); }
-            else { x[0] = class_input(pa, e->Q); x[1] = 0.0f; }
+            else { x[0] = class_input(pa, e->n_classes); x[1] = 0.0f; }
             x[2] = 0.0f;
         }
         for (int k = 1; k <= F; k++) {
             int64_t ci = (j + k - 1) * B + b - 1;
             x[2 + k] = (b == 0 || ci < 0) ? 0.0f : e->hist_audio[ci & e->hmask];
         }
-        if (e->E) {
+        if (e->n_excitation) {
             const float *ev = exc_of(e, i);
             x[3 + F] = ev[0];
             x[4 + F] = ev[1];
@@ -115,12 +115,12 @@ int vk_wr_prepare_lanes(vk_engine *e, vk_lane *ln)
  * sub-tensor stepped (no copy), else a copy (lanes past nl keep their state). */
 void vk_wr_commit_states(vk_engine *e, int nl)
 {
-    if (nl == e->B) {
+    if (nl == e->n_subscale) {
         float *t = e->h;
         e->h = e->hnew;
         e->hnew = t;
     } else {
-        memcpy(e->h, e->hnew, sizeof(float) * nl * e->shid);
+        memcpy(e->h, e->hnew, sizeof(float) * nl * e->state_stride);
     }
 }
 
@@ -140,8 +140,8 @@ void vk_wr_finish_lanes(vk_engine *e, const vk_lane *ln, int nl)
     vk_wr_commit_states(e, nl);
     for (int k = 0; k < nl; k++) e->hmax[ln[k].b] = ln[k].hmax_a > ln[k].hmax_b ? ln[k].hmax_a : ln[k].hmax_b;
     e->step++;
-    int64_t lag_pos = e->step - (int64_t)(e->B - 1) * e->F; /* positions done by every sub-tensor */
-    if (lag_pos > 0) e->frontier = lag_pos * e->B;
+    int64_t lag_pos = e->step - (int64_t)(e->n_subscale - 1) * e->horizon; /* positions done by every sub-tensor */
+    if (lag_pos > 0) e->frontier = lag_pos * e->n_subscale;
 }
 
 /* One subscale step: every active sub-tensor generates one sample. */
@@ -161,9 +161,9 @@ int64_t vk_engine_ready(const vk_engine *e)
     if (e->frames_fed == 0) return have;
     if (e->finished) return INT64_MAX / 4;
     if (e->frames_fed - e->m.lookahead <= 0) return have;
-    int64_t last_step = ((e->frames_fed - e->m.lookahead) * e->hop - 1) / e->B; /* last ready step */
-    int64_t lag_pos = last_step + 1 - (int64_t)(e->B - 1) * e->F;
-    int64_t frontier = lag_pos > 0 ? lag_pos * e->B : 0;
+    int64_t last_step = ((e->frames_fed - e->m.lookahead) * e->hop - 1) / e->n_subscale; /* last ready step */
+    int64_t lag_pos = last_step + 1 - (int64_t)(e->n_subscale - 1) * e->horizon;
+    int64_t frontier = lag_pos > 0 ? lag_pos * e->n_subscale : 0;
     if (frontier < e->frontier) frontier = e->frontier;
     return e->pending_zeros + frontier - e->delivered;
 }

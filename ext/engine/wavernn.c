@@ -25,50 +25,50 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     vk_engine *e = calloc(1, sizeof(*e));
     if (!e) return NULL;
     e->m = *model;
-    e->H = model->hidden;
-    e->Hc = model->hidden / 2;
-    e->B = model->subscale;
-    e->F = model->horizon;
-    e->E = model->excitation;
-    e->n_in = 3 + model->horizon + e->E;
-    e->K = model->ctx_before + 1 + model->lookahead;
-    e->nf = model->n_features;
-    e->Q = model->n_classes;
+    e->n_hidden = model->hidden;
+    e->n_coarse = model->hidden / 2;
+    e->n_subscale = model->subscale;
+    e->horizon = model->horizon;
+    e->n_excitation = model->excitation;
+    e->n_in = 3 + model->horizon + e->n_excitation;
+    e->ctx_frames = model->ctx_before + 1 + model->lookahead;
+    e->n_features = model->n_features;
+    e->n_classes = model->n_classes;
     e->hop = model->hop;
-    const int B = e->B, H = e->H;
+    const int B = e->n_subscale, H = e->n_hidden;
 
-    e->fcap = frame_capacity + e->K;
+    e->fcap = frame_capacity + e->ctx_frames;
     /* frames between the oldest sub-tensor and sub-tensor 0, plus slack */
-    e->ccap = (int)(((int64_t)B * (B - 1) * e->F) / e->hop) + 4;
-    int64_t span = (int64_t)B * ((int64_t)(B - 1) * e->F + 2) + 64;
+    e->ccap = (int)(((int64_t)B * (B - 1) * e->horizon) / e->hop) + 4;
+    int64_t span = (int64_t)B * ((int64_t)(B - 1) * e->horizon + 2) + 64;
     int64_t hcap = 64;
     while (hcap < 2 * span) hcap <<= 1;
     e->hmask = hcap - 1;
 
-    int max_cols = H, max_rows = 3 * H > e->Q ? 3 * H : e->Q;
-    e->sx = (max_cols + 3) / 4 * 4;
-    e->sx = (e->sx + 63) / 64 * 64;
-    e->sacc = pad16(max_rows);
-    e->shid = pad16(H);
-    e->sq = pad16(e->Q);
+    int max_cols = H, max_rows = 3 * H > e->n_classes ? 3 * H : e->n_classes;
+    e->xu_stride = (max_cols + 3) / 4 * 4;
+    e->xu_stride = (e->xu_stride + 63) / 64 * 64;
+    e->acc_stride = pad16(max_rows);
+    e->state_stride = pad16(H);
+    e->logits_stride = pad16(e->n_classes);
 
-    e->frames = vk_wr_alloc(sizeof(float) * e->fcap * e->nf);
+    e->frames = vk_wr_alloc(sizeof(float) * e->fcap * e->n_features);
     e->exc_inc = vk_wr_alloc(sizeof(double) * e->fcap);
     e->exc_v = vk_wr_alloc(sizeof(double) * e->fcap);
     e->exc_k = vk_wr_alloc(sizeof(int32_t) * e->fcap);
     e->exc = vk_wr_alloc(sizeof(float) * e->ccap * e->hop * 2);
     e->cond = vk_wr_alloc(sizeof(float) * e->ccap * 3 * H);
-    e->cond_in = vk_wr_alloc(sizeof(float) * e->K * e->nf);
+    e->cond_in = vk_wr_alloc(sizeof(float) * e->ctx_frames * e->n_features);
     e->cond_hid = vk_wr_alloc(sizeof(float) * model->cond_hidden);
-    e->h = vk_wr_alloc(sizeof(float) * B * e->shid);
+    e->h = vk_wr_alloc(sizeof(float) * B * e->state_stride);
     e->hmax = vk_wr_alloc(sizeof(float) * B);
-    e->hnew = vk_wr_alloc(sizeof(float) * B * e->shid);
-    e->hid = vk_wr_alloc(sizeof(float) * B * e->shid);
-    e->logits = vk_wr_alloc(sizeof(float) * B * e->sq);
+    e->hnew = vk_wr_alloc(sizeof(float) * B * e->state_stride);
+    e->hid = vk_wr_alloc(sizeof(float) * B * e->state_stride);
+    e->logits = vk_wr_alloc(sizeof(float) * B * e->logits_stride);
     e->xin = vk_wr_alloc(sizeof(float) * B * (e->n_in + 1));
-    e->xu = vk_wr_alloc((size_t)B * e->sx);
-    e->acc = vk_wr_alloc(sizeof(int32_t) * B * e->sacc);
-    e->acc_r = vk_wr_alloc(sizeof(int32_t) * B * e->sacc);
+    e->xu = vk_wr_alloc((size_t)B * e->xu_stride);
+    e->acc = vk_wr_alloc(sizeof(int32_t) * B * e->acc_stride);
+    e->acc_r = vk_wr_alloc(sizeof(int32_t) * B * e->acc_stride);
     e->xscale = vk_wr_alloc(sizeof(float) * B);
     e->xscale_r = vk_wr_alloc(sizeof(float) * B);
     e->exc_w0 = vk_wr_alloc(sizeof(float) * H);
@@ -76,7 +76,7 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     e->hist_a = vk_wr_alloc(sizeof(int32_t) * hcap);
     e->hist_b = vk_wr_alloc(sizeof(int32_t) * hcap);
     e->hist_audio = vk_wr_alloc(sizeof(float) * hcap);
-    e->mulaw_table = vk_wr_alloc(sizeof(float) * e->Q);
+    e->mulaw_table = vk_wr_alloc(sizeof(float) * e->n_classes);
     e->in_t = vk_wr_alloc(sizeof(float) * e->n_in * 3 * H);
     e->voicing_fed = vk_wr_alloc(sizeof(float) * e->fcap);
     e->voicing_cond = vk_wr_alloc(sizeof(float) * e->ccap);
@@ -85,31 +85,31 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
         e->pred_fed = vk_wr_alloc(sizeof(vk_pred_frame) * e->fcap);
         e->pred_cond = vk_wr_alloc(sizeof(vk_pred_frame) * e->ccap);
         e->pred = vk_wr_alloc(sizeof(vk_pred_state));
-        e->pred_thr = vk_wr_alloc(sizeof(float) * e->Q);
+        e->pred_thr = vk_wr_alloc(sizeof(float) * e->n_classes);
         if (!e->pred_setup || !e->pred_fed || !e->pred_cond || !e->pred || !e->pred_thr ||
-            model->head != VK_HEAD_MULAW || B != 1 || e->nf < 3 || e->nf - 2 > VK_PRED_MAX_ENV ||
-            vk_pred_setup_init(e->pred_setup, model->sample_rate, e->nf - 2, model->preemphasis, model->ltp_gain)) {
+            model->head != VK_HEAD_MULAW || B != 1 || e->n_features < 3 || e->n_features - 2 > VK_PRED_MAX_ENV ||
+            vk_pred_setup_init(e->pred_setup, model->sample_rate, e->n_features - 2, model->preemphasis, model->ltp_gain)) {
             vk_engine_destroy(e);
             return NULL;
         }
     }
-    if ((e->E && (e->E != 2 || !model->exc_out_w || e->nf < 2 || model->sample_rate < 1)) ||
+    if ((e->n_excitation && (e->n_excitation != 2 || !model->exc_out_w || e->n_features < 2 || model->sample_rate < 1)) ||
         !(model->preemphasis >= 0.0f && model->preemphasis <= 0.99f) ||
         !e->exc_inc || !e->exc_v || !e->exc_k || !e->exc ||
         !e->mulaw_table || !e->in_t || !e->frames || !e->cond || !e->cond_in || !e->cond_hid || !e->h || !e->hnew ||
         !model->R.bias || /* the GRU adds it unconditionally */
         !e->voicing_fed || !e->voicing_cond || !(model->highpass_hz >= 0.0f && model->highpass_hz < 1000.0f) ||
         !(model->temperature_unvoiced >= 0.0f) || !(model->temperature_unvoiced <= 100.0f) ||
-        model->O2.rows != e->Q || (model->head == VK_HEAD_DUAL && model->O4.rows != 256) || /* one logit a class */
+        model->O2.rows != e->n_classes || (model->head == VK_HEAD_DUAL && model->O4.rows != 256) || /* one logit a class */
         !e->hmax || !e->hid || !e->logits || !e->xin || !e->xu || !e->acc || !e->xscale || !e->acc_r ||
         !e->xscale_r || !e->exc_w0 || !e->exc_w1 ||
         !e->hist_a || !e->hist_b || !e->hist_audio) {
         vk_engine_destroy(e);
         return NULL;
     }
-    vk_mulaw_table(e->Q, e->mulaw_table); /* double precision, then rounded: no libm in the sample loop */
-    if (e->pred_thr) vk_pred_thresholds(e->Q, e->mulaw_table, e->pred_thr);
-    for (int r = 0; e->E && r < H; r++) {
+    vk_mulaw_table(e->n_classes, e->mulaw_table); /* double precision, then rounded: no libm in the sample loop */
+    if (e->pred_thr) vk_pred_thresholds(e->n_classes, e->mulaw_table, e->pred_thr);
+    for (int r = 0; e->n_excitation && r < H; r++) {
         e->exc_w0[r] = model->exc_out_w[2 * r];
         e->exc_w1[r] = model->exc_out_w[2 * r + 1];
     }
@@ -127,7 +127,7 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     vk_engine_set_level(e, level);
     e->dc_pole = (float)(1.0 - 2.0 * 3.14159265358979323846 * (double)model->highpass_hz /
                          (double)(model->sample_rate > 0 ? model->sample_rate : 16000));
-    e->latency = (int64_t)model->lookahead * e->hop + (int64_t)B * (B - 1) * e->F;
+    e->latency = (int64_t)model->lookahead * e->hop + (int64_t)B * (B - 1) * e->horizon;
     vk_engine_reset(e, seed);
     return e;
 }
@@ -165,8 +165,8 @@ void vk_engine_reset(vk_engine *e, uint64_t seed)
     e->exc_phase = 0.0;
     e->deemph = 0.0f;
     e->dc_out = 0.0f;
-    memset(e->h, 0, sizeof(float) * e->B * e->shid);
-    memset(e->hmax, 0, sizeof(float) * e->B);
+    memset(e->h, 0, sizeof(float) * e->n_subscale * e->state_stride);
+    memset(e->hmax, 0, sizeof(float) * e->n_subscale);
     e->step = 0;
     e->frontier = 0;
     e->delivered = 0;

@@ -30,7 +30,17 @@ struct vk_engine {
     vk_model m;
     vk_isa_table isa; /* the level's functions (a copy: one load per call, as fields) */
     vk_gru_shape gshape;
-    int H, Hc, B, F, n_in, K, nf, Q, hop, E;
+    /* sizes (docs/model.md's symbols in the comments) */
+    int n_hidden;     /* H: GRU units */
+    int n_coarse;     /* Hc = H/2: coarse units (dual head) */
+    int n_subscale;   /* B: subscale sub-tensors (1: sequential) */
+    int horizon;      /* F: subscale horizon (0 when B = 1) */
+    int n_in;         /* n_in = 3 + F + E: GRU inputs */
+    int ctx_frames;   /* K = ctx_before + 1 + lookahead: frames the conditioning sees */
+    int n_features;   /* nf: features per frame */
+    int n_classes;    /* Q: classes of the first softmax (256 for dual) */
+    int hop;          /* samples per frame */
+    int n_excitation; /* E: excitation channels, 0 or 2 */
     uint64_t rng;
     float temperature, temperature_unvoiced;
     float deemph;  /* de-emphasis state: its last output */
@@ -74,7 +84,10 @@ struct vk_engine {
     float *exc_w0, *exc_w1; /* exc_out_w's two columns, [H] each (one vector load per term) */
     float *mulaw_table; /* [Q] audio value of each mu-law class */
     float *in_t;        /* in_w transposed, [n_in][3H] */
-    int sx, sacc, shid, sq;
+    int xu_stride;     /* bytes between lanes' quantised inputs (64-byte multiple) */
+    int acc_stride;    /* int32 between lanes' accumulators (>= max(3H, Q), 16-multiple) */
+    int state_stride;  /* floats between sub-tensors' h, hnew, hid (H padded to 16) */
+    int logits_stride; /* floats between sub-tensors' logits (Q padded to 16) */
 
     /* generated history by global sample index, ring of hcap (power of two) */
     int32_t *hist_a, *hist_b; /* dual: coarse, fine; mulaw: class */
