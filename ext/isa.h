@@ -30,18 +30,18 @@ typedef enum {
 } vk_level;
 
 typedef struct {
-    const char *name;                   /* "ref", "sse2", ... (what VOCODER_ISA takes) */
-    vk_gemv_fn sparse_gemv;             /* y = W x, int8 block-sparse W */
-    vk_gemm_fn sparse_gemm;             /* Y = W X for up to VK_MAX_BATCH vectors */
-    vk_gru_fn gru;                      /* gates + GRU update of a range of units */
-    vk_quantize_fn quantize;            /* activations to offset bytes, absmax found */
-    vk_quantize_max_fn quantize_max;    /* the same, absmax given */
-    vk_dequantize_fn dequantize;        /* int32 accumulators to floats */
+    const char *name;                      /* "ref", "sse2", ... (what VOCODER_ISA takes) */
+    vk_gemv_fn sparse_gemv;                /* y = W x, int8 block-sparse W */
+    vk_gemm_fn sparse_gemm;                /* Y = W X for up to VK_MAX_BATCH vectors */
+    vk_gru_fn gru;                         /* gates + GRU update of a range of units */
+    vk_quantize_fn quantize;               /* activations to offset bytes, absmax found */
+    vk_quantize_max_fn quantize_max;       /* the same, absmax given */
+    vk_dequantize_fn dequantize;           /* int32 accumulators to floats */
     vk_dequantize_relu_fn dequantize_relu; /* a hidden layer's output, max noted */
-    vk_sample_fn sample;                /* Gumbel-max class from logits */
-    vk_sample_acc_fn sample_acc;        /* the same from an output layer's accumulators */
-    vk_excitation_fn excitation;        /* a frame of excitation (per frame) */
-    vk_dense_fn dense;                  /* a dense float layer (conditioning, per frame) */
+    vk_sample_fn sample;                   /* Gumbel-max class from logits */
+    vk_sample_acc_fn sample_acc;           /* the same from an output layer's accumulators */
+    vk_excitation_fn excitation;           /* a frame of excitation (per frame) */
+    vk_dense_fn dense;                     /* a dense float layer (conditioning, per frame) */
 } vk_isa_table;
 
 /* One table per level (isa_dispatch.c). */

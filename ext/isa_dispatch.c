@@ -29,8 +29,8 @@ const vk_isa_table vk_table_ref = {
 };
 
 /* The baseline float work of every x86 level (SSE2 is all it needs). */
-#define VK_SSE2_FRAME_ENTRIES                                               \
-    .excitation = VK_X86(vk_excitation_f64_sse2, vk_excitation_f64_ref),    \
+#define VK_SSE2_FRAME_ENTRIES                                            \
+    .excitation = VK_X86(vk_excitation_f64_sse2, vk_excitation_f64_ref), \
     .dense = VK_X86(vk_dense_f32_sse2, vk_dense_f32_ref)
 
 const vk_isa_table vk_table_sse2 = {
@@ -48,13 +48,12 @@ const vk_isa_table vk_table_sse2 = {
 };
 
 /* AVX2 and AVX-VNNI differ only in the kernels' dot product. */
-#define VK_AVX2_FLOAT_ENTRIES                                                  \
-    .gru = VK_X86(vk_gru_f32_avx2, vk_gru_f32_ref),                            \
-    .quantize = VK_X86(vk_quantize_f32_avx2, vk_quantize_f32_ref),             \
-    .quantize_max = VK_X86(vk_quantize_max_f32_avx2, vk_quantize_max_f32_ref), \
-    .dequantize = VK_X86(vk_dequantize_f32_avx2, vk_dequantize_f32_ref),       \
-    .dequantize_relu = VK_X86(vk_dequantize_relu_f32_avx2, vk_dequantize_relu_f32_ref), \
-    .sample = VK_X86(vk_sample_f32_avx2, vk_sample_f32_ref),                   \
+#define VK_AVX2_FLOAT_ENTRIES                                                                                      \
+    .gru = VK_X86(vk_gru_f32_avx2, vk_gru_f32_ref), .quantize = VK_X86(vk_quantize_f32_avx2, vk_quantize_f32_ref), \
+    .quantize_max = VK_X86(vk_quantize_max_f32_avx2, vk_quantize_max_f32_ref),                                     \
+    .dequantize = VK_X86(vk_dequantize_f32_avx2, vk_dequantize_f32_ref),                                           \
+    .dequantize_relu = VK_X86(vk_dequantize_relu_f32_avx2, vk_dequantize_relu_f32_ref),                            \
+    .sample = VK_X86(vk_sample_f32_avx2, vk_sample_f32_ref),                                                       \
     .sample_acc = VK_X86(vk_sample_acc_f32_avx2, vk_sample_acc_f32_ref)
 
 const vk_isa_table vk_table_avx2 = {
@@ -74,13 +73,12 @@ const vk_isa_table vk_table_avxvnni = {
 };
 
 /* AVX-512 and AVX-512 VNNI differ only in the kernels' dot product. */
-#define VK_AVX512_FLOAT_ENTRIES                                                    \
-    .gru = VK_X86(vk_gru_f32_avx512, vk_gru_f32_ref),                              \
-    .quantize = VK_X86(vk_quantize_f32_avx512, vk_quantize_f32_ref),               \
-    .quantize_max = VK_X86(vk_quantize_max_f32_avx512, vk_quantize_max_f32_ref),   \
-    .dequantize = VK_X86(vk_dequantize_f32_avx512, vk_dequantize_f32_ref),         \
-    .dequantize_relu = VK_X86(vk_dequantize_relu_f32_avx512, vk_dequantize_relu_f32_ref), \
-    .sample = VK_X86(vk_sample_f32_avx512, vk_sample_f32_ref),                     \
+#define VK_AVX512_FLOAT_ENTRIES                                                                                        \
+    .gru = VK_X86(vk_gru_f32_avx512, vk_gru_f32_ref), .quantize = VK_X86(vk_quantize_f32_avx512, vk_quantize_f32_ref), \
+    .quantize_max = VK_X86(vk_quantize_max_f32_avx512, vk_quantize_max_f32_ref),                                       \
+    .dequantize = VK_X86(vk_dequantize_f32_avx512, vk_dequantize_f32_ref),                                             \
+    .dequantize_relu = VK_X86(vk_dequantize_relu_f32_avx512, vk_dequantize_relu_f32_ref),                              \
+    .sample = VK_X86(vk_sample_f32_avx512, vk_sample_f32_ref),                                                         \
     .sample_acc = VK_X86(vk_sample_acc_f32_avx512, vk_sample_acc_f32_ref)
 
 const vk_isa_table vk_table_avx512 = {

@@ -62,16 +62,16 @@ static int same_layer(const vk_layer *a, const vk_layer *b)
 int vk_engine_same_model(const vk_engine *a, const vk_engine *b)
 {
     const vk_model *x = &a->m, *y = &b->m;
-    if (x->hidden != y->hidden || x->head != y->head || x->n_classes != y->n_classes ||
-        x->subscale != y->subscale || x->horizon != y->horizon || x->n_features != y->n_features ||
-        x->hop != y->hop || x->ctx_before != y->ctx_before || x->lookahead != y->lookahead ||
-        x->cond_hidden != y->cond_hidden || x->excitation != y->excitation || x->sample_rate != y->sample_rate)
+    if (x->hidden != y->hidden || x->head != y->head || x->n_classes != y->n_classes || x->subscale != y->subscale ||
+        x->horizon != y->horizon || x->n_features != y->n_features || x->hop != y->hop ||
+        x->ctx_before != y->ctx_before || x->lookahead != y->lookahead || x->cond_hidden != y->cond_hidden ||
+        x->excitation != y->excitation || x->sample_rate != y->sample_rate)
         return 0;
     const int H = a->n_hidden, nf = a->n_features, ch = x->cond_hidden;
     return same_floats(x->feat_mean, y->feat_mean, nf) && same_floats(x->feat_std, y->feat_std, nf) &&
-           same_floats(x->cond1_w, y->cond1_w, (int64_t)ch * a->ctx_frames * nf) && same_floats(x->cond1_b, y->cond1_b, ch) &&
-           same_floats(x->cond2_w, y->cond2_w, (int64_t)3 * H * ch) && same_floats(x->cond2_b, y->cond2_b, 3 * H) &&
-           same_floats(x->in_w, y->in_w, (int64_t)3 * H * a->n_in) &&
+           same_floats(x->cond1_w, y->cond1_w, (int64_t)ch * a->ctx_frames * nf) &&
+           same_floats(x->cond1_b, y->cond1_b, ch) && same_floats(x->cond2_w, y->cond2_w, (int64_t)3 * H * ch) &&
+           same_floats(x->cond2_b, y->cond2_b, 3 * H) && same_floats(x->in_w, y->in_w, (int64_t)3 * H * a->n_in) &&
            same_floats(x->sub_bias, y->sub_bias, (int64_t)a->n_subscale * 3 * H) &&
            (a->n_excitation == 0 || same_floats(x->exc_out_w, y->exc_out_w, (int64_t)H * a->n_excitation)) &&
            same_layer(&x->R, &y->R) && same_layer(&x->O1, &y->O1) && same_layer(&x->O2, &y->O2) &&
@@ -89,7 +89,8 @@ int vk_engine_step_group(vk_batch *g, vk_engine *const *es, int n)
         vk_engine *e = es[k];
         if (!vk_wr_step_ready(e, e->step)) continue;
         stepped++;
-        if (e->n_subscale != 1 || e->xu_stride != g->xu_stride || e->acc_stride != g->acc_stride) { /* subscale engines batch their own lanes */
+        if (e->n_subscale != 1 || e->xu_stride != g->xu_stride ||
+            e->acc_stride != g->acc_stride) { /* subscale engines batch their own lanes */
             vk_wr_run_step(e);
             continue;
         }
@@ -107,4 +108,3 @@ int vk_engine_step_group(vk_batch *g, vk_engine *const *es, int n)
     }
     return stepped;
 }
-

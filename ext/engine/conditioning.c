@@ -72,7 +72,6 @@ void vk_wr_normalize_frame(const vk_engine *e, const float *raw, float *z)
     }
 }
 
-
 /* cond = cond2(tanh(cond1(window))) where window holds K normalised frames. */
 void vk_wr_cond_from_window(vk_engine *e, float *out)
 {
@@ -91,7 +90,8 @@ void vk_wr_compute_cond_upto(vk_engine *e, int64_t upto)
         const int64_t f = e->cond_next;
         for (int k = 0; k < e->ctx_frames; k++) {
             int64_t src = clamp_frame(f - e->m.ctx_before + k, last);
-            memcpy(e->cond_in + k * e->n_features, e->frames + (src % e->fcap) * e->n_features, sizeof(float) * e->n_features);
+            memcpy(e->cond_in + k * e->n_features, e->frames + (src % e->fcap) * e->n_features,
+                   sizeof(float) * e->n_features);
         }
         vk_wr_cond_from_window(e, e->cond + (f % e->ccap) * 3 * e->n_hidden);
         const int64_t own = clamp_frame(f, last) % e->fcap;
@@ -100,8 +100,7 @@ void vk_wr_compute_cond_upto(vk_engine *e, int64_t upto)
         if (e->n_excitation) {
             int64_t src = own;
             e->exc_phase = vk_wr_exc_frame(e, e->exc_phase, e->exc_inc[src], e->exc_k[src], e->exc_v[src],
-                                     e->exc + (f % e->ccap) * e->hop * 2);
+                                           e->exc + (f % e->ccap) * e->hop * 2);
         }
     }
 }
-

@@ -11,8 +11,8 @@
 
 #include "dense_f32.h"
 
-static inline __m128 dense_finish4(__m128 a0, __m128 a1, __m128 a2, __m128 a3, const float *const *wr,
-                                   const float *x, int c4, int cols, const float *b)
+static inline __m128 dense_finish4(__m128 a0, __m128 a1, __m128 a2, __m128 a3, const float *const *wr, const float *x,
+                                   int c4, int cols, const float *b)
 {
     _MM_TRANSPOSE4_PS(a0, a1, a2, a3); /* a_k = lane k of the four rows */
     __m128 sv = _mm_add_ps(_mm_add_ps(a0, a1), _mm_add_ps(a2, a3));

@@ -46,7 +46,7 @@ double vk_excitation_f64_sse2(double p, double inc, int32_t k, double v, int hop
             const __m128d tiny = _mm_cmplt_pd(_mm_and_pd(s, absmask), _mm_set1_pd(1e-9));
             const __m128d q = _mm_div_pd(sinpi2(y), _mm_mul_pd(vn2, s));
             const __m128d pulse = _mm_or_pd(_mm_and_pd(tiny, _mm_set1_pd(1.0)), _mm_andnot_pd(tiny, q));
-            const __m128 o0 = _mm_cvtpd_ps(_mm_mul_pd(vv, pulse));                /* lanes 0, 1 */
+            const __m128 o0 = _mm_cvtpd_ps(_mm_mul_pd(vv, pulse)); /* lanes 0, 1 */
             const __m128 o1 = _mm_cvtpd_ps(_mm_mul_pd(vv, sinpi2(_mm_mul_pd(two, phi))));
             _mm_storeu_ps(out + 2 * j, _mm_unpacklo_ps(o0, o1)); /* pulse, sine of j, then of j + 1 */
         }

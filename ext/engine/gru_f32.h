@@ -58,7 +58,7 @@ typedef float (*vk_gru_fn)(const vk_gru_shape *s, const float *x, const float *c
                            const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1);
 
 /* Per-ISA versions (gru_f32_<isa>.c, each compiled with its own flags). */
-#define VK_DECLARE_GRU(isa)                                                                                \
+#define VK_DECLARE_GRU(isa)                                                                                 \
     float vk_gru_f32_##isa(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias, \
                            const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1);
 VK_DECLARE_GRU(ref)

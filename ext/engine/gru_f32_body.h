@@ -112,7 +112,7 @@ VK_GRU_INLINE int gru_run(const float *restrict in_t, int H, const float *restri
 }
 
 float VK_FN(vk_gru_f32_)(const vk_gru_shape *s, const float *x, const float *cond, const float *sb,
-                  const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1)
+                         const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1)
 {
     const float *in_t = s->in_t;
     const int H = s->H;
@@ -122,15 +122,15 @@ float VK_FN(vk_gru_f32_)(const vk_gru_shape *s, const float *x, const float *con
      * the sub_bias stream (a NULL constant folds the test away) */
     if (s->sub_bias_zero) {
         switch (s->n_in) {
-        case 3: j = gru_run(in_t, H, x, 3, cond, NULL, gh, h, hnew, u0, u1, &m); break;
-        case 5: j = gru_run(in_t, H, x, 5, cond, NULL, gh, h, hnew, u0, u1, &m); break;
-        default: j = gru_run(in_t, H, x, s->n_in, cond, NULL, gh, h, hnew, u0, u1, &m); break;
+            case 3: j = gru_run(in_t, H, x, 3, cond, NULL, gh, h, hnew, u0, u1, &m); break;
+            case 5: j = gru_run(in_t, H, x, 5, cond, NULL, gh, h, hnew, u0, u1, &m); break;
+            default: j = gru_run(in_t, H, x, s->n_in, cond, NULL, gh, h, hnew, u0, u1, &m); break;
         }
     } else {
         switch (s->n_in) {
-        case 4: j = gru_run(in_t, H, x, 4, cond, sb, gh, h, hnew, u0, u1, &m); break;
-        case 6: j = gru_run(in_t, H, x, 6, cond, sb, gh, h, hnew, u0, u1, &m); break;
-        default: j = gru_run(in_t, H, x, s->n_in, cond, sb, gh, h, hnew, u0, u1, &m); break;
+            case 4: j = gru_run(in_t, H, x, 4, cond, sb, gh, h, hnew, u0, u1, &m); break;
+            case 6: j = gru_run(in_t, H, x, 6, cond, sb, gh, h, hnew, u0, u1, &m); break;
+            default: j = gru_run(in_t, H, x, s->n_in, cond, sb, gh, h, hnew, u0, u1, &m); break;
         }
     }
 #ifndef VK_GRU_SCALAR

@@ -25,11 +25,11 @@ static float *lane_buf(const vk_lane *l, int which)
     const vk_engine *e = l->e;
     const int b = l->b;
     switch (which) {
-    case BUF_H: return e->h + (int64_t)b * e->state_stride;
-    case BUF_HNEW: return e->hnew + (int64_t)b * e->state_stride;
-    case BUF_HNEW_FINE: return e->hnew + (int64_t)b * e->state_stride + e->n_coarse;
-    case BUF_HID: return e->hid + (int64_t)b * e->state_stride;
-    default: return e->logits + (int64_t)b * e->logits_stride;
+        case BUF_H: return e->h + (int64_t)b * e->state_stride;
+        case BUF_HNEW: return e->hnew + (int64_t)b * e->state_stride;
+        case BUF_HNEW_FINE: return e->hnew + (int64_t)b * e->state_stride + e->n_coarse;
+        case BUF_HID: return e->hid + (int64_t)b * e->state_stride;
+        default: return e->logits + (int64_t)b * e->logits_stride;
     }
 }
 
@@ -37,12 +37,12 @@ static float *lane_input(const vk_lane *l) { return l->e->xin + l->b * (l->e->n_
 
 /* acc = L x for every lane (acc_stride apart), x quantised once with its scale in xscale[k];
  * maxabs[k] is the lane's max |x|, known from whoever wrote x. */
-static void matmul_lanes(const vk_engine *w, const vk_layer *L, const vk_lane *ln, int nl, int in,
-                         const float *maxabs, const vk_scratch *s, int32_t *acc, float *xscale)
+static void matmul_lanes(const vk_engine *w, const vk_layer *L, const vk_lane *ln, int nl, int in, const float *maxabs,
+                         const vk_scratch *s, int32_t *acc, float *xscale)
 {
     for (int k = 0; k < nl; k++)
         xscale[k] = w->isa.quantize_max(lane_buf(&ln[k], in), L->cols, L->cols_padded,
-                                          s->xu + (int64_t)k * w->xu_stride, maxabs[k]);
+                                        s->xu + (int64_t)k * w->xu_stride, maxabs[k]);
     if (nl == 1)
         w->isa.sparse_gemv(&L->m, s->xu, acc);
     else
@@ -59,10 +59,10 @@ static void hidden_lanes(const vk_engine *w, const vk_layer *L, vk_lane *ln, int
     matmul_lanes(w, L, ln, nl, in, mx, s, s->acc, s->xscale);
     for (int k = 0; k < nl; k++) {
         const float *ev = lane_input(&ln[k]) + 3 + w->horizon;
-        ln[k].hid_max = w->isa.dequantize_relu(s->acc + (int64_t)k * w->acc_stride, L->scales, s->xscale[k], L->bias,
-                                                 w->n_excitation ? w->exc_w0 + row0 : NULL, w->n_excitation ? w->exc_w1 + row0 : NULL,
-                                                 w->n_excitation ? ev[0] : 0.0f, w->n_excitation ? ev[1] : 0.0f,
-                                                 lane_buf(&ln[k], BUF_HID), L->rows);
+        ln[k].hid_max = w->isa.dequantize_relu(
+            s->acc + (int64_t)k * w->acc_stride, L->scales, s->xscale[k], L->bias,
+            w->n_excitation ? w->exc_w0 + row0 : NULL, w->n_excitation ? w->exc_w1 + row0 : NULL,
+            w->n_excitation ? ev[0] : 0.0f, w->n_excitation ? ev[1] : 0.0f, lane_buf(&ln[k], BUF_HID), L->rows);
     }
 }
 
@@ -86,8 +86,10 @@ static void draw_lanes(const vk_engine *w, const vk_layer *L, vk_lane *ln, int n
         } else {
             c = sample_class(ln[k].e, ln[k].temperature, L, acc, s->xscale[k], logits, L->rows);
         }
-        if (fine) ln[k].cls_b = c;
-        else ln[k].cls_a = c;
+        if (fine)
+            ln[k].cls_b = c;
+        else
+            ln[k].cls_a = c;
     }
 }
 
@@ -95,8 +97,8 @@ static void draw_lanes(const vk_engine *w, const vk_layer *L, vk_lane *ln, int n
  * is known), softmax heads and sampling. Inputs (xin) and cond must be set. With
  * force_a/force_b (teacher forcing, one lane) the given classes are used instead of
  * sampled ones and the logits are copied to out_a/out_b. */
-void vk_wr_step_lanes(const vk_engine *w, vk_lane *ln, int nl, const vk_scratch *s,
-                       const int32_t *force_a, const int32_t *force_b, float *out_a, float *out_b)
+void vk_wr_step_lanes(const vk_engine *w, vk_lane *ln, int nl, const vk_scratch *s, const int32_t *force_a,
+                      const int32_t *force_b, float *out_a, float *out_b)
 {
     const int H = w->n_hidden, Hc = w->n_coarse;
     const int dual = w->m.head == VK_HEAD_DUAL;
@@ -110,7 +112,7 @@ void vk_wr_step_lanes(const vk_engine *w, vk_lane *ln, int nl, const vk_scratch 
     for (int k = 0; k < nl; k++) { /* the GRU dequantises R h itself */
         g[k] = (vk_gru_rec){s->acc_r + (int64_t)k * w->acc_stride, w->m.R.scales, w->m.R.bias, s->xscale_r[k]};
         ln[k].hmax_a = w->isa.gru(&w->gshape, lane_input(&ln[k]), ln[k].cond, w->m.sub_bias + (int64_t)ln[k].b * 3 * H,
-                              &g[k], lane_buf(&ln[k], BUF_H), lane_buf(&ln[k], BUF_HNEW), 0, dual ? Hc : H);
+                                  &g[k], lane_buf(&ln[k], BUF_H), lane_buf(&ln[k], BUF_HNEW), 0, dual ? Hc : H);
     }
 
     /* coarse (or the only) softmax */
@@ -129,7 +131,7 @@ void vk_wr_step_lanes(const vk_engine *w, vk_lane *ln, int nl, const vk_scratch 
         float *x = lane_input(&ln[k]);
         x[2] = byte_input(ln[k].cls_a);
         ln[k].hmax_b = w->isa.gru(&w->gshape, x, ln[k].cond, w->m.sub_bias + (int64_t)ln[k].b * 3 * H, &g[k],
-                              lane_buf(&ln[k], BUF_H), lane_buf(&ln[k], BUF_HNEW), Hc, H);
+                                  lane_buf(&ln[k], BUF_H), lane_buf(&ln[k], BUF_HNEW), Hc, H);
     }
     /* the fine layers read the fine half of each state vector */
     hidden_lanes(w, &w->m.O3, ln, nl, BUF_HNEW_FINE, Hc, s);

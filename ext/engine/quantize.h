@@ -50,28 +50,26 @@ typedef float (*vk_quantize_fn)(const float *x, int n, int n_padded, uint8_t *xu
 typedef float (*vk_quantize_max_fn)(const float *x, int n, int n_padded, uint8_t *xu, float maxabs);
 
 /* dequantize: y[r] = (float)acc[r] * (row_scale[r] * x_scale) + bias[r], bias may be NULL. */
-typedef void (*vk_dequantize_fn)(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                                 float *y, int rows);
+typedef void (*vk_dequantize_fn)(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, float *y,
+                                 int rows);
 
 /* dequantize_relu: a hidden layer's output in one pass: dequantize's y[r], then (w0 not
  * NULL) the excitation's term y[r] + (w0[r] * e0 + w1[r] * e1), then relu (y > 0 ? y : 0,
  * so NaN -> +0, -0 -> +0). Returns max y[r] (+0 for rows = 0): the maxabs for
  * quantize_max, as every y is >= +0 and none is NaN. */
-typedef float (*vk_dequantize_relu_fn)(const int32_t *acc, const float *row_scale, float x_scale,
-                                       const float *bias, const float *w0, const float *w1, float e0,
-                                       float e1, float *y, int rows);
+typedef float (*vk_dequantize_relu_fn)(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                                       const float *w0, const float *w1, float e0, float e1, float *y, int rows);
 
 /* Per-ISA versions: quantize_<isa>.c, each compiled with its own flags, each an
  * instance of quantize_body.h. The _ref ones (plain C) are the definition; every level
  * returns their bits (same IEEE operations per element, no FMA). */
-#define VK_DECLARE_QUANTIZE(isa)                                                                                \
-    float vk_quantize_f32_##isa(const float *x, int n, int n_padded, uint8_t *xu);                              \
-    float vk_quantize_max_f32_##isa(const float *x, int n, int n_padded, uint8_t *xu, float maxabs);            \
-    void vk_dequantize_f32_##isa(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,  \
-                                 float *y, int rows);                                                           \
-    float vk_dequantize_relu_f32_##isa(const int32_t *acc, const float *row_scale, float x_scale,               \
-                                       const float *bias, const float *w0, const float *w1, float e0, float e1, \
-                                       float *y, int rows);
+#define VK_DECLARE_QUANTIZE(isa)                                                                                     \
+    float vk_quantize_f32_##isa(const float *x, int n, int n_padded, uint8_t *xu);                                   \
+    float vk_quantize_max_f32_##isa(const float *x, int n, int n_padded, uint8_t *xu, float maxabs);                 \
+    void vk_dequantize_f32_##isa(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,       \
+                                 float *y, int rows);                                                                \
+    float vk_dequantize_relu_f32_##isa(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, \
+                                       const float *w0, const float *w1, float e0, float e1, float *y, int rows);
 VK_DECLARE_QUANTIZE(ref)
 VK_DECLARE_QUANTIZE(sse2)
 VK_DECLARE_QUANTIZE(avx2)

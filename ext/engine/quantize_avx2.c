@@ -70,8 +70,8 @@ static inline int q_round_blocks(const float *x, int n, uint8_t *xu, float inv, 
         const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), flip = _mm256_set1_epi8((char)0x80);
         for (; i + 32 <= n; i += 32) {
             const __m256i w01 = _mm256_packs_epi32(quantize8_finite(x + i, vinv), quantize8_finite(x + i + 8, vinv));
-            const __m256i w23 = _mm256_packs_epi32(quantize8_finite(x + i + 16, vinv),
-                                                   quantize8_finite(x + i + 24, vinv));
+            const __m256i w23 =
+                _mm256_packs_epi32(quantize8_finite(x + i + 16, vinv), quantize8_finite(x + i + 24, vinv));
             const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23), order);
             _mm256_storeu_si256((__m256i *)(xu + i), _mm256_xor_si256(b, flip));
         }

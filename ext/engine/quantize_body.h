@@ -95,11 +95,11 @@ VK_Q_INLINE int dq_run(const int32_t *restrict acc, const float *restrict row_sc
     return r;
 }
 
-void VK_FN(vk_dequantize_f32_)(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                               float *y, int rows)
+void VK_FN(vk_dequantize_f32_)(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, float *y,
+                               int rows)
 {
-    const int r = bias ? dq_run(acc, row_scale, x_scale, bias, y, rows)
-                       : dq_run(acc, row_scale, x_scale, NULL, y, rows);
+    const int r =
+        bias ? dq_run(acc, row_scale, x_scale, bias, y, rows) : dq_run(acc, row_scale, x_scale, NULL, y, rows);
 #ifndef VK_Q_SCALAR
     if (r < rows) /* leftover rows */
         vk_dequantize_f32_ref(acc + r, row_scale + r, x_scale, bias ? bias + r : NULL, y + r, rows - r);
@@ -136,10 +136,14 @@ float VK_FN(vk_dequantize_relu_f32_)(const int32_t *acc, const float *row_scale,
 {
     float m;
     int r;
-    if (bias && w0) r = dr_run(acc, row_scale, x_scale, bias, w0, w1, e0, e1, y, rows, &m);
-    else if (bias) r = dr_run(acc, row_scale, x_scale, bias, NULL, NULL, e0, e1, y, rows, &m);
-    else if (w0) r = dr_run(acc, row_scale, x_scale, NULL, w0, w1, e0, e1, y, rows, &m);
-    else r = dr_run(acc, row_scale, x_scale, NULL, NULL, NULL, e0, e1, y, rows, &m);
+    if (bias && w0)
+        r = dr_run(acc, row_scale, x_scale, bias, w0, w1, e0, e1, y, rows, &m);
+    else if (bias)
+        r = dr_run(acc, row_scale, x_scale, bias, NULL, NULL, e0, e1, y, rows, &m);
+    else if (w0)
+        r = dr_run(acc, row_scale, x_scale, NULL, w0, w1, e0, e1, y, rows, &m);
+    else
+        r = dr_run(acc, row_scale, x_scale, NULL, NULL, NULL, e0, e1, y, rows, &m);
 #ifndef VK_Q_SCALAR
     if (r < rows) { /* leftover rows */
         const float mt = vk_dequantize_relu_f32_ref(acc + r, row_scale + r, x_scale, bias ? bias + r : NULL,

@@ -54,7 +54,10 @@ static inline uint32_t vk_noise_index(uint32_t k, uint32_t key_lo, uint32_t key_
  * render would share noise and stay sample-identical until some argmax flipped). */
 static inline uint64_t vk_noise_key(uint64_t key, float top)
 {
-    union { float f; uint32_t u; } b;
+    union {
+        float f;
+        uint32_t u;
+    } b;
     b.f = top + 0.0f;
     return key ^ ((uint64_t)b.u * 0x9e3779b97f4a7c15ull);
 }
@@ -70,9 +73,9 @@ typedef int (*vk_sample_acc_fn)(const int32_t *acc, const float *row_scale, floa
 /* Per-ISA versions (sample_<isa>.c, each compiled with its own flags). ref is the
  * definition; sse2 uses it too (SSE2 has no 32-bit multiply or gather, so a vector
  * version would not pay). */
-#define VK_DECLARE_SAMPLE(isa)                                                                                   \
-    int vk_sample_f32_##isa(const float *logits, int n, float t, const float *noise, uint64_t key);              \
-    int vk_sample_acc_f32_##isa(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,    \
+#define VK_DECLARE_SAMPLE(isa)                                                                                \
+    int vk_sample_f32_##isa(const float *logits, int n, float t, const float *noise, uint64_t key);           \
+    int vk_sample_acc_f32_##isa(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, \
                                 float *logits, int n, float t, const float *noise, uint64_t key);
 VK_DECLARE_SAMPLE(ref)
 VK_DECLARE_SAMPLE(avx2)
@@ -86,7 +89,10 @@ static inline int vk_top_tail(const int32_t *acc, const float *row_scale, float 
 {
     if (acc && k < n) vk_dequantize_f32_ref(acc + k, row_scale + k, x_scale, bias ? bias + k : NULL, logits + k, n - k);
     for (; k < n; k++)
-        if (logits[k] > top) { top = logits[k]; k_top = k; }
+        if (logits[k] > top) {
+            top = logits[k];
+            k_top = k;
+        }
     *top_out = top;
     return k_top;
 }

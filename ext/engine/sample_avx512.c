@@ -23,8 +23,8 @@ static inline int vk_first_max16(__m512 v, __m512i k, float *vmax)
  * first maximum (strict >, false for NaN); 16 lanes do what AVX2's two sets of 8 do.
  * With acc, the pass also writes the logits, dequantised by the dequantize rule (quantize.h) (the
  * leftover rows by the scalar rule); see sample_avx2.c. */
-static inline int top_pass(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                           float *logits, int n, float *top_out)
+static inline int top_pass(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, float *logits,
+                           int n, float *top_out)
 {
     int k = 0;
     const __m512 xs = _mm512_set1_ps(x_scale);
@@ -79,12 +79,12 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
     for (int it = 0; it < 3; it++) {
         const __mmask16 good = _mm512_cmp_ps_mask(_mm512_add_ps(thr, tb), vv0, _CMP_LT_OQ);
         const __m512 athr = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(thr), absmask));
-        const __m512 down = _mm512_sub_ps(thr, _mm512_add_ps(_mm512_mul_ps(athr, _mm512_set1_ps(0x1p-20f)),
-                                                             _mm512_set1_ps(0x1p-100f)));
+        const __m512 down =
+            _mm512_sub_ps(thr, _mm512_add_ps(_mm512_mul_ps(athr, _mm512_set1_ps(0x1p-20f)), _mm512_set1_ps(0x1p-100f)));
         thr = _mm512_mask_mov_ps(down, good, thr);
     }
-    thr = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY),
-                             _mm512_cmp_ps_mask(_mm512_add_ps(thr, tb), vv0, _CMP_LT_OQ), thr);
+    thr =
+        _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), _mm512_cmp_ps_mask(_mm512_add_ps(thr, tb), vv0, _CMP_LT_OQ), thr);
 
     const __m512i khi = _mm512_set1_epi32((int)key_hi), size = _mm512_set1_epi32(VK_NOISE_SIZE);
     const __m512i c1 = _mm512_set1_epi32(0x7feb352d), c2 = _mm512_set1_epi32((int)0x846ca68bu);
@@ -138,7 +138,10 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
     int cls = vk_first_max16(best, best_k, &best_v);
     for (; k < n; k++) {
         float v = logits[k] + t * noise[vk_noise_index((uint32_t)k, key_lo, key_hi)];
-        if (v > best_v) { best_v = v; cls = k; }
+        if (v > best_v) {
+            best_v = v;
+            cls = k;
+        }
     }
     return cls;
 }
@@ -151,7 +154,7 @@ int vk_sample_f32_avx512(const float *logits, int n, float t, const float *noise
 }
 
 int vk_sample_acc_f32_avx512(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                         float *logits, int n, float t, const float *noise, uint64_t key)
+                             float *logits, int n, float t, const float *noise, uint64_t key)
 {
     float top;
     const int k_top = top_pass(acc, row_scale, x_scale, bias, logits, n, &top);

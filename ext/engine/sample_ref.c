@@ -10,7 +10,10 @@ int vk_sample_f32_ref(const float *logits, int n, float t, const float *noise, u
     float top = -INFINITY;
     int k_top = 0;
     for (int k = 0; k < n; k++)
-        if (logits[k] > top) { top = logits[k]; k_top = k; } /* false for NaN */
+        if (logits[k] > top) {
+            top = logits[k];
+            k_top = k;
+        }                          /* false for NaN */
     if (!(t > 0.0f)) return k_top; /* argmax: the first class holding the largest logit */
     /* every class, in order, without branches on the data (they mispredict on flat
      * distributions); the vector levels skip classes, soundly, instead */
@@ -26,8 +29,8 @@ int vk_sample_f32_ref(const float *logits, int n, float t, const float *noise, u
     return best;
 }
 
-int vk_sample_acc_f32_ref(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                         float *logits, int n, float t, const float *noise, uint64_t key)
+int vk_sample_acc_f32_ref(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, float *logits,
+                          int n, float t, const float *noise, uint64_t key)
 {
     vk_dequantize_f32_ref(acc, row_scale, x_scale, bias, logits, n);
     return vk_sample_f32_ref(logits, n, t, noise, key);

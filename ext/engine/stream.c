@@ -27,7 +27,7 @@ int vk_engine_feed(vk_engine *e, const float *frames, int n)
         if (e->pred) vk_pred_frame_from_features(e->pred_setup, raw, &e->pred_fed[f % e->fcap]);
         if (e->n_excitation)
             vk_wr_exc_params(e, frames + (int64_t)i * e->n_features, &e->exc_inc[f % e->fcap], &e->exc_k[f % e->fcap],
-                       &e->exc_v[f % e->fcap]);
+                             &e->exc_v[f % e->fcap]);
     }
     e->frames_fed += n;
     return n;
@@ -47,8 +47,13 @@ int vk_wr_step_ready(const vk_engine *e, int64_t t)
 static void prev_sample(const vk_engine *e, int64_t i, int *a, int *b, float *audio)
 {
     if (i < 0) {
-        if (e->m.head == VK_HEAD_DUAL) { *a = 128; *b = 0; }
-        else { *a = e->n_classes / 2; *b = 0; }
+        if (e->m.head == VK_HEAD_DUAL) {
+            *a = 128;
+            *b = 0;
+        } else {
+            *a = e->n_classes / 2;
+            *b = 0;
+        }
         *audio = 0.0f;
         return;
     }
@@ -94,8 +99,13 @@ int vk_wr_prepare_lanes(vk_engine *e, vk_lane *ln)
             ln[b].pred = ln[b].stp + vk_pred_ltp(fr, e->pred);
             pred_inputs(e, ln[b].pred, x);
         } else {
-            if (e->m.head == VK_HEAD_DUAL) { x[0] = byte_input(pa); x[1] = byte_input(pb); }
-            else { x[0] = class_input(pa, e->n_classes); x[1] = 0.0f; }
+            if (e->m.head == VK_HEAD_DUAL) {
+                x[0] = byte_input(pa);
+                x[1] = byte_input(pb);
+            } else {
+                x[0] = class_input(pa, e->n_classes);
+                x[1] = 0.0f;
+            }
             x[2] = 0.0f;
         }
         for (int k = 1; k <= F; k++) {
@@ -134,8 +144,8 @@ void vk_wr_finish_lanes(vk_engine *e, const vk_lane *ln, int nl)
         if (e->pred)
             e->hist_audio[i & e->hmask] = vk_pred_push(e->pred, ln[k].stp, ln[k].pred, e->mulaw_table[ln[k].cls_a]);
         else
-            e->hist_audio[i & e->hmask] = e->m.head == VK_HEAD_DUAL ? dual_audio(ln[k].cls_a, ln[k].cls_b)
-                                                                    : e->mulaw_table[ln[k].cls_a];
+            e->hist_audio[i & e->hmask] =
+                e->m.head == VK_HEAD_DUAL ? dual_audio(ln[k].cls_a, ln[k].cls_b) : e->mulaw_table[ln[k].cls_a];
     }
     vk_wr_commit_states(e, nl);
     for (int k = 0; k < nl; k++) e->hmax[ln[k].b] = ln[k].hmax_a > ln[k].hmax_b ? ln[k].hmax_a : ln[k].hmax_b;
@@ -187,7 +197,10 @@ static inline float deemphasize(vk_engine *e, float x)
 void vk_engine_render(vk_engine *e, float *out, int n)
 {
     int k = 0;
-    while (k < n && e->pending_zeros > 0) { out[k++] = 0.0f; e->pending_zeros--; }
+    while (k < n && e->pending_zeros > 0) {
+        out[k++] = 0.0f;
+        e->pending_zeros--;
+    }
     while (k < n) {
         if (e->delivered < e->frontier) {
             out[k++] = deemphasize(e, e->hist_audio[e->delivered & e->hmask]);

@@ -3,9 +3,8 @@
 
 #include "wavernn_internal.h"
 
-void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
-                             const int32_t *cls_a, const int32_t *cls_b, int n,
-                             float *logits_a, float *logits_b)
+void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames, const int32_t *cls_a,
+                             const int32_t *cls_b, int n, float *logits_a, float *logits_b)
 {
     const int n_in = e->n_in;
     const int dual = e->m.head == VK_HEAD_DUAL;
@@ -33,7 +32,9 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
                 vk_wr_exc_params(e, features + clamp_frame(f, n_frames - 1) * e->n_features, &inc, &k, &v);
                 phase = vk_wr_exc_frame(e, phase, inc, k, v, exc);
             }
-            if (e->pred) vk_pred_frame_from_features(e->pred_setup, features + clamp_frame(f, n_frames - 1) * e->n_features, &pf);
+            if (e->pred)
+                vk_pred_frame_from_features(e->pred_setup, features + clamp_frame(f, n_frames - 1) * e->n_features,
+                                            &pf);
             cur_frame = f;
         }
         const float *ev = exc + (i - cur_frame * e->hop) * 2;
@@ -54,10 +55,13 @@ void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
             x[2] = 0.0f;
         }
         for (int k = 3; k < n_in; k++) x[k] = 0.0f;
-        if (e->n_excitation) { x[n_in - 2] = ev[0]; x[n_in - 1] = ev[1]; }
+        if (e->n_excitation) {
+            x[n_in - 2] = ev[0];
+            x[n_in - 1] = ev[1];
+        }
         lane.i = i;
         vk_wr_step_lanes(e, &lane, 1, &s, cls_a + i, dual ? cls_b + i : NULL, logits_a + (int64_t)i * e->n_classes,
-                   dual ? logits_b + (int64_t)i * 256 : NULL);
+                         dual ? logits_b + (int64_t)i * 256 : NULL);
         vk_wr_commit_states(e, 1);
         e->hmax[0] = lane.hmax_a > lane.hmax_b ? lane.hmax_a : lane.hmax_b;
         if (e->pred) {

@@ -88,22 +88,23 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
         e->pred_thr = vk_wr_alloc(sizeof(float) * e->n_classes);
         if (!e->pred_setup || !e->pred_fed || !e->pred_cond || !e->pred || !e->pred_thr ||
             model->head != VK_HEAD_MULAW || B != 1 || e->n_features < 3 || e->n_features - 2 > VK_PRED_MAX_ENV ||
-            vk_pred_setup_init(e->pred_setup, model->sample_rate, e->n_features - 2, model->preemphasis, model->ltp_gain)) {
+            vk_pred_setup_init(e->pred_setup, model->sample_rate, e->n_features - 2, model->preemphasis,
+                               model->ltp_gain)) {
             vk_engine_destroy(e);
             return NULL;
         }
     }
-    if ((e->n_excitation && (e->n_excitation != 2 || !model->exc_out_w || e->n_features < 2 || model->sample_rate < 1)) ||
-        !(model->preemphasis >= 0.0f && model->preemphasis <= 0.99f) ||
-        !e->exc_inc || !e->exc_v || !e->exc_k || !e->exc ||
-        !e->mulaw_table || !e->in_t || !e->frames || !e->cond || !e->cond_in || !e->cond_hid || !e->h || !e->hnew ||
-        !model->R.bias || /* the GRU adds it unconditionally */
+    if ((e->n_excitation &&
+         (e->n_excitation != 2 || !model->exc_out_w || e->n_features < 2 || model->sample_rate < 1)) ||
+        !(model->preemphasis >= 0.0f && model->preemphasis <= 0.99f) || !e->exc_inc || !e->exc_v || !e->exc_k ||
+        !e->exc || !e->mulaw_table || !e->in_t || !e->frames || !e->cond || !e->cond_in || !e->cond_hid || !e->h ||
+        !e->hnew || !model->R.bias || /* the GRU adds it unconditionally */
         !e->voicing_fed || !e->voicing_cond || !(model->highpass_hz >= 0.0f && model->highpass_hz < 1000.0f) ||
         !(model->temperature_unvoiced >= 0.0f) || !(model->temperature_unvoiced <= 100.0f) ||
-        model->O2.rows != e->n_classes || (model->head == VK_HEAD_DUAL && model->O4.rows != 256) || /* one logit a class */
-        !e->hmax || !e->hid || !e->logits || !e->xin || !e->xu || !e->acc || !e->xscale || !e->acc_r ||
-        !e->xscale_r || !e->exc_w0 || !e->exc_w1 ||
-        !e->hist_a || !e->hist_b || !e->hist_audio) {
+        model->O2.rows != e->n_classes ||
+        (model->head == VK_HEAD_DUAL && model->O4.rows != 256) || /* one logit a class */
+        !e->hmax || !e->hid || !e->logits || !e->xin || !e->xu || !e->acc || !e->xscale || !e->acc_r || !e->xscale_r ||
+        !e->exc_w0 || !e->exc_w1 || !e->hist_a || !e->hist_b || !e->hist_audio) {
         vk_engine_destroy(e);
         return NULL;
     }
@@ -126,7 +127,7 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
     }
     vk_engine_set_level(e, level);
     e->dc_pole = (float)(1.0 - 2.0 * 3.14159265358979323846 * (double)model->highpass_hz /
-                         (double)(model->sample_rate > 0 ? model->sample_rate : 16000));
+                                   (double)(model->sample_rate > 0 ? model->sample_rate : 16000));
     e->latency = (int64_t)model->lookahead * e->hop + (int64_t)B * (B - 1) * e->horizon;
     vk_engine_reset(e, seed);
     return e;
@@ -135,22 +136,22 @@ vk_engine *vk_engine_create(const vk_model *model, int level, uint64_t seed, int
 void vk_engine_destroy(vk_engine *e)
 {
     if (!e) return;
-    void *bufs[] = {e->frames, e->exc_inc, e->exc_v, e->exc_k, e->exc, e->cond, e->cond_in, e->cond_hid, e->h, e->hnew,
-                    e->hmax, e->hid, e->logits, e->xin, e->xu, e->acc, e->xscale, e->acc_r, e->xscale_r,
-                    e->exc_w0, e->exc_w1,
-                    e->hist_a, e->hist_b, e->hist_audio, e->mulaw_table, e->in_t, e->voicing_fed, e->voicing_cond,
-                    e->pred_setup, e->pred_fed, e->pred_cond, e->pred, e->pred_thr};
+    void *bufs[] = {e->frames,      e->exc_inc,  e->exc_v,       e->exc_k,        e->exc,        e->cond,
+                    e->cond_in,     e->cond_hid, e->h,           e->hnew,         e->hmax,       e->hid,
+                    e->logits,      e->xin,      e->xu,          e->acc,          e->xscale,     e->acc_r,
+                    e->xscale_r,    e->exc_w0,   e->exc_w1,      e->hist_a,       e->hist_b,     e->hist_audio,
+                    e->mulaw_table, e->in_t,     e->voicing_fed, e->voicing_cond, e->pred_setup, e->pred_fed,
+                    e->pred_cond,   e->pred,     e->pred_thr};
     for (size_t i = 0; i < sizeof(bufs) / sizeof(bufs[0]); i++) free(bufs[i]);
     free(e);
 }
 
-void vk_engine_set_level(vk_engine *e, int level)
+void vk_engine_set_level(vk_engine *e, int level) { e->isa = *vk_isa_tables[level]; }
+
+void vk_engine_set_temperature(vk_engine *e, float t)
 {
-    e->isa = *vk_isa_tables[level];
+    e->temperature = e->temperature_unvoiced = t > 0.0f ? t : 0.0f;
 }
-
-void vk_engine_set_temperature(vk_engine *e, float t) { e->temperature = e->temperature_unvoiced = t > 0.0f ? t : 0.0f; }
-
 
 void vk_engine_reset(vk_engine *e, uint64_t seed)
 {

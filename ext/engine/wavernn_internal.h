@@ -82,12 +82,12 @@ struct vk_engine {
     int32_t *acc, *acc_r;
     float *xscale, *xscale_r;
     float *exc_w0, *exc_w1; /* exc_out_w's two columns, [H] each (one vector load per term) */
-    float *mulaw_table; /* [Q] audio value of each mu-law class */
-    float *in_t;        /* in_w transposed, [n_in][3H] */
-    int xu_stride;     /* bytes between lanes' quantised inputs (64-byte multiple) */
-    int acc_stride;    /* int32 between lanes' accumulators (>= max(3H, Q), 16-multiple) */
-    int state_stride;  /* floats between sub-tensors' h, hnew, hid (H padded to 16) */
-    int logits_stride; /* floats between sub-tensors' logits (Q padded to 16) */
+    float *mulaw_table;     /* [Q] audio value of each mu-law class */
+    float *in_t;            /* in_w transposed, [n_in][3H] */
+    int xu_stride;          /* bytes between lanes' quantised inputs (64-byte multiple) */
+    int acc_stride;         /* int32 between lanes' accumulators (>= max(3H, Q), 16-multiple) */
+    int state_stride;       /* floats between sub-tensors' h, hnew, hid (H padded to 16) */
+    int logits_stride;      /* floats between sub-tensors' logits (Q padded to 16) */
 
     /* generated history by global sample index, ring of hcap (power of two) */
     int32_t *hist_a, *hist_b; /* dual: coarse, fine; mulaw: class */
