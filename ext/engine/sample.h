@@ -70,8 +70,8 @@ typedef int (*vk_sample_fn)(const float *logits, int n, float t, const float *no
 typedef int (*vk_sample_acc_fn)(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
                                 float *logits, int n, float t, const float *noise, uint64_t key);
 
-/* Per-ISA versions (sample_<isa>.c, each compiled with its own flags). ref is the
- * definition; sse2 uses it too (SSE2 has no 32-bit multiply or gather, so a vector
+/* Per-ISA versions (sample_<isa>.c, each compiled with its own flags, each an instance
+ * of sample_body.h). ref is the definition; sse2 uses it too (SSE2 has no 32-bit multiply or gather, so a vector
  * version would not pay). */
 #define VK_DECLARE_SAMPLE(isa)                                                                                \
     int vk_sample_f32_##isa(const float *logits, int n, float t, const float *noise, uint64_t key);           \
@@ -95,6 +95,21 @@ static inline int vk_top_tail(const int32_t *acc, const float *row_scale, float 
         }
     *top_out = top;
     return k_top;
+}
+
+/* The Gumbel values of classes [k, n), in order, folded into a running first maximum
+ * (value best_v, class cls; returns the class): the plain C sampler runs it on every
+ * class, the vector ones on the classes past their last full vector. Branchless (on a
+ * flat distribution branches would mispredict). */
+static inline int vk_sample_tail(const float *logits, int k, int n, float t, const float *noise, uint32_t key_lo,
+                                 uint32_t key_hi, float best_v, int cls)
+{
+    for (; k < n; k++) {
+        const float v = logits[k] + t * noise[vk_noise_index((uint32_t)k, key_lo, key_hi)];
+        cls = v > best_v ? k : cls;
+        best_v = v > best_v ? v : best_v;
+    }
+    return cls;
 }
 
 #endif

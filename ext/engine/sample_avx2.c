@@ -230,28 +230,10 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
     }
     k = n8;
     float best_v;
-    int cls = vk_first_max8(best, best_k, &best_v);
-    for (; k < n; k++) { /* leftover classes come after every vector class */
-        float v = logits[k] + t * noise[vk_noise_index((uint32_t)k, key_lo, key_hi)];
-        if (v > best_v) {
-            best_v = v;
-            cls = k;
-        }
-    }
-    return cls;
+    const int cls = vk_first_max8(best, best_k, &best_v);
+    return vk_sample_tail(logits, k, n, t, noise, key_lo, key_hi, best_v, cls); /* after every vector class */
 }
 
-int vk_sample_f32_avx2(const float *logits, int n, float t, const float *noise, uint64_t key)
-{
-    float top;
-    const int k_top = top_pass(NULL, NULL, 0.0f, NULL, (float *)logits, n, &top); /* reads only */
-    return sample_rest(logits, n, t, noise, key, top, k_top);
-}
-
-int vk_sample_acc_f32_avx2(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, float *logits,
-                           int n, float t, const float *noise, uint64_t key)
-{
-    float top;
-    const int k_top = top_pass(acc, row_scale, x_scale, bias, logits, n, &top);
-    return sample_rest(logits, n, t, noise, key, top, k_top);
-}
+#define VK_S_PASSES 1
+#define VK_ISA avx2
+#include "sample_body.h"
