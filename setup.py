@@ -1,11 +1,11 @@
 """Build of the compiled core.
 
-Each kernel file in ext/kernels/ is compiled with the flags of its own ISA, so one
-build runs on any x86-64 CPU and the dispatcher picks the best level at import. The
-float code around the kernels is compiled with -ffp-contract=off (no FMA): most of it
-once, with baseline flags; the hot elementwise parts per ISA (ENGINE_ISA_FILES), doing
-the same IEEE operations per element, so the results are the same bits whatever level
-runs.
+Each per-ISA file (ISA_FILES: the kernels in ext/kernels/, the GRU update, quantiser
+and sampler in ext/engine/) is compiled with the flags of its own ISA, so one build runs
+on any x86-64 CPU and ext/isa_dispatch.c's tables give every level its functions. The
+float code is compiled with -ffp-contract=off (no FMA): the per-ISA float files do the
+same IEEE operations per element, the rest is compiled once with baseline flags, so the
+results are the same bits whatever level runs.
 """
 
 import os
@@ -17,7 +17,8 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 KERNEL_DIR = "ext/kernels"
-COMMON_FLAGS = ["-std=c99", "-O3", "-ffp-contract=off", "-fno-math-errno", "-Wall"]
+ENGINE_DIR = "ext/engine"
+COMMON_FLAGS = ["-std=c99", "-O3", "-ffp-contract=off", "-fno-math-errno", "-Wall", "-Werror"]
 X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "i386")
 
 # ISA level -> flags for its kernel file (ref is plain C).
@@ -36,7 +37,9 @@ if X86:
 # SIMDe's portable intrinsics (ext/simde_isa.h; Debian: libsimde-dev) and every level is
 # offered, so each level's own code runs here and its bits can be checked. Never for use.
 EMULATE_ISA = X86 and os.environ.get("VOCODER_EMULATE_ISA") == "1"
-EMULATED_FLAGS = ["-mavx2", "-include", "ext/simde_isa.h"]
+# -Wno-psabi: GCC notes that SIMDe's 512-bit vector types are passed differently without
+# AVX-512; only these files' own static functions pass them, so the ABI never meets.
+EMULATED_FLAGS = ["-mavx2", "-include", "ext/simde_isa.h", "-Wno-psabi"]
 
 
 def isa_flags(flags):
@@ -46,35 +49,30 @@ def isa_flags(flags):
     return flags
 
 
-# Engine files compiled per ISA (no FMA: the float results must match across levels).
-# The elementwise ones (quantiser, sampler) also go into the kernels module, whose test
-# hooks compare every level's version with the plain C one.
-ELEMENTWISE_ISA_FILES = {"ext/engine/quantize_avx2.c": ["-mavx2"],
-                         "ext/engine/quantize_avx512.c": ["-mavx512f"],
-                         "ext/engine/sample_avx2.c": ["-mavx2"],
-                         "ext/engine/sample_avx512.c": ["-mavx512f"]} if X86 else {}
-ENGINE_ISA_FILES = {"ext/engine/gru_f32_avx2.c": ["-mavx2"],
-                    "ext/engine/gru_f32_avx512.c": ["-mavx512f"],
-                    **ELEMENTWISE_ISA_FILES} if X86 else {}
-ENGINE_NAME = "vocoder._engine"
-ENGINE_DIR = "ext/engine"
+# Every file with one level's version of an operation: path -> the flags of its ISA
+# (ext/isa_dispatch.c puts each function in its levels' tables). The float ones get no
+# FMA (-ffp-contract=off in COMMON_FLAGS; -mavx2 alone): their results must match across
+# levels. Both extensions link all of them (the kernels module's test hooks compare
+# every level's version with the plain C one).
+ISA_FILES = {f"{KERNEL_DIR}/sparse_gemv_i8_{isa}.c": flags for isa, flags in KERNEL_FLAGS.items()}
+ISA_FILES.update({f"{ENGINE_DIR}/{op}_ref.c": [] for op in ("gru_f32", "quantize", "sample", "excitation", "dense_f32")})
+if X86:
+    ISA_FILES.update({f"{ENGINE_DIR}/{op}_sse2.c": ["-msse2"] for op in ("gru_f32", "quantize", "excitation", "dense_f32")})
+    for op in ("gru_f32", "quantize", "sample"):
+        ISA_FILES[f"{ENGINE_DIR}/{op}_avx2.c"] = ["-mavx2"]
+        ISA_FILES[f"{ENGINE_DIR}/{op}_avx512.c"] = ["-mavx512f"]
 
 KERNEL_USERS = set()  # extensions that link the per-ISA kernel objects (cythonize copies Extensions, so track names)
 
 
 class BuildWithIsaFlags(build_ext):
-    """Compile each per-ISA kernel into its own object with its own flags, then link
+    """Compile each per-ISA file into its own object with its own flags, then link
     those objects into every extension that asks for them."""
 
     def build_extension(self, ext):
         if ext.name in KERNEL_USERS:
             objects = []
-            for isa, flags in KERNEL_FLAGS.items():
-                src = os.path.join(KERNEL_DIR, f"sparse_gemv_i8_{isa}.c")
-                objects += self.compiler.compile(
-                    [src], output_dir=self.build_temp, include_dirs=["ext", KERNEL_DIR],
-                    extra_postargs=COMMON_FLAGS + isa_flags(flags), depends=ext.depends)
-            for src, flags in (ENGINE_ISA_FILES if ext.name == ENGINE_NAME else ELEMENTWISE_ISA_FILES).items():
+            for src, flags in ISA_FILES.items():
                 objects += self.compiler.compile(
                     [src], output_dir=self.build_temp, include_dirs=["ext", KERNEL_DIR],
                     extra_postargs=COMMON_FLAGS + isa_flags(flags), depends=ext.depends)
@@ -93,23 +91,20 @@ def extension(name, pyx, c_sources):
         depends=[os.path.join(KERNEL_DIR, f) for f in os.listdir(KERNEL_DIR)]
         # every engine source and header: a per-ISA file or a shared body changed alone must rebuild
         + sorted(os.path.join(ENGINE_DIR, f) for f in os.listdir(ENGINE_DIR) if f.endswith((".c", ".h")))
-        + ["ext/cpu_detect.h", "ext/simde_isa.h", "vocoder/_kernels.pxd"],
+        + ["ext/cpu_detect.h", "ext/isa.h", "ext/vk_paste.h", "ext/simde_isa.h", "vocoder/_kernels.pxd"],
     )
     KERNEL_USERS.add(name)
     return ext
 
 
-SHARED_C = ["ext/cpu_detect.c", "ext/engine/quantize.c", "ext/engine/quantize_dispatch.c", "ext/engine/sample.c",
-            f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
-ENGINE_C = ["ext/engine/wavernn.c", "ext/engine/predict.c", "ext/engine/voice.c", "ext/engine/singer.c", "ext/engine/resample.c", "ext/engine/quantize.c",
-            "ext/engine/gru_f32_scalar.c", "ext/engine/gru_f32_dispatch.c", "ext/engine/quantize_dispatch.c", "ext/engine/sample.c", f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
-if X86:
-    ENGINE_C.append("ext/engine/gru_f32_sse2.c")
+SHARED_C = ["ext/cpu_detect.c", "ext/isa_dispatch.c"]
+ENGINE_C = [f"{ENGINE_DIR}/{f}.c" for f in ("wavernn", "conditioning", "lanes", "stream", "teacher_force", "batch",
+                                             "predict", "voice", "singer", "resample")] + ["ext/isa_dispatch.c"]
 
 setup(
     ext_modules=cythonize(
         [extension("vocoder._kernels", "vocoder/_kernels.pyx", SHARED_C),
-         extension(ENGINE_NAME, "vocoder/_engine.pyx", ENGINE_C)],
+         extension("vocoder._engine", "vocoder/_engine.pyx", ENGINE_C)],
         compiler_directives={"language_level": "3"},
     ),
     cmdclass={"build_ext": BuildWithIsaFlags},

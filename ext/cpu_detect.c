@@ -1,5 +1,5 @@
 #include "cpu_detect.h"
-#include "kernels/sparse_gemv_i8.h"
+#include "isa.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -55,8 +55,8 @@ uint32_t vk_cpu_levels(void)
 {
 #ifdef VK_EMULATED_ISA
     /* the test build of setup.py's VOCODER_EMULATE_ISA: every x86 level runs (SIMDe) */
-    return (1u << VK_LEVEL_REF) | (1u << VK_LEVEL_SSE2) | (1u << VK_LEVEL_AVX2) | (1u << VK_LEVEL_AVXVNNI)
-           | (1u << VK_LEVEL_AVX512) | (1u << VK_LEVEL_AVX512VNNI);
+    return (1u << VK_LEVEL_REF) | (1u << VK_LEVEL_SSE2) | (1u << VK_LEVEL_AVX2) | (1u << VK_LEVEL_AVXVNNI) |
+           (1u << VK_LEVEL_AVX512) | (1u << VK_LEVEL_AVX512VNNI);
 #endif
     const uint32_t f = vk_cpu_flags();
     uint32_t levels = 1u << VK_LEVEL_REF;

@@ -23,7 +23,7 @@ enum {
 
 /* Bit set of VK_CPU_* flags of the running CPU. */
 uint32_t vk_cpu_flags(void);
-/* Bit set of vk_level values this CPU and OS can run (bit 0, ref, always set). */
+/* Bit set of vk_level values (isa.h) this CPU and OS can run (bit 0, ref, always set). */
 uint32_t vk_cpu_levels(void);
 
 #endif

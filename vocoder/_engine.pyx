@@ -4,7 +4,7 @@
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint64_t
 import numpy as np
 cimport numpy as cnp
-from vocoder._kernels cimport PackedMatrix, vk_bsmat
+from vocoder._kernels cimport PackedMatrix, vk_bsmat, vk_isa_table, vk_isa_tables
 
 cnp.import_array()
 
@@ -539,23 +539,9 @@ cdef class VoiceGroupCore:
 # ---- the engine's fused elementwise functions, for tests (every level must give the
 # bits of the plain C version, and the same as the unfused functions they replace) ----
 
-cdef extern from "engine/quantize.h":
-    ctypedef float (*vk_quantize_max_fn)(const float *x, int n, int n_padded, uint8_t *xu, float maxabs) noexcept nogil
-    ctypedef float (*vk_dequantize_relu_fn)(const int32_t *acc, const float *row_scale, float x_scale,
-                                            const float *bias, const float *w0, const float *w1, float e0,
-                                            float e1, float *y, int rows) noexcept nogil
-    ctypedef int (*vk_sample_acc_fn)(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                                     float *logits, int n, float t, const float *noise, uint64_t key) noexcept nogil
-    ctypedef struct vk_quant_fns:
-        vk_quantize_max_fn quantize_max
-        vk_dequantize_relu_fn dequantize_relu
-        vk_sample_acc_fn sample_acc
-    vk_quant_fns vk_quant_for_level(int level) nogil
-
-
 def elementwise_quantize_max(int level, const float[::1] x, int n_padded, float maxabs):
     """(scale, bytes[n_padded]) from ``level``'s quantiser given max |x| (quantize_max)."""
-    cdef vk_quant_fns f = vk_quant_for_level(level)
+    cdef const vk_isa_table *f = vk_isa_tables[level]
     cdef uint8_t[::1] xu = np.empty(max(n_padded, 1), np.uint8)
     cdef float xs
     with nogil:
@@ -566,7 +552,7 @@ def elementwise_quantize_max(int level, const float[::1] x, int n_padded, float 
 def elementwise_dequantize_relu(int level, const int32_t[::1] acc, const float[::1] row_scale, float x_scale,
                                 bias, w0, w1, float e0, float e1):
     """(y, max y) from ``level``'s fused hidden-layer output (bias, w0/w1: None or float32[rows])."""
-    cdef vk_quant_fns f = vk_quant_for_level(level)
+    cdef const vk_isa_table *f = vk_isa_tables[level]
     cdef int rows = acc.shape[0]
     cdef float[::1] y = np.empty(max(rows, 1), np.float32)
     cdef const float[::1] b, a0, a1
@@ -590,7 +576,7 @@ def elementwise_dequantize_relu(int level, const int32_t[::1] acc, const float[:
 def elementwise_sample_acc(int level, const int32_t[::1] acc, const float[::1] row_scale, float x_scale, bias,
                            float t, const float[::1] noise, uint64_t key):
     """(class, logits) from ``level``'s sampler fed with an output layer's accumulators."""
-    cdef vk_quant_fns f = vk_quant_for_level(level)
+    cdef const vk_isa_table *f = vk_isa_tables[level]
     cdef int n = acc.shape[0]
     cdef float[::1] y = np.empty(max(n, 1), np.float32)
     cdef const float[::1] b

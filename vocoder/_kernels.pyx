@@ -14,22 +14,7 @@ cdef extern from "cpu_detect.h":
     uint32_t vk_cpu_flags() nogil
     uint32_t vk_cpu_levels() nogil
 
-cdef extern from "engine/quantize.h":
-    float vk_quantize_f32(const float *x, int n, int n_padded, uint8_t *xu) nogil
-    void vk_dequantize(const int32_t *acc, const float *row_scale, float x_scale,
-                       const float *bias, float *y, int rows) nogil
-    ctypedef float (*vk_quantize_fn)(const float *x, int n, int n_padded, uint8_t *xu) noexcept nogil
-    ctypedef void (*vk_dequantize_fn)(const int32_t *acc, const float *row_scale, float x_scale,
-                                      const float *bias, float *y, int rows) noexcept nogil
-    ctypedef int (*vk_sample_fn)(const float *logits, int n, float t, const float *noise, uint64_t key) noexcept nogil
-    ctypedef struct vk_quant_fns:
-        vk_quantize_fn quantize
-        vk_dequantize_fn dequantize
-        vk_sample_fn sample
-    vk_quant_fns vk_quant_for_level(int level) nogil
-    int VK_NOISE_SIZE
-
-LEVEL_NAMES = tuple(vk_kernel_tables[i].name.decode() for i in range(VK_LEVEL_COUNT))
+LEVEL_NAMES = tuple(vk_isa_tables[i].name.decode() for i in range(VK_LEVEL_COUNT))
 MAX_BATCH = VK_MAX_BATCH
 
 _FLAG_NAMES = ("sse2", "ssse3", "sse4.1", "avx", "fma", "avx2", "avxvnni", "avx512f",
@@ -89,36 +74,37 @@ cdef class PackedMatrix:
         self.m.col_blocks = cols_padded // 4
 
     def gemv(self, int level, const uint8_t[::1] xu, int32_t[::1] y):
-        cdef vk_gemv_fn fn = vk_kernel_tables[level].gemv
+        cdef vk_gemv_fn fn = vk_isa_tables[level].sparse_gemv
         with nogil:
             fn(&self.m, &xu[0], &y[0])
 
     def gemm(self, int level, const uint8_t[:, ::1] xu, int32_t[:, ::1] y):
-        cdef vk_gemm_fn fn = vk_kernel_tables[level].gemm
+        cdef vk_gemm_fn fn = vk_isa_tables[level].sparse_gemm
         cdef int batch = xu.shape[0]
         with nogil:
             fn(&self.m, batch, &xu[0, 0], xu.shape[1], &y[0, 0], y.shape[1])
 
     def matvec_float(self, int level, const float[::1] x, const float[::1] scales,
                      const float[::1] bias, float[::1] y):
-        """Quantise x once, multiply, then scale and add bias (shared float code)."""
-        cdef vk_gemv_fn fn = vk_kernel_tables[level].gemv
+        """Quantise x once, multiply, then scale and add bias (the level's quantiser and
+        dequantiser: the same bits on every level)."""
+        cdef const vk_isa_table *t = vk_isa_tables[level]
         cdef uint8_t[::1] xu = np.empty(self.cols_padded, np.uint8)
         cdef int32_t[::1] acc = np.empty(self.rows_padded, np.int32)
         cdef float xs
         cdef int rows = y.shape[0]
         with nogil:
-            xs = vk_quantize_f32(&x[0], x.shape[0], self.cols_padded, &xu[0])
-            fn(&self.m, &xu[0], &acc[0])
-            vk_dequantize(&acc[0], &scales[0], xs, &bias[0], &y[0], rows)
+            xs = t.quantize(&x[0], x.shape[0], self.cols_padded, &xu[0])
+            t.sparse_gemv(&self.m, &xu[0], &acc[0])
+            t.dequantize(&acc[0], &scales[0], xs, &bias[0], &y[0], rows)
 
     def time_calls(self, int level, const uint8_t[:, ::1] xu, int calls, int repeats):
         """ns per call for each of ``repeats`` runs of ``calls`` back-to-back calls.
 
         One vector uses the gemv kernel, several the batched gemm kernel.
         """
-        cdef vk_gemv_fn gemv = vk_kernel_tables[level].gemv
-        cdef vk_gemm_fn gemm = vk_kernel_tables[level].gemm
+        cdef vk_gemv_fn gemv = vk_isa_tables[level].sparse_gemv
+        cdef vk_gemm_fn gemm = vk_isa_tables[level].sparse_gemm
         cdef int batch = xu.shape[0]
         cdef int32_t[:, ::1] y = _aligned(batch * self.rows_padded, np.int32).reshape(batch, self.rows_padded)
         cdef double[::1] out = np.empty(repeats, np.float64)
@@ -145,7 +131,7 @@ NOISE_SIZE = VK_NOISE_SIZE
 
 def elementwise_quantize(int level, const float[::1] x, int n_padded):
     """(scale, bytes[n_padded]) from the engine's quantiser of ``level``."""
-    cdef vk_quant_fns f = vk_quant_for_level(level)
+    cdef const vk_isa_table *f = vk_isa_tables[level]
     cdef uint8_t[::1] xu = np.empty(max(n_padded, 1), np.uint8)
     cdef float xs
     with nogil:
@@ -155,7 +141,7 @@ def elementwise_quantize(int level, const float[::1] x, int n_padded):
 
 def elementwise_dequantize(int level, const int32_t[::1] acc, const float[::1] row_scale, float x_scale, bias):
     """y from the engine's dequantiser of ``level`` (bias None or float32[rows])."""
-    cdef vk_quant_fns f = vk_quant_for_level(level)
+    cdef const vk_isa_table *f = vk_isa_tables[level]
     cdef int rows = acc.shape[0]
     cdef float[::1] y = np.empty(max(rows, 1), np.float32)
     cdef const float[::1] b
@@ -170,7 +156,7 @@ def elementwise_dequantize(int level, const int32_t[::1] acc, const float[::1] r
 
 def elementwise_sample(int level, const float[::1] logits, float t, const float[::1] noise, uint64_t key):
     """The class the engine's sampler of ``level`` draws (noise: NOISE_SIZE entries)."""
-    cdef vk_quant_fns f = vk_quant_for_level(level)
+    cdef const vk_isa_table *f = vk_isa_tables[level]
     cdef int c
     with nogil:
         c = f.sample(&logits[0], logits.shape[0], t, &noise[0], key)

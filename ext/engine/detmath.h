@@ -10,7 +10,10 @@ static inline double vk_exp2(double x)
 {
     double n = floor(x), r = (x - n) * 0.69314718055994530942; /* r in [0, ln 2) */
     double term = 1.0, sum = 1.0;
-    for (int k = 1; k <= 18; k++) { term = term * r / k; sum = sum + term; }
+    for (int k = 1; k <= 18; k++) {
+        term = term * r / k;
+        sum = sum + term;
+    }
     return ldexp(sum, (int)n);
 }
 

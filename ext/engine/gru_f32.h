@@ -8,7 +8,7 @@
  * on the fly. Every level runs the same IEEE operations in the same order on
  * each unit (only the lane count differs, and there is no FMA), so every level gives
  * the same bits. gru_f32_body.h holds the body; each gru_f32_<isa>.c compiles it with
- * its own flags. */
+ * its own flags; isa_dispatch.c puts each in its levels' tables. */
 #ifndef VK_GRU_F32_H
 #define VK_GRU_F32_H
 
@@ -43,7 +43,7 @@ typedef struct {
 } vk_gru_shape;
 
 /* gh = R h as the kernel left it: row r of gh is (float)acc[r] * (row_scale[r] *
- * x_scale) + bias[r], vk_dequantize's rule (bias required). */
+ * x_scale) + bias[r], the dequantize rule (quantize.h) (bias required). */
 typedef struct {
     const int32_t *acc;
     const float *row_scale, *bias;
@@ -51,24 +51,19 @@ typedef struct {
 } vk_gru_rec;
 
 /* Returns max |h'| over the units written, so h' can be quantised without a pass to
- * find it (vk_quant_fns.quantize_max, which needs x free of NaN). h' is always finite:
+ * find it (isa.h's quantize_max, which needs x free of NaN). h' is always finite:
  * the clamps in vk_tanh1 take NaN and inf to +-4.97, so r, u are in [0, 1] and |n| < 1,
  * and h' = (1 - u) n + u h stays within about 1 of 0 from h = 0 on. */
 typedef float (*vk_gru_fn)(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
                            const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1);
 
-float vk_gru_f32_scalar(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
-                        const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1);
-#ifndef VK_NO_X86
-float vk_gru_f32_sse2(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
-                      const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1);
-float vk_gru_f32_avx2(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
-                      const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1);
-float vk_gru_f32_avx512(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias,
-                        const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1);
-#endif
-
-/* The function for a kernel level (VK_LEVEL_*). */
-vk_gru_fn vk_gru_for_level(int level);
+/* Per-ISA versions (gru_f32_<isa>.c, each compiled with its own flags). */
+#define VK_DECLARE_GRU(isa)                                                                                 \
+    float vk_gru_f32_##isa(const vk_gru_shape *s, const float *x, const float *cond, const float *sub_bias, \
+                           const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1);
+VK_DECLARE_GRU(ref)
+VK_DECLARE_GRU(sse2)
+VK_DECLARE_GRU(avx2)
+VK_DECLARE_GRU(avx512)
 
 #endif

@@ -1,4 +1,7 @@
 /* GRU update, 8 lanes (AVX2 machines; AVX arithmetic only, compiled without FMA). */
-#define VK_GRU_NAME vk_gru_f32_avx2
+#ifndef __AVX2__
+#error "compile gru_f32_avx2.c with -mavx2 (and no FMA contraction)"
+#endif
+#define VK_ISA avx2
 #include "vec_f32_avx2.h"
 #include "gru_f32_body.h"

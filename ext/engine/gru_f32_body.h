@@ -1,12 +1,14 @@
 /* Body of the fused gates + GRU update; see gru_f32.h. Before including, define
- * VK_GRU_NAME and, for a vector version, include that width's operations
+ * VK_ISA (the level's name: the function is vk_gru_f32_<VK_ISA>) and, for a vector
+ * version, include that width's operations
  * (vec_f32_sse2.h, vec_f32_avx2.h, vec_f32_avx512.h). Without them the same code is
- * instantiated on single floats (vec_f32_scalar.h): that is vk_gru_f32_scalar, the
+ * instantiated on single floats (vec_f32_scalar.h): that is vk_gru_f32_ref, the
  * definition, and the vector versions hand it their leftover units, so there is one
  * sequence of operations per unit, written once. */
 #include <stddef.h>
 
 #include "gru_f32.h"
+#include "vk_paste.h"
 
 #ifndef VK_V
 #include "vec_f32_scalar.h"
@@ -53,7 +55,7 @@ VK_GRU_INLINE VK_V gru_gatev(const float *restrict in_t, int H3, const float *re
 }
 
 /* gh = (float)acc * (row_scale * x_scale) + bias for rows r..: R's dequantisation,
- * the operations of vk_dequantize in its order, so the same bits as the separate pass
+ * the operations of dequantize (quantize.h) in its order, so the same bits as the separate pass
  * it replaces (which wrote gh to memory only for the gates to read it back) */
 VK_GRU_INLINE VK_V gru_ghv(const vk_gru_rec *restrict g, VK_V xs, int r)
 {
@@ -109,8 +111,8 @@ VK_GRU_INLINE int gru_run(const float *restrict in_t, int H, const float *restri
     return c0;
 }
 
-float VK_GRU_NAME(const vk_gru_shape *s, const float *x, const float *cond, const float *sb,
-                  const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1)
+float VK_FN(vk_gru_f32_)(const vk_gru_shape *s, const float *x, const float *cond, const float *sb,
+                         const vk_gru_rec *gh, const float *h, float *hnew, int u0, int u1)
 {
     const float *in_t = s->in_t;
     const int H = s->H;
@@ -120,20 +122,20 @@ float VK_GRU_NAME(const vk_gru_shape *s, const float *x, const float *cond, cons
      * the sub_bias stream (a NULL constant folds the test away) */
     if (s->sub_bias_zero) {
         switch (s->n_in) {
-        case 3: j = gru_run(in_t, H, x, 3, cond, NULL, gh, h, hnew, u0, u1, &m); break;
-        case 5: j = gru_run(in_t, H, x, 5, cond, NULL, gh, h, hnew, u0, u1, &m); break;
-        default: j = gru_run(in_t, H, x, s->n_in, cond, NULL, gh, h, hnew, u0, u1, &m); break;
+            case 3: j = gru_run(in_t, H, x, 3, cond, NULL, gh, h, hnew, u0, u1, &m); break;
+            case 5: j = gru_run(in_t, H, x, 5, cond, NULL, gh, h, hnew, u0, u1, &m); break;
+            default: j = gru_run(in_t, H, x, s->n_in, cond, NULL, gh, h, hnew, u0, u1, &m); break;
         }
     } else {
         switch (s->n_in) {
-        case 4: j = gru_run(in_t, H, x, 4, cond, sb, gh, h, hnew, u0, u1, &m); break;
-        case 6: j = gru_run(in_t, H, x, 6, cond, sb, gh, h, hnew, u0, u1, &m); break;
-        default: j = gru_run(in_t, H, x, s->n_in, cond, sb, gh, h, hnew, u0, u1, &m); break;
+            case 4: j = gru_run(in_t, H, x, 4, cond, sb, gh, h, hnew, u0, u1, &m); break;
+            case 6: j = gru_run(in_t, H, x, 6, cond, sb, gh, h, hnew, u0, u1, &m); break;
+            default: j = gru_run(in_t, H, x, s->n_in, cond, sb, gh, h, hnew, u0, u1, &m); break;
         }
     }
 #ifndef VK_GRU_SCALAR
     if (j < u1) { /* leftover units */
-        const float mt = vk_gru_f32_scalar(s, x, cond, sb, gh, h, hnew, j, u1);
+        const float mt = vk_gru_f32_ref(s, x, cond, sb, gh, h, hnew, j, u1);
         m = vk_maxf(mt, m);
     }
 #else

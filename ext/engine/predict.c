@@ -24,7 +24,10 @@ static double det_log(double x)
     int e;
     double m = frexp(x, &e);
     double z = (m - 1.0) / (m + 1.0), z2 = z * z, term = z, sum = 0.0;
-    for (int k = 1; k <= 79; k += 2) { sum = sum + term / k; term = term * z2; }
+    for (int k = 1; k <= 79; k += 2) {
+        sum = sum + term / k;
+        term = term * z2;
+    }
     return 2.0 * sum + e * 0.69314718055994530942;
 }
 
@@ -42,8 +45,12 @@ static double fast_exp(const double *two_k16, double x)
     const double f = (y - n) * 16.0;
     const int k = f < 15.0 ? (int)f : 15; /* y - n may round up to 1 for y just below 0 */
     const double r = (f - k) * (0.69314718055994530942 / 16.0);
-    const double p = 1.0 + r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720))))));
-    union { double d; uint64_t u; } two_n = {.u = (uint64_t)((int64_t)n + 1023) << 52}; /* 2^n, exactly */
+    const double p =
+        1.0 + r * (1.0 + r * (1.0 / 2 + r * (1.0 / 6 + r * (1.0 / 24 + r * (1.0 / 120 + r * (1.0 / 720))))));
+    union {
+        double d;
+        uint64_t u;
+    } two_n = {.u = (uint64_t)((int64_t)n + 1023) << 52}; /* 2^n, exactly */
     return p * two_k16[k] * two_n.d;
 }
 
@@ -71,16 +78,23 @@ int vk_pred_setup_init(vk_pred_setup *su, int sample_rate, int n_env, double pre
     }
     /* each bin's place between two band centres (flat beyond the outer ones) */
     for (int b = 0, j = 0; b <= nb; b++) {
-        if (n_env == 1 || b <= su->centre[0]) { su->bin_band[b] = 0; su->bin_t[b] = 0.0; continue; }
-        if (b >= su->centre[n_env - 1]) { su->bin_band[b] = n_env - 2; su->bin_t[b] = 1.0; continue; }
+        if (n_env == 1 || b <= su->centre[0]) {
+            su->bin_band[b] = 0;
+            su->bin_t[b] = 0.0;
+            continue;
+        }
+        if (b >= su->centre[n_env - 1]) {
+            su->bin_band[b] = n_env - 2;
+            su->bin_t[b] = 1.0;
+            continue;
+        }
         while (j + 1 < n_env - 1 && su->centre[j + 1] < b) j++;
         su->bin_band[b] = j;
         su->bin_t[b] = (b - su->centre[j]) / (su->centre[j + 1] - su->centre[j]);
     }
     for (int b = 0; b <= nb; b++) {
         const double wt = (b == 0 || b == nb) ? 0.5 : 1.0; /* trapezoid rule over 0..pi */
-        for (int k = 0; k <= VK_PRED_ORDER; k++)
-            su->cosw[b][k] = wt * vk_sinpi((double)b * k / nb + 0.5);
+        for (int k = 0; k <= VK_PRED_ORDER; k++) su->cosw[b][k] = wt * vk_sinpi((double)b * k / nb + 0.5);
         const double c = vk_sinpi((double)b / nb + 0.5);
         su->tilt[b] = 1.0 + preemphasis * preemphasis - 2.0 * preemphasis * c;
         /* nothing of the voice lies below its lowest f0: a 2nd-order Butterworth high-pass
@@ -202,8 +216,8 @@ void vk_pred_thresholds(int q, const float *table, float *thr)
 }
 
 int vk_pred_run(const vk_pred_setup *su, const float *features, int nf, int n_frames, int hop, int q,
-                 const float *target, const int32_t *noise, const int32_t *cls_in, int n,
-                 int32_t *cls_out, int32_t *in_s, int32_t *in_p, int32_t *in_e, float *pred_out, float *signal_out)
+                const float *target, const int32_t *noise, const int32_t *cls_in, int n, int32_t *cls_out,
+                int32_t *in_s, int32_t *in_p, int32_t *in_e, float *pred_out, float *signal_out)
 {
     float table[1024], thr[1024];
     if (q < 2 || q > 1024 || (q & (q - 1)) || n_frames < 1 || hop < 1) return -1;

@@ -19,27 +19,27 @@
 #include <stdint.h>
 
 #define VK_PRED_ORDER 16
-#define VK_PRED_BINS 129   /* linear grid 0..sr/2 the envelope is spread on (a 256-point FFT's) */
-#define VK_PRED_RING 4096  /* history of s and r (power of two): holds the longest lag */
+#define VK_PRED_BINS 129  /* linear grid 0..sr/2 the envelope is spread on (a 256-point FFT's) */
+#define VK_PRED_RING 4096 /* history of s and r (power of two): holds the longest lag */
 #define VK_PRED_MAX_ENV 64
 #define VK_PRED_SIGNAL_MAX 2.0f /* s is clamped here: the network's errors cannot grow without bound */
 
 typedef struct {
     int sample_rate, n_env;
     double ltp_gain;
-    double centre[VK_PRED_MAX_ENV];                   /* band centres, in bins of the grid */
-    int32_t bin_band[VK_PRED_BINS];                   /* bin b lies between centres j and j + 1 ... */
-    double bin_t[VK_PRED_BINS];                       /* ... at this fraction of the way */
-    double cosw[VK_PRED_BINS][VK_PRED_ORDER + 1];     /* cos(w_b k) times the bin's trapezoid weight */
-    double tilt[VK_PRED_BINS];                        /* |1 - a e^{-jw}|^2: the pre-emphasis */
+    double centre[VK_PRED_MAX_ENV];               /* band centres, in bins of the grid */
+    int32_t bin_band[VK_PRED_BINS];               /* bin b lies between centres j and j + 1 ... */
+    double bin_t[VK_PRED_BINS];                   /* ... at this fraction of the way */
+    double cosw[VK_PRED_BINS][VK_PRED_ORDER + 1]; /* cos(w_b k) times the bin's trapezoid weight */
+    double tilt[VK_PRED_BINS];                    /* |1 - a e^{-jw}|^2: the pre-emphasis */
     double lag_window[VK_PRED_ORDER + 1];
-    double two_k16[16];                               /* 2^(k/16), for the envelope's exp */
+    double two_k16[16]; /* 2^(k/16), for the envelope's exp */
 } vk_pred_setup;
 
 typedef struct {
     float lpc[VK_PRED_ORDER];
-    float tap[4];   /* gain-scaled Lagrange taps on r[n-T0+1], r[n-T0], r[n-T0-1], r[n-T0-2] */
-    int32_t lag;    /* T0 = floor(sr / f0) */
+    float tap[4]; /* gain-scaled Lagrange taps on r[n-T0+1], r[n-T0], r[n-T0-1], r[n-T0-2] */
+    int32_t lag;  /* T0 = floor(sr / f0) */
 } vk_pred_frame;
 
 typedef struct {
@@ -126,7 +126,7 @@ static inline float vk_pred_push(vk_pred_state *st, float stp, float p, float re
  * class of 0 before the start). pred_out/signal_out (may be NULL): p[n] and s[n].
  * Returns 0, or -1 for bad sizes or no memory. */
 int vk_pred_run(const vk_pred_setup *su, const float *features, int nf, int n_frames, int hop, int q,
-                 const float *target, const int32_t *noise, const int32_t *cls_in, int n,
-                 int32_t *cls_out, int32_t *in_s, int32_t *in_p, int32_t *in_e, float *pred_out, float *signal_out);
+                const float *target, const int32_t *noise, const int32_t *cls_in, int n, int32_t *cls_out,
+                int32_t *in_s, int32_t *in_p, int32_t *in_e, float *pred_out, float *signal_out);
 
 #endif

@@ -1,14 +1,13 @@
-/* Activation quantisation and dequantisation around the integer kernels. The baseline
- * pair (quantize.c, SSE2 on x86-64) is the definition; the engine's per-level pairs
- * (quantize_avx2.c, quantize_avx512.c) run the same IEEE operations per element with
- * more lanes and no FMA, so every level gives the same bits. */
+/* Activation quantisation and dequantisation around the integer kernels. The plain C
+ * versions (quantize_ref.c) are the definition; the per-ISA ones (quantize_sse2.c,
+ * quantize_avx2.c, quantize_avx512.c) run the same IEEE operations per element with
+ * more lanes and no FMA, so every level gives the same bits. All are instances of one
+ * body, quantize_body.h. */
 #ifndef VK_QUANTIZE_H
 #define VK_QUANTIZE_H
 
 #include <stddef.h>
 #include <stdint.h>
-
-#include "sample.h"
 
 /* The scalar rules every level shares (the vector bodies run the same operations per
  * lane; the leftover elements go through these). */
@@ -36,78 +35,44 @@ static inline float vk_absmax_tail(const float *x, int i, int n, float absmax)
     return vk_absmax_cap(absmax);
 }
 
-/* Quantise x[0..n) to offset-binary bytes (q + 128, q in [-127, 127]) with the dynamic
+/* The operations, as function types (isa.h's table holds one of each per level).
+ *
+ * quantize: x[0..n) to offset-binary bytes (q + 128, q in [-127, 127]) with the dynamic
  * scale absmax/127; pads xu[n..n_padded) with 128 (zero). NaN counts as 0, +-inf
  * clamps. Returns the scale (1 when x is all zero). */
-float vk_quantize_f32(const float *x, int n, int n_padded, uint8_t *xu);
-
-/* The same bytes and scale as vk_quantize_f32(x, n, n_padded, xu) for an x without
- * NaN whose largest |x[i]| is maxabs (+inf allowed), which the producer of x found as
- * it wrote x: saves the quantiser its first pass. Both producers write no NaN (relu
- * maps it to 0; the GRU state is finite, gru_f32.h), so a finite maxabs proves every x
- * finite and the vector levels round without the NaN mask and clamp. */
-float vk_quantize_max_f32(const float *x, int n, int n_padded, uint8_t *xu, float maxabs);
-
-/* y[r] = (float)acc[r] * (row_scale[r] * x_scale) + bias[r], bias may be NULL. */
-void vk_dequantize(const int32_t *acc, const float *row_scale, float x_scale,
-                   const float *bias, float *y, int rows);
-
-/* A hidden layer's output in one pass: vk_dequantize's y[r], then (w0 not NULL) the
- * excitation's term y[r] + (w0[r] * e0 + w1[r] * e1), then relu (y > 0 ? y : 0, so
- * NaN -> +0, -0 -> +0). Returns max y[r] (+0 for rows = 0): the maxabs for
- * quantize_max, as every y is >= +0 and none is NaN. */
-float vk_dequantize_relu(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                         const float *w0, const float *w1, float e0, float e1, float *y, int rows);
-
-/* Per-level versions for the engine's sample loop: every level returns the same bits
- * as the two functions above (same IEEE operations per element, no FMA). The sampler
- * rides along here because the engine keeps one per-level table of these elementwise
- * functions. */
 typedef float (*vk_quantize_fn)(const float *x, int n, int n_padded, uint8_t *xu);
-typedef void (*vk_dequantize_fn)(const int32_t *acc, const float *row_scale, float x_scale,
-                                 const float *bias, float *y, int rows);
+
+/* quantize_max: the same bytes and scale as quantize(x, n, n_padded, xu) for an x
+ * without NaN whose largest |x[i]| is maxabs (+inf allowed), which the producer of x
+ * found as it wrote x: saves the quantiser its first pass. Both producers write no NaN
+ * (relu maps it to 0; the GRU state is finite, gru_f32.h), so a finite maxabs proves
+ * every x finite and the vector levels round without the NaN mask and clamp. */
 typedef float (*vk_quantize_max_fn)(const float *x, int n, int n_padded, uint8_t *xu, float maxabs);
-typedef float (*vk_dequantize_relu_fn)(const int32_t *acc, const float *row_scale, float x_scale,
-                                       const float *bias, const float *w0, const float *w1, float e0,
-                                       float e1, float *y, int rows);
-typedef struct {
-    vk_quantize_fn quantize;
-    vk_dequantize_fn dequantize;
-    vk_sample_fn sample;
-    vk_quantize_max_fn quantize_max;
-    vk_dequantize_relu_fn dequantize_relu;
-    vk_sample_acc_fn sample_acc;
-} vk_quant_fns;
 
-#ifndef VK_NO_X86
-float vk_quantize_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu);
-void vk_dequantize_avx2(const int32_t *acc, const float *row_scale, float x_scale,
-                        const float *bias, float *y, int rows);
-float vk_quantize_max_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu, float maxabs);
-float vk_dequantize_relu_avx2(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                              const float *w0, const float *w1, float e0, float e1, float *y, int rows);
-float vk_quantize_f32_avx512(const float *x, int n, int n_padded, uint8_t *xu);
-void vk_dequantize_avx512(const int32_t *acc, const float *row_scale, float x_scale,
-                          const float *bias, float *y, int rows);
-float vk_quantize_max_f32_avx512(const float *x, int n, int n_padded, uint8_t *xu, float maxabs);
-float vk_dequantize_relu_avx512(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                                const float *w0, const float *w1, float e0, float e1, float *y, int rows);
-#endif
+/* dequantize: y[r] = (float)acc[r] * (row_scale[r] * x_scale) + bias[r], bias may be NULL. */
+typedef void (*vk_dequantize_fn)(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, float *y,
+                                 int rows);
 
-/* The functions for a kernel level (VK_LEVEL_*). */
-vk_quant_fns vk_quant_for_level(int level);
+/* dequantize_relu: a hidden layer's output in one pass: dequantize's y[r], then (w0 not
+ * NULL) the excitation's term y[r] + (w0[r] * e0 + w1[r] * e1), then relu (y > 0 ? y : 0,
+ * so NaN -> +0, -0 -> +0). Returns max y[r] (+0 for rows = 0): the maxabs for
+ * quantize_max, as every y is >= +0 and none is NaN. */
+typedef float (*vk_dequantize_relu_fn)(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                                       const float *w0, const float *w1, float e0, float e1, float *y, int rows);
 
-/* End of a vector sampler's first pass: the classes [k, n) past its last full vector are
- * dequantised (acc not NULL; else logits are given) and scanned on from the vector
- * lanes' top and class, keeping the first largest. Sets *top_out, returns the class. */
-static inline int vk_top_tail(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                              float *logits, int k, int n, float top, int k_top, float *top_out)
-{
-    if (acc && k < n) vk_dequantize(acc + k, row_scale + k, x_scale, bias ? bias + k : NULL, logits + k, n - k);
-    for (; k < n; k++)
-        if (logits[k] > top) { top = logits[k]; k_top = k; }
-    *top_out = top;
-    return k_top;
-}
+/* Per-ISA versions: quantize_<isa>.c, each compiled with its own flags, each an
+ * instance of quantize_body.h. The _ref ones (plain C) are the definition; every level
+ * returns their bits (same IEEE operations per element, no FMA). */
+#define VK_DECLARE_QUANTIZE(isa)                                                                                     \
+    float vk_quantize_f32_##isa(const float *x, int n, int n_padded, uint8_t *xu);                                   \
+    float vk_quantize_max_f32_##isa(const float *x, int n, int n_padded, uint8_t *xu, float maxabs);                 \
+    void vk_dequantize_f32_##isa(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,       \
+                                 float *y, int rows);                                                                \
+    float vk_dequantize_relu_f32_##isa(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, \
+                                       const float *w0, const float *w1, float e0, float e1, float *y, int rows);
+VK_DECLARE_QUANTIZE(ref)
+VK_DECLARE_QUANTIZE(sse2)
+VK_DECLARE_QUANTIZE(avx2)
+VK_DECLARE_QUANTIZE(avx512)
 
 #endif

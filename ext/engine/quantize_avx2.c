@@ -1,7 +1,10 @@
 /* Activation quantisation and dequantisation, 8 lanes (AVX2, compiled without FMA).
- * Same IEEE operations per element as vk_quantize_f32 / vk_dequantize in quantize.c,
- * so the same bytes and floats: the absmax is a max (exact, so the lane count does
- * not change it), and each element is quantised on its own. */
+ * Same IEEE operations per element as quantize_ref.c, so the same bytes and floats: the
+ * absmax is a max (exact, so the lane count does not change it), and each element is
+ * quantised on its own. */
+#ifndef __AVX2__
+#error "compile quantize_avx2.c with -mavx2 (and no FMA contraction)"
+#endif
 #include <immintrin.h>
 
 #include "quantize.h"
@@ -27,9 +30,7 @@ static inline __m256i quantize8_finite(const float *x, __m256 inv)
     return _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_or_ps(_mm256_and_ps(t, sign), half)));
 }
 
-static float quantize_given(const float *x, int n, int n_padded, uint8_t *xu, float absmax, int finite);
-
-float vk_quantize_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu)
+static inline int q_absmax_blocks(const float *x, int n, float *absmax, int *finite)
 {
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     __m256 m0 = _mm256_setzero_ps(), m1 = _mm256_setzero_ps();
@@ -52,41 +53,25 @@ float vk_quantize_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu)
     __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
     h = _mm_max_ps(h, _mm_movehl_ps(h, h));
     h = _mm_max_ss(h, _mm_shuffle_ps(h, h, 1));
-    float absmax = _mm_cvtss_f32(h);
-    const int finite = _mm256_movemask_ps(_mm256_cmp_ps(sum, _mm256_set1_ps(3.4e38f), _CMP_LE_OQ)) == 0xff;
-    return quantize_given(x, n, n_padded, xu, vk_absmax_tail(x, i, n, absmax), finite);
+    *absmax = _mm_cvtss_f32(h);
+    *finite = _mm256_movemask_ps(_mm256_cmp_ps(sum, _mm256_set1_ps(3.4e38f), _CMP_LE_OQ)) == 0xff;
+    return i;
 }
 
-/* x holds no NaN (quantize.h), so a finite maxabs means every x is finite. */
-float vk_quantize_max_f32_avx2(const float *x, int n, int n_padded, uint8_t *xu, float maxabs)
+static inline int q_round_blocks(const float *x, int n, uint8_t *xu, float inv, int fast)
 {
-    return quantize_given(x, n, n_padded, xu, vk_absmax_cap(maxabs), maxabs <= 3.4e38f);
-}
-
-/* The second pass, once the (capped) absmax is known; finite: every x is. */
-static float quantize_given(const float *x, int n, int n_padded, uint8_t *xu, float absmax, int finite)
-{
-    int i;
-    if (absmax == 0.0f) {
-        for (i = 0; i < n_padded; i++) xu[i] = 128;
-        return 1.0f;
-    }
-    const float scale = absmax / 127.0f;
-    const float inv = 127.0f / absmax;
     const __m256 vinv = _mm256_set1_ps(inv);
     const __m256i bias = _mm256_set1_epi16(128);
-    i = 0;
-    /* absmax < 3e38: not capped, so |x| <= absmax holds (a capped one would let
-     * |x * inv| pass 127.5) */
-    if (finite && absmax < 3.0e38f && inv <= 3.4e38f) { /* the tail below checks its own elements */
+    int i = 0;
+    if (fast) {
         /* 32 at a time: |q| <= 127, so both packs are exact; they interleave the four
          * blocks' 4-element halves within 128-bit lanes, one permute restores the order,
          * and q + 128 is q ^ 0x80 on the bytes */
         const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7), flip = _mm256_set1_epi8((char)0x80);
         for (; i + 32 <= n; i += 32) {
             const __m256i w01 = _mm256_packs_epi32(quantize8_finite(x + i, vinv), quantize8_finite(x + i + 8, vinv));
-            const __m256i w23 = _mm256_packs_epi32(quantize8_finite(x + i + 16, vinv),
-                                                   quantize8_finite(x + i + 24, vinv));
+            const __m256i w23 =
+                _mm256_packs_epi32(quantize8_finite(x + i + 16, vinv), quantize8_finite(x + i + 24, vinv));
             const __m256i b = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(w01, w23), order);
             _mm256_storeu_si256((__m256i *)(xu + i), _mm256_xor_si256(b, flip));
         }
@@ -104,36 +89,10 @@ static float quantize_given(const float *x, int n, int n_padded, uint8_t *xu, fl
         _mm_storeu_si128((__m128i *)(xu + i),
                          _mm_packus_epi16(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
     }
-    for (; i < n; i++) xu[i] = (uint8_t)(vk_quantize_one(x[i] * inv) + 128);
-    for (; i < n_padded; i++) xu[i] = 128;
-    return scale;
+    return i;
 }
 
-void vk_dequantize_avx2(const int32_t *acc, const float *row_scale, float x_scale,
-                        const float *bias, float *y, int rows)
-{
-    const __m256 xs = _mm256_set1_ps(x_scale);
-    int r = 0;
-    if (bias) {
-        for (; r + 8 <= rows; r += 8) {
-            __m256 s = _mm256_mul_ps(_mm256_loadu_ps(row_scale + r), xs);
-            __m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(acc + r))), s);
-            _mm256_storeu_ps(y + r, _mm256_add_ps(v, _mm256_loadu_ps(bias + r)));
-        }
-    } else {
-        for (; r + 8 <= rows; r += 8) {
-            __m256 s = _mm256_mul_ps(_mm256_loadu_ps(row_scale + r), xs);
-            _mm256_storeu_ps(y + r, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(acc + r))), s));
-        }
-    }
-    for (; r < rows; r++) {
-        float s = row_scale[r] * x_scale;
-        float v = (float)acc[r] * s;
-        y[r] = bias ? v + bias[r] : v;
-    }
-}
-
-/* vk_dequantize_relu, 8 lanes */
-#define VK_DR_NAME vk_dequantize_relu_avx2
+#define VK_Q_BLOCKS 1
+#define VK_ISA avx2
 #include "vec_f32_avx2.h"
-#include "dequantize_relu_body.h"
+#include "quantize_body.h"

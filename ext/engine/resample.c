@@ -11,8 +11,8 @@
 #define PI 3.14159265358979323846
 
 struct vk_resampler {
-    int L, M;        /* reduced ratio out/in = L/M */
-    float *h;        /* [L][TAPS], phase-major, taps in order k = 0.. */
+    int L, M;                            /* reduced ratio out/in = L/M */
+    float *h;                            /* [L][TAPS], phase-major, taps in order k = 0.. */
     float buf[VK_RESAMPLE_TAPS + CHUNK]; /* input history; buf[i] is input index buf_start + i */
     int64_t buf_start, buf_end;          /* absolute input indices held: [buf_start, buf_end) */
     int64_t n_out;                       /* outputs produced */
@@ -21,7 +21,11 @@ struct vk_resampler {
 
 static int gcd(int a, int b)
 {
-    while (b) { int t = a % b; a = b; b = t; }
+    while (b) {
+        int t = a % b;
+        a = b;
+        b = t;
+    }
     return a;
 }
 
@@ -45,7 +49,10 @@ vk_resampler *vk_resampler_create(int in_rate, int out_rate)
     r->M = in_rate / g;
     const int T = VK_RESAMPLE_TAPS, L = r->L;
     r->h = malloc(sizeof(float) * (size_t)L * T);
-    if (!r->h) { free(r); return NULL; }
+    if (!r->h) {
+        free(r);
+        return NULL;
+    }
     /* Cutoff a little below the lower Nyquist, in cycles per sample of the rate L*in. */
     const double fc = 0.5 * 0.92 * (r->L < r->M ? (double)r->L / r->M : 1.0) / L;
     const int N = L * T;

@@ -24,6 +24,8 @@
 
 #include <stdint.h>
 
+#include "quantize.h"
+
 #define VK_NOISE_BITS 12 /* noise table of 2^12 Gumbel quantiles */
 
 /* Table index of class k's noise: the top bits of Wellons' "lowbias32" integer hash of
@@ -52,7 +54,10 @@ static inline uint32_t vk_noise_index(uint32_t k, uint32_t key_lo, uint32_t key_
  * render would share noise and stay sample-identical until some argmax flipped). */
 static inline uint64_t vk_noise_key(uint64_t key, float top)
 {
-    union { float f; uint32_t u; } b;
+    union {
+        float f;
+        uint32_t u;
+    } b;
     b.f = top + 0.0f;
     return key ^ ((uint64_t)b.u * 0x9e3779b97f4a7c15ull);
 }
@@ -60,21 +65,51 @@ static inline uint64_t vk_noise_key(uint64_t key, float top)
 typedef int (*vk_sample_fn)(const float *logits, int n, float t, const float *noise, uint64_t key);
 
 /* The same class as vk_sample on logits[r] = (float)acc[r] * (row_scale[r] * x_scale)
- * + bias[r] (vk_dequantize's rule; bias may be NULL), which it also writes to logits:
+ * + bias[r] (the dequantize rule (quantize.h); bias may be NULL), which it also writes to logits:
  * the output layer's dequantisation shares the sampler's first pass. */
 typedef int (*vk_sample_acc_fn)(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
                                 float *logits, int n, float t, const float *noise, uint64_t key);
 
-int vk_sample_scalar(const float *logits, int n, float t, const float *noise, uint64_t key);
-int vk_sample_acc_scalar(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                         float *logits, int n, float t, const float *noise, uint64_t key);
-#ifndef VK_NO_X86
-int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint64_t key);
-int vk_sample_avx512(const float *logits, int n, float t, const float *noise, uint64_t key);
-int vk_sample_acc_avx2(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                       float *logits, int n, float t, const float *noise, uint64_t key);
-int vk_sample_acc_avx512(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                         float *logits, int n, float t, const float *noise, uint64_t key);
-#endif
+/* Per-ISA versions (sample_<isa>.c, each compiled with its own flags, each an instance
+ * of sample_body.h). ref is the definition; sse2 uses it too (SSE2 has no 32-bit multiply or gather, so a vector
+ * version would not pay). */
+#define VK_DECLARE_SAMPLE(isa)                                                                                \
+    int vk_sample_f32_##isa(const float *logits, int n, float t, const float *noise, uint64_t key);           \
+    int vk_sample_acc_f32_##isa(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, \
+                                float *logits, int n, float t, const float *noise, uint64_t key);
+VK_DECLARE_SAMPLE(ref)
+VK_DECLARE_SAMPLE(avx2)
+VK_DECLARE_SAMPLE(avx512)
+
+/* End of a vector sampler's first pass: the classes [k, n) past its last full vector are
+ * dequantised (acc not NULL; else logits are given) and scanned on from the vector
+ * lanes' top and class, keeping the first largest. Sets *top_out, returns the class. */
+static inline int vk_top_tail(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
+                              float *logits, int k, int n, float top, int k_top, float *top_out)
+{
+    if (acc && k < n) vk_dequantize_f32_ref(acc + k, row_scale + k, x_scale, bias ? bias + k : NULL, logits + k, n - k);
+    for (; k < n; k++)
+        if (logits[k] > top) {
+            top = logits[k];
+            k_top = k;
+        }
+    *top_out = top;
+    return k_top;
+}
+
+/* The Gumbel values of classes [k, n), in order, folded into a running first maximum
+ * (value best_v, class cls; returns the class): the plain C sampler runs it on every
+ * class, the vector ones on the classes past their last full vector. Branchless (on a
+ * flat distribution branches would mispredict). */
+static inline int vk_sample_tail(const float *logits, int k, int n, float t, const float *noise, uint32_t key_lo,
+                                 uint32_t key_hi, float best_v, int cls)
+{
+    for (; k < n; k++) {
+        const float v = logits[k] + t * noise[vk_noise_index((uint32_t)k, key_lo, key_hi)];
+        cls = v > best_v ? k : cls;
+        best_v = v > best_v ? v : best_v;
+    }
+    return cls;
+}
 
 #endif

@@ -1,5 +1,5 @@
 /* Gumbel-max sampler, 8 classes at a time (AVX2). Same definition and same class as
- * vk_sample_scalar (sample.h).
+ * vk_sample_f32_ref (sample.h).
  *
  * Speed comes from skipping, soundly, the classes that cannot win (for a flat
  * distribution ~90% of the 8-class blocks), because the noise gather is the costly
@@ -19,10 +19,12 @@
  * Only blocks where some class passes both fetch their noise. Each lane keeps its
  * first maximum (strict >), so the lane reduction recovers the first maximum overall;
  * skipped classes have values below v_top, which the top class's lane holds at least. */
+#ifndef __AVX2__
+#error "compile sample_avx2.c with -mavx2 (and no FMA contraction)"
+#endif
 #include <immintrin.h>
 #include <math.h>
 
-#include "quantize.h"
 #include "sample.h"
 
 #if VK_NOISE_BITS != 12
@@ -36,10 +38,10 @@ static inline int vk_first_max8(__m256 v, __m256i k, float *vmax)
     __m256 m = _mm256_max_ps(v, _mm256_permute2f128_ps(v, v, 1));
     m = _mm256_max_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(1, 0, 3, 2)));
     m = _mm256_max_ps(m, _mm256_shuffle_ps(m, m, _MM_SHUFFLE(2, 3, 0, 1))); /* max in every lane */
-    const __m256 hit = _mm256_and_ps(_mm256_cmp_ps(v, m, _CMP_EQ_OQ),
-                                     _mm256_cmp_ps(m, _mm256_set1_ps(-INFINITY), _CMP_GT_OQ));
-    __m256i c = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)),
-                                                     _mm256_castsi256_ps(k), hit));
+    const __m256 hit =
+        _mm256_and_ps(_mm256_cmp_ps(v, m, _CMP_EQ_OQ), _mm256_cmp_ps(m, _mm256_set1_ps(-INFINITY), _CMP_GT_OQ));
+    __m256i c = _mm256_castps_si256(
+        _mm256_blendv_ps(_mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff)), _mm256_castsi256_ps(k), hit));
     c = _mm256_min_epi32(c, _mm256_permute2x128_si256(c, c, 1));
     c = _mm256_min_epi32(c, _mm256_shuffle_epi32(c, _MM_SHUFFLE(1, 0, 3, 2)));
     c = _mm256_min_epi32(c, _mm256_shuffle_epi32(c, _MM_SHUFFLE(2, 3, 0, 1)));
@@ -49,7 +51,7 @@ static inline int vk_first_max8(__m256 v, __m256i k, float *vmax)
 }
 
 /* One block of logits for the top pass: loaded, or (acc not NULL) dequantised from the
- * output layer's accumulators by vk_dequantize's rule and stored to logits. */
+ * output layer's accumulators by the dequantize rule (quantize.h) and stored to logits. */
 static inline __m256 logit_block(const int32_t *acc, const float *row_scale, __m256 xs, const float *bias,
                                  float *logits, int k)
 {
@@ -65,8 +67,8 @@ static inline __m256 logit_block(const int32_t *acc, const float *row_scale, __m
  * first maximum (strict >, false for NaN); two sets of lanes (even, odd blocks) so the
  * compare-blend chains overlap. With acc, the pass also writes the logits (the
  * dequantisation and the top share one pass; the leftover rows by the scalar rule). */
-static inline int top_pass(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                           float *logits, int n, float *top_out)
+static inline int top_pass(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, float *logits,
+                           int n, float *top_out)
 {
     int k = 0;
     const __m256 ninf = _mm256_set1_ps(-INFINITY), xs = _mm256_set1_ps(x_scale);
@@ -98,8 +100,8 @@ static inline int top_pass(const int32_t *acc, const float *row_scale, float x_s
      * not all above t0's) */
     {
         const __m256 g = _mm256_cmp_ps(t1, t0, _CMP_GT_OQ);
-        const __m256 eq = _mm256_and_ps(_mm256_cmp_ps(t1, t0, _CMP_EQ_OQ),
-                                        _mm256_castsi256_ps(_mm256_cmpgt_epi32(k0, k1)));
+        const __m256 eq =
+            _mm256_and_ps(_mm256_cmp_ps(t1, t0, _CMP_EQ_OQ), _mm256_castsi256_ps(_mm256_cmpgt_epi32(k0, k1)));
         const __m256 take1 = _mm256_or_ps(g, eq);
         t0 = _mm256_blendv_ps(t0, t1, take1);
         k0 = _mm256_castps_si256(_mm256_blendv_ps(_mm256_castsi256_ps(k0), _mm256_castsi256_ps(k1), take1));
@@ -119,8 +121,8 @@ static inline int noise_test(__m256 l, __m256i x, __m256i khi, __m256 thr, __m25
     x = _mm256_xor_si256(x, _mm256_srli_epi32(x, 15));
     x = _mm256_mullo_epi32(x, _mm256_set1_epi32((int)0x846ca68bu)); /* (the last xorshift keeps the top bits) */
     *idx = _mm256_srli_epi32(x, 32 - VK_NOISE_BITS);
-    const __m256 m = _mm256_cvtepi32_ps(_mm256_max_epi32(_mm256_sub_epi32(_mm256_set1_epi32(VK_NOISE_SIZE), *idx),
-                                                         _mm256_set1_epi32(32))); /* exact */
+    const __m256 m = _mm256_cvtepi32_ps(
+        _mm256_max_epi32(_mm256_sub_epi32(_mm256_set1_epi32(VK_NOISE_SIZE), *idx), _mm256_set1_epi32(32))); /* exact */
     const __m256 th = _mm256_permutevar8x32_ps(thr, _mm256_srli_epi32(_mm256_castps_si256(m), 23));
     return _mm256_movemask_ps(_mm256_cmp_ps(l, th, _CMP_GT_OQ)) != 0;
 }
@@ -144,8 +146,8 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
      * exponent of m (127 + e) picks lane (127 + e) & 7 of one register; the clamped
      * bucket (m < 64) takes the largest noise of all. */
 #define VK_B(e) noise[VK_NOISE_SIZE - (1 << (e))]
-    const __m256 bnd = _mm256_setr_ps(VK_B(9), VK_B(10), VK_B(11), VK_B(12), noise[VK_NOISE_SIZE - 1], VK_B(6),
-                                      VK_B(7), VK_B(8));
+    const __m256 bnd =
+        _mm256_setr_ps(VK_B(9), VK_B(10), VK_B(11), VK_B(12), noise[VK_NOISE_SIZE - 1], VK_B(6), VK_B(7), VK_B(8));
 #undef VK_B
     /* ... as a threshold on l: thr = the largest value found with fl(thr + fl(t B)) < v0,
      * so l <= thr gives fl(l + fl(t g)) <= fl(thr + fl(t B)) < v0 (rounding is monotone,
@@ -156,13 +158,12 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
     __m256 thr = _mm256_sub_ps(vv0, tb);
     for (int it = 0; it < 3; it++) {
         const __m256 good = _mm256_cmp_ps(_mm256_add_ps(thr, tb), vv0, _CMP_LT_OQ);
-        const __m256 down = _mm256_sub_ps(thr, _mm256_add_ps(_mm256_mul_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), thr),
-                                                                           _mm256_set1_ps(0x1p-20f)),
-                                                             _mm256_set1_ps(0x1p-100f)));
+        const __m256 down = _mm256_sub_ps(
+            thr, _mm256_add_ps(_mm256_mul_ps(_mm256_andnot_ps(_mm256_set1_ps(-0.0f), thr), _mm256_set1_ps(0x1p-20f)),
+                               _mm256_set1_ps(0x1p-100f)));
         thr = _mm256_blendv_ps(down, thr, good);
     }
-    thr = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), thr,
-                           _mm256_cmp_ps(_mm256_add_ps(thr, tb), vv0, _CMP_LT_OQ));
+    thr = _mm256_blendv_ps(_mm256_set1_ps(-INFINITY), thr, _mm256_cmp_ps(_mm256_add_ps(thr, tb), vv0, _CMP_LT_OQ));
 
     const __m256i khi = _mm256_set1_epi32((int)key_hi);
     const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
@@ -229,25 +230,10 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
     }
     k = n8;
     float best_v;
-    int cls = vk_first_max8(best, best_k, &best_v);
-    for (; k < n; k++) { /* leftover classes come after every vector class */
-        float v = logits[k] + t * noise[vk_noise_index((uint32_t)k, key_lo, key_hi)];
-        if (v > best_v) { best_v = v; cls = k; }
-    }
-    return cls;
+    const int cls = vk_first_max8(best, best_k, &best_v);
+    return vk_sample_tail(logits, k, n, t, noise, key_lo, key_hi, best_v, cls); /* after every vector class */
 }
 
-int vk_sample_avx2(const float *logits, int n, float t, const float *noise, uint64_t key)
-{
-    float top;
-    const int k_top = top_pass(NULL, NULL, 0.0f, NULL, (float *)logits, n, &top); /* reads only */
-    return sample_rest(logits, n, t, noise, key, top, k_top);
-}
-
-int vk_sample_acc_avx2(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, float *logits,
-                       int n, float t, const float *noise, uint64_t key)
-{
-    float top;
-    const int k_top = top_pass(acc, row_scale, x_scale, bias, logits, n, &top);
-    return sample_rest(logits, n, t, noise, key, top, k_top);
-}
+#define VK_S_PASSES 1
+#define VK_ISA avx2
+#include "sample_body.h"

@@ -1,10 +1,12 @@
 /* Gumbel-max sampler, 16 classes at a time (AVX-512F). Same definition and same class
- * as vk_sample_scalar (sample.h), and the same sound skipping as sample_avx2.c (see
+ * as vk_sample_f32_ref (sample.h), and the same sound skipping as sample_avx2.c (see
  * there); with 16 lanes one permute holds every bucket's threshold, unclamped. */
+#if !defined(__AVX512F__) && !defined(VK_SIMDE_ISA_H)
+#error "compile sample_avx512.c with -mavx512f (and no FMA contraction)"
+#endif
 #include <immintrin.h>
 #include <math.h>
 
-#include "quantize.h"
 #include "sample.h"
 
 /* The largest lane value (-inf when none beats it) and, among lanes holding it, the
@@ -19,10 +21,10 @@ static inline int vk_first_max16(__m512 v, __m512i k, float *vmax)
 
 /* The top logit and its first class in one pass, without branches: each lane keeps its
  * first maximum (strict >, false for NaN); 16 lanes do what AVX2's two sets of 8 do.
- * With acc, the pass also writes the logits, dequantised by vk_dequantize's rule (the
+ * With acc, the pass also writes the logits, dequantised by the dequantize rule (quantize.h) (the
  * leftover rows by the scalar rule); see sample_avx2.c. */
-static inline int top_pass(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                           float *logits, int n, float *top_out)
+static inline int top_pass(const int32_t *acc, const float *row_scale, float x_scale, const float *bias, float *logits,
+                           int n, float *top_out)
 {
     int k = 0;
     const __m512 xs = _mm512_set1_ps(x_scale);
@@ -77,12 +79,12 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
     for (int it = 0; it < 3; it++) {
         const __mmask16 good = _mm512_cmp_ps_mask(_mm512_add_ps(thr, tb), vv0, _CMP_LT_OQ);
         const __m512 athr = _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(thr), absmask));
-        const __m512 down = _mm512_sub_ps(thr, _mm512_add_ps(_mm512_mul_ps(athr, _mm512_set1_ps(0x1p-20f)),
-                                                             _mm512_set1_ps(0x1p-100f)));
+        const __m512 down =
+            _mm512_sub_ps(thr, _mm512_add_ps(_mm512_mul_ps(athr, _mm512_set1_ps(0x1p-20f)), _mm512_set1_ps(0x1p-100f)));
         thr = _mm512_mask_mov_ps(down, good, thr);
     }
-    thr = _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY),
-                             _mm512_cmp_ps_mask(_mm512_add_ps(thr, tb), vv0, _CMP_LT_OQ), thr);
+    thr =
+        _mm512_mask_mov_ps(_mm512_set1_ps(-INFINITY), _mm512_cmp_ps_mask(_mm512_add_ps(thr, tb), vv0, _CMP_LT_OQ), thr);
 
     const __m512i khi = _mm512_set1_epi32((int)key_hi), size = _mm512_set1_epi32(VK_NOISE_SIZE);
     const __m512i c1 = _mm512_set1_epi32(0x7feb352d), c2 = _mm512_set1_epi32((int)0x846ca68bu);
@@ -133,25 +135,10 @@ static int sample_rest(const float *logits, int n, float t, const float *noise, 
     }
     k = n16;
     float best_v;
-    int cls = vk_first_max16(best, best_k, &best_v);
-    for (; k < n; k++) {
-        float v = logits[k] + t * noise[vk_noise_index((uint32_t)k, key_lo, key_hi)];
-        if (v > best_v) { best_v = v; cls = k; }
-    }
-    return cls;
+    const int cls = vk_first_max16(best, best_k, &best_v);
+    return vk_sample_tail(logits, k, n, t, noise, key_lo, key_hi, best_v, cls); /* after every vector class */
 }
 
-int vk_sample_avx512(const float *logits, int n, float t, const float *noise, uint64_t key)
-{
-    float top;
-    const int k_top = top_pass(NULL, NULL, 0.0f, NULL, (float *)logits, n, &top); /* reads only */
-    return sample_rest(logits, n, t, noise, key, top, k_top);
-}
-
-int vk_sample_acc_avx512(const int32_t *acc, const float *row_scale, float x_scale, const float *bias,
-                         float *logits, int n, float t, const float *noise, uint64_t key)
-{
-    float top;
-    const int k_top = top_pass(acc, row_scale, x_scale, bias, logits, n, &top);
-    return sample_rest(logits, n, t, noise, key, top, k_top);
-}
+#define VK_S_PASSES 1
+#define VK_ISA avx512
+#include "sample_body.h"

@@ -124,7 +124,10 @@ int vk_singer_push(vk_singer *s, const vk_voice_event *ev)
     if (s->n_pending == VK_SINGER_PENDING) return 0;
     /* after every command with time <= ev->time: equal times keep push order */
     int k = s->n_pending;
-    while (k > 0 && s->pending[k - 1].time > ev->time) { s->pending[k] = s->pending[k - 1]; k--; }
+    while (k > 0 && s->pending[k - 1].time > ev->time) {
+        s->pending[k] = s->pending[k - 1];
+        k--;
+    }
     s->pending[k] = *ev;
     s->n_pending++;
     return 1;
@@ -174,64 +177,65 @@ static int n_of(int n, int max) { return n < 0 ? 0 : (n > max ? max : n); }
 static void apply(vk_singer *s, const vk_voice_event *ev, int64_t frame)
 {
     switch (ev->type) {
-    case VK_EV_NOTE: {
-        s->f0_target = clampd(finite_or(ev->note, 60.0), 0.0, 127.0);
-        /* A note that follows a held one, or starts in the frame the last one was released
+        case VK_EV_NOTE: {
+            s->f0_target = clampd(finite_or(ev->note, 60.0), 0.0, 127.0);
+            /* A note that follows a held one, or starts in the frame the last one was released
          * (touching notes in a file, a key released as the next is pressed), is joined to
          * it: the pitch glides. Otherwise (even during the last coda) it starts on pitch.
          * The rule looks only at note timing, never at the phonemes, so render's early
          * consonants cannot change the pitch. */
-        s->gliding = s->held || s->release_frame == frame;
-        if (!s->gliding) s->f0_cur = s->f0_target;
-        double vel = clampd(finite_or(ev->value, 100.0), 1.0, 127.0);
-        s->velocity_db = s->p.velocity_db * log10(vel / 100.0);
-        s->note_frames = 0;
-        s->vib_amount = 1.0;
-        s->held = 1;
-        s->release_left = 0;
-        plan(s, ev->onset, n_of(ev->n_onset, VK_MAX_ONSET), ev->nucleus);
-        break;
-    }
-    case VK_EV_ONSET:
-        plan(s, ev->onset, n_of(ev->n_onset, VK_MAX_ONSET), ev->nucleus);
-        break;
-    case VK_EV_GLIDE:
-        s->f0_target = clampd(finite_or(ev->note, 60.0), 0.0, 127.0);
-        s->gliding = 1;
-        break;
-    case VK_EV_RELEASE:
-        s->release_left = 1 + plan(s, ev->coda, n_of(ev->n_coda, VK_MAX_CODA), s->sil);
-        s->release_frame = frame;
-        s->held = 0;
-        break;
-    case VK_EV_BEND:
-        s->bend = clampd(finite_or(ev->value, 0.0), -1.0, 1.0);
-        break;
-    case VK_EV_CC: {
-        double x = clampd(finite_or(ev->value, 0.0), 0.0, 127.0);
-        if (ev->cc == 1) s->mod = x / 127.0;
-        else if (ev->cc == 2) s->breath = x;
-        else if (ev->cc == 11) s->expr = x;
-        else if (ev->cc == 101) s->rpn_msb = (int)x;   /* registered parameter number */
-        else if (ev->cc == 100) s->rpn_lsb = (int)x;
-        else if (ev->cc == 6 && s->rpn_msb == 0 && s->rpn_lsb == 0) s->bend_range = x > 48.0 ? 48.0 : x;
-        else if (ev->cc == 120 || ev->cc == 123) {
+            s->gliding = s->held || s->release_frame == frame;
+            if (!s->gliding) s->f0_cur = s->f0_target;
+            double vel = clampd(finite_or(ev->value, 100.0), 1.0, 127.0);
+            s->velocity_db = s->p.velocity_db * log10(vel / 100.0);
+            s->note_frames = 0;
+            s->vib_amount = 1.0;
+            s->held = 1;
+            s->release_left = 0;
+            plan(s, ev->onset, n_of(ev->n_onset, VK_MAX_ONSET), ev->nucleus);
+            break;
+        }
+        case VK_EV_ONSET: plan(s, ev->onset, n_of(ev->n_onset, VK_MAX_ONSET), ev->nucleus); break;
+        case VK_EV_GLIDE:
+            s->f0_target = clampd(finite_or(ev->note, 60.0), 0.0, 127.0);
+            s->gliding = 1;
+            break;
+        case VK_EV_RELEASE:
+            s->release_left = 1 + plan(s, ev->coda, n_of(ev->n_coda, VK_MAX_CODA), s->sil);
+            s->release_frame = frame;
+            s->held = 0;
+            break;
+        case VK_EV_BEND: s->bend = clampd(finite_or(ev->value, 0.0), -1.0, 1.0); break;
+        case VK_EV_CC: {
+            double x = clampd(finite_or(ev->value, 0.0), 0.0, 127.0);
+            if (ev->cc == 1)
+                s->mod = x / 127.0;
+            else if (ev->cc == 2)
+                s->breath = x;
+            else if (ev->cc == 11)
+                s->expr = x;
+            else if (ev->cc == 101)
+                s->rpn_msb = (int)x; /* registered parameter number */
+            else if (ev->cc == 100)
+                s->rpn_lsb = (int)x;
+            else if (ev->cc == 6 && s->rpn_msb == 0 && s->rpn_lsb == 0)
+                s->bend_range = x > 48.0 ? 48.0 : x;
+            else if (ev->cc == 120 || ev->cc == 123) {
+                hold_silence(s);
+                s->held = 0;
+                s->release_left = 0;
+                s->gliding = 0;
+            }
+            break;
+        }
+        case VK_EV_PANIC:
             hold_silence(s);
             s->held = 0;
             s->release_left = 0;
             s->gliding = 0;
-        }
-        break;
-    }
-    case VK_EV_PANIC:
-        hold_silence(s);
-        s->held = 0;
-        s->release_left = 0;
-        s->gliding = 0;
-        s->bend = 0.0;
-        break;
-    default:
-        break;
+            s->bend = 0.0;
+            break;
+        default: break;
     }
 }
 
@@ -270,12 +274,14 @@ void vk_singer_frame(vk_singer *s, float *out)
     s->voicing_cur = approach(s->voicing_cur, s->voicing_table[p], s->a_voicing, 1e-7);
 
     /* pitch: glide, bend, vibrato (fading out after a release) */
-    if (s->gliding) s->f0_cur = approach(s->f0_cur, s->f0_target, s->a_glide, 1e-5);
-    else s->f0_cur = s->f0_target;
+    if (s->gliding)
+        s->f0_cur = approach(s->f0_cur, s->f0_target, s->a_glide, 1e-5);
+    else
+        s->f0_cur = s->f0_target;
     if (!s->held) s->vib_amount = s->vib_amount > s->a_vib_release ? s->vib_amount - s->a_vib_release : 0.0;
     const double t_note = (double)s->note_frames * s->frame_s;
-    const double ramp = clampd((t_note - s->p.vibrato_delay) / (s->p.vibrato_attack > 1e-6 ? s->p.vibrato_attack : 1e-6),
-                               0.0, 1.0);
+    const double ramp =
+        clampd((t_note - s->p.vibrato_delay) / (s->p.vibrato_attack > 1e-6 ? s->p.vibrato_attack : 1e-6), 0.0, 1.0);
     const double depth = (s->p.vibrato_depth * ramp + s->p.mod_depth * s->mod) * s->vib_amount;
     const double vib = depth != 0.0 ? depth * vk_sinpi(2.0 * s->vib_phase) : 0.0;
     s->vib_phase += s->p.vibrato_rate * s->frame_s;

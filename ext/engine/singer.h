@@ -16,10 +16,10 @@
 
 #include <stdint.h>
 
-#define VK_EVENT_DELAY 2     /* model samples; see above */
+#define VK_EVENT_DELAY 2      /* model samples; see above */
 #define VK_SINGER_PENDING 512 /* commands waiting for their frame */
-#define VK_MAX_ONSET 12      /* consonants before a vowel (with a previous coda when joined) */
-#define VK_MAX_CODA 8        /* consonants after it (a diphthong's off-glide included) */
+#define VK_MAX_ONSET 12       /* consonants before a vowel (with a previous coda when joined) */
+#define VK_MAX_CODA 8         /* consonants after it (a diphthong's off-glide included) */
 #define VK_MAX_ENV 64
 
 enum {
@@ -40,32 +40,32 @@ typedef struct {
     int32_t cc;
     int16_t nucleus, n_onset, n_coda;
     int16_t onset[VK_MAX_ONSET], coda[VK_MAX_CODA];
-    int64_t time;         /* model sample (the singer's clock) */
+    int64_t time; /* model sample (the singer's clock) */
 } vk_voice_event;
 
 typedef struct {
     int n_phonemes, n_env, sil;
-    const float *envelopes;       /* [n_phonemes][n_env], ln power per band */
-    const float *voicing;         /* [n_phonemes] 0..1 */
-    const int32_t *frames;        /* [n_phonemes] duration of a consonant in frames (>= 1) */
+    const float *envelopes; /* [n_phonemes][n_env], ln power per band */
+    const float *voicing;   /* [n_phonemes] 0..1 */
+    const int32_t *frames;  /* [n_phonemes] duration of a consonant in frames (>= 1) */
 } vk_phoneset;
 
 /* Every number of the singer's behaviour; the defaults live in vocoder.singer.SingerParams
  * (one place) and are passed down. Seconds, semitones, dB. */
 typedef struct {
-    double vibrato_rate;       /* Hz */
-    double vibrato_depth;      /* peak semitones after vibrato_delay + vibrato_attack */
-    double vibrato_delay;      /* after the note starts */
-    double vibrato_attack;     /* fade-in time */
-    double vibrato_release;    /* fade-out after a release */
-    double mod_depth;          /* peak semitones added at mod wheel 127 */
-    double portamento_tau;     /* legato glide, exponential time constant */
-    double bend_range;         /* semitones at full bend until RPN 0 sets another */
-    double transition_tau;     /* phoneme envelope changes */
+    double vibrato_rate;    /* Hz */
+    double vibrato_depth;   /* peak semitones after vibrato_delay + vibrato_attack */
+    double vibrato_delay;   /* after the note starts */
+    double vibrato_attack;  /* fade-in time */
+    double vibrato_release; /* fade-out after a release */
+    double mod_depth;       /* peak semitones added at mod wheel 127 */
+    double portamento_tau;  /* legato glide, exponential time constant */
+    double bend_range;      /* semitones at full bend until RPN 0 sets another */
+    double transition_tau;  /* phoneme envelope changes */
     double voicing_tau;
-    double gain_tau;           /* dynamics changes */
-    double velocity_db;        /* dB per decade of velocity around 100 */
-    double cc_db;              /* dB per decade of expression CC11 and breath CC2 below 127 */
+    double gain_tau;    /* dynamics changes */
+    double velocity_db; /* dB per decade of velocity around 100 */
+    double cc_db;       /* dB per decade of expression CC11 and breath CC2 below 127 */
 } vk_singer_params;
 
 typedef struct vk_singer vk_singer;

@@ -1,4 +1,4 @@
-/* The float operations the per-level bodies (gru_f32_body.h, dequantize_relu_body.h) are
+/* The float operations the per-level bodies (gru_f32_body.h, quantize_body.h) are
  * written in, on single floats: the definitions every vector width must equal lane by
  * lane. MIN/MAX follow the x86 rule (the second operand when either is NaN), ABS clears
  * the sign bit, HMAX is the max of the lanes (none NaN). */

@@ -30,8 +30,8 @@ struct vk_voice {
 
 /* ---------- construction ---------- */
 
-vk_voice *vk_voice_create(const vk_model *model, const vk_phoneset *ph, const vk_singer_params *params,
-                          int level, uint64_t seed, int device_rate)
+vk_voice *vk_voice_create(const vk_model *model, const vk_phoneset *ph, const vk_singer_params *params, int level,
+                          uint64_t seed, int device_rate)
 {
     if (!model || !ph || !params || ph->n_env < 1 || ph->n_env > VK_MAX_ENV || model->n_features != 2 + ph->n_env ||
         device_rate < 1)

@@ -10,13 +10,13 @@
 #include "singer.h"
 #include "wavernn.h"
 
-#define VK_VOICE_QUEUE 1024  /* events in flight between the producer and render (power of 2) */
+#define VK_VOICE_QUEUE 1024 /* events in flight between the producer and render (power of 2) */
 typedef struct vk_voice vk_voice;
 
 /* NULL when out of memory or arguments are inconsistent (the model's features must be
  * f0, voicing, then n_env envelope bands). Copies the phone set. */
-vk_voice *vk_voice_create(const vk_model *model, const vk_phoneset *ph, const vk_singer_params *params,
-                          int level, uint64_t seed, int device_rate);
+vk_voice *vk_voice_create(const vk_model *model, const vk_phoneset *ph, const vk_singer_params *params, int level,
+                          uint64_t seed, int device_rate);
 void vk_voice_destroy(vk_voice *v);
 void vk_voice_reset(vk_voice *v, uint64_t seed);
 void vk_voice_set_level(vk_voice *v, int level);
@@ -26,10 +26,10 @@ int vk_voice_push(vk_voice *v, const vk_voice_event *ev);
 /* Consumer side: fill out[0..n) at the device rate. */
 void vk_voice_render(vk_voice *v, float *out, int n);
 
-int64_t vk_voice_latency(const vk_voice *v);   /* device samples, event to sound, at most */
+int64_t vk_voice_latency(const vk_voice *v); /* device samples, event to sound, at most */
 int64_t vk_voice_dropped(const vk_voice *v);
-int64_t vk_voice_underrun(const vk_voice *v);  /* model samples the engine could not produce */
-int64_t vk_voice_position(const vk_voice *v);  /* device samples rendered */
+int64_t vk_voice_underrun(const vk_voice *v); /* model samples the engine could not produce */
+int64_t vk_voice_position(const vk_voice *v); /* device samples rendered */
 /* The last frame of features sent to the engine ([2 + n_env]); for tests and displays. */
 const float *vk_voice_last_frame(const vk_voice *v);
 

@@ -21,21 +21,21 @@ enum { VK_HEAD_DUAL = 0, VK_HEAD_MULAW = 1 };
 typedef struct {
     int hidden, head, n_classes, subscale, horizon;
     int n_features, hop, ctx_before, lookahead, cond_hidden;
-    int excitation, sample_rate;           /* E (0 or 2): features 0, 1 are f0 and voicing */
-    float temperature;                     /* of voiced frames (voicing 1) */
-    float temperature_unvoiced;            /* of unvoiced frames; linear in the voicing between */
-    float preemphasis;                     /* a: the output is de-emphasised, y = x + a y[-1] */
-    float highpass_hz;                     /* corner of the DC blocker after the de-emphasis */
-    int predictor;                         /* 1: the network models the remainder after predict.h's
+    int excitation, sample_rate;       /* E (0 or 2): features 0, 1 are f0 and voicing */
+    float temperature;                 /* of voiced frames (voicing 1) */
+    float temperature_unvoiced;        /* of unvoiced frames; linear in the voicing between */
+    float preemphasis;                 /* a: the output is de-emphasised, y = x + a y[-1] */
+    float highpass_hz;                 /* corner of the DC blocker after the de-emphasis */
+    int predictor;                     /* 1: the network models the remainder after predict.h's
                                               prediction (mulaw head, B = 1 only) */
-    float ltp_gain;                        /* the pitch predictor's gain at voicing 1 */
-    const float *feat_mean, *feat_std;     /* [nf] */
-    const float *cond1_w, *cond1_b;        /* [cond_hidden, K*nf], [cond_hidden] */
-    const float *cond2_w, *cond2_b;        /* [3H, cond_hidden], [3H] */
-    const float *in_w;                     /* [3H, 3+F+E] */
-    const float *sub_bias;                 /* [B, 3H] */
-    const float *exc_out_w;                /* [H, E]; NULL when E = 0 */
-    vk_layer R, O1, O2, O3, O4;            /* O3, O4 unused for the mulaw head */
+    float ltp_gain;                    /* the pitch predictor's gain at voicing 1 */
+    const float *feat_mean, *feat_std; /* [nf] */
+    const float *cond1_w, *cond1_b;    /* [cond_hidden, K*nf], [cond_hidden] */
+    const float *cond2_w, *cond2_b;    /* [3H, cond_hidden], [3H] */
+    const float *in_w;                 /* [3H, 3+F+E] */
+    const float *sub_bias;             /* [B, 3H] */
+    const float *exc_out_w;            /* [H, E]; NULL when E = 0 */
+    vk_layer R, O1, O2, O3, O4;        /* O3, O4 unused for the mulaw head */
 } vk_model;
 
 typedef struct vk_engine vk_engine;
@@ -69,9 +69,8 @@ int64_t vk_engine_ready(const vk_engine *e);
 
 /* Teacher forcing for tests (B = 1): run the network over the given audio classes
  * (dual: coarse[i], fine[i]; mulaw: cls[i]) and write the logits it predicts. */
-void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames,
-                             const int32_t *cls_a, const int32_t *cls_b, int n,
-                             float *logits_a, float *logits_b);
+void vk_engine_teacher_force(vk_engine *e, const float *features, int n_frames, const int32_t *cls_a,
+                             const int32_t *cls_b, int n, float *logits_a, float *logits_b);
 
 /* ---- several engines on one model, stepped together (live voices on one preset) ----
  * Each engine keeps its own state, features, RNG and history; one step runs the matrix

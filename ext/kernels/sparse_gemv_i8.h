@@ -31,12 +31,12 @@
 #define VK_MAX_BATCH 16
 
 typedef struct {
-    int32_t row_blocks;       /* rows_padded / 16 */
-    int32_t col_blocks;       /* cols_padded / 4 */
-    const int32_t *row_ptr;   /* [row_blocks + 1] */
-    const int32_t *col_idx;   /* [nnz] */
-    const int8_t *blocks;     /* [nnz * 64], 64-byte aligned */
-    const int32_t *row_sums;  /* [row_blocks * 16] sum of each row's weights */
+    int32_t row_blocks;      /* rows_padded / 16 */
+    int32_t col_blocks;      /* cols_padded / 4 */
+    const int32_t *row_ptr;  /* [row_blocks + 1] */
+    const int32_t *col_idx;  /* [nnz] */
+    const int8_t *blocks;    /* [nnz * 64], 64-byte aligned */
+    const int32_t *row_sums; /* [row_blocks * 16] sum of each row's weights */
 } vk_bsmat;
 
 /* y[0 .. rows_padded) = W x. */
@@ -44,34 +44,13 @@ typedef void (*vk_gemv_fn)(const vk_bsmat *m, const uint8_t *xu, int32_t *y);
 
 /* Y[n] = W X[n] for n in 0..batch-1; X rows are x_stride bytes apart, Y rows y_stride
  * int32 apart. Each weight block is loaded once per group of vectors. */
-typedef void (*vk_gemm_fn)(const vk_bsmat *m, int batch, const uint8_t *xu, int x_stride,
-                           int32_t *y, int y_stride);
-
-/* ISA levels, lowest first. */
-typedef enum {
-    VK_LEVEL_REF = 0,
-    VK_LEVEL_SSE2,
-    VK_LEVEL_AVX2,
-    VK_LEVEL_AVXVNNI,
-    VK_LEVEL_AVX512,
-    VK_LEVEL_AVX512VNNI,
-    VK_LEVEL_COUNT
-} vk_level;
-
-typedef struct {
-    const char *name;
-    vk_gemv_fn gemv;
-    vk_gemm_fn gemm;
-} vk_kernel_table;
-
-/* One table per level; defined in sparse_gemv_i8_dispatch.c. */
-extern const vk_kernel_table vk_kernel_tables[VK_LEVEL_COUNT];
+typedef void (*vk_gemm_fn)(const vk_bsmat *m, int batch, const uint8_t *xu, int x_stride, int32_t *y, int y_stride);
 
 /* Per-ISA entry points; each lives in its own file compiled with its own flags. */
-#define VK_DECLARE_LEVEL(isa)                                                          \
-    void vk_sparse_gemv_i8_##isa(const vk_bsmat *m, const uint8_t *xu, int32_t *y);    \
-    void vk_sparse_gemm_i8_##isa(const vk_bsmat *m, int batch, const uint8_t *xu,      \
-                                 int x_stride, int32_t *y, int y_stride);
+#define VK_DECLARE_LEVEL(isa)                                                                               \
+    void vk_sparse_gemv_i8_##isa(const vk_bsmat *m, const uint8_t *xu, int32_t *y);                         \
+    void vk_sparse_gemm_i8_##isa(const vk_bsmat *m, int batch, const uint8_t *xu, int x_stride, int32_t *y, \
+                                 int y_stride);
 VK_DECLARE_LEVEL(ref)
 VK_DECLARE_LEVEL(sse2)
 VK_DECLARE_LEVEL(avx2)

@@ -1,6 +1,9 @@
 /* SSE2: no byte multiply, so weights and activations are widened to int16 and
  * multiplied with pmaddwd, which is exact for these ranges. A block is four quarters
  * of 4 rows x 4 columns (16 bytes). Compiled with -msse2. */
+#ifndef __SSE2__
+#error "compile sparse_gemv_i8_sse2.c with -msse2"
+#endif
 #include <emmintrin.h>
 #include "sparse_gemv_i8.h"
 
@@ -62,14 +65,12 @@ void vk_sparse_gemv_i8_sse2(const vk_bsmat *m, const uint8_t *xu, int32_t *y)
 
 /* Eight accumulators per vector already fill the register file, so the batch shares
  * weights through L1 rather than through registers. */
-void vk_sparse_gemm_i8_sse2(const vk_bsmat *m, int batch, const uint8_t *xu, int x_stride,
-                            int32_t *y, int y_stride)
+void vk_sparse_gemm_i8_sse2(const vk_bsmat *m, int batch, const uint8_t *xu, int x_stride, int32_t *y, int y_stride)
 {
     const int32_t *row_ptr = m->row_ptr, *col_idx = m->col_idx, *row_sums = m->row_sums;
     const int8_t *blocks = m->blocks;
     const int row_blocks = m->row_blocks;
     for (int rb = 0; rb < row_blocks; rb++)
         for (int n = 0; n < batch; n++)
-            row_block(row_ptr, col_idx, blocks, row_sums, rb, xu + (int64_t)n * x_stride,
-                      y + (int64_t)n * y_stride);
+            row_block(row_ptr, col_idx, blocks, row_sums, rb, xu + (int64_t)n * x_stride, y + (int64_t)n * y_stride);
 }

@@ -5,10 +5,7 @@
 #include <immintrin.h>
 #include <string.h>
 #include "sparse_gemv_i8.h"
-
-#define VK_CAT_(a, b) a##b
-#define VK_CAT(a, b) VK_CAT_(a, b)
-#define VK_FN(name) VK_CAT(name, VK_ISA)
+#include "vk_paste.h"
 
 /* The single-vector loop takes VK_UNROLL blocks per iteration and spreads them over
  * VK_SETS independent accumulator sets: with VNNI the chains through VK_DOT4_ACC must
@@ -39,11 +36,11 @@ static inline void store_rows(const int32_t *row_sums, int rb, __m256i lo, __m25
 }
 
 /* One block: its column's 4 activations against its two 8-row halves. */
-#define VK_BLOCK_ACC(lo, hi, xu, col, w)                                              \
-    do {                                                                              \
-        __m256i xb_ = bcast4((xu) + (int64_t)(col) * VK_BLOCK_COLS);                  \
-        (lo) = VK_DOT4_ACC((lo), xb_, _mm256_loadu_si256((const __m256i *)(w)));      \
-        (hi) = VK_DOT4_ACC((hi), xb_, _mm256_loadu_si256((const __m256i *)((w) + 32)));\
+#define VK_BLOCK_ACC(lo, hi, xu, col, w)                                                \
+    do {                                                                                \
+        __m256i xb_ = bcast4((xu) + (int64_t)(col)*VK_BLOCK_COLS);                      \
+        (lo) = VK_DOT4_ACC((lo), xb_, _mm256_loadu_si256((const __m256i *)(w)));        \
+        (hi) = VK_DOT4_ACC((hi), xb_, _mm256_loadu_si256((const __m256i *)((w) + 32))); \
     } while (0)
 
 void VK_FN(vk_sparse_gemv_i8_)(const vk_bsmat *m, const uint8_t *xu, int32_t *y)
@@ -81,9 +78,9 @@ void VK_FN(vk_sparse_gemv_i8_)(const vk_bsmat *m, const uint8_t *xu, int32_t *y)
 /* G is a constant at every call site, so the loops over g unroll and acc lives in
  * registers. The caller passes the row block's blocks (ci..ce, weights from w) and
  * row_sums as locals, so they are not reloaded through m after each group's stores. */
-static inline __attribute__((always_inline)) void gemm_group(
-    const int32_t *ci, const int32_t *ce, const int8_t *w, const int32_t *row_sums, int rb,
-    const uint8_t *xu, int x_stride, int32_t *y, int y_stride, const int G)
+static inline __attribute__((always_inline)) void gemm_group(const int32_t *ci, const int32_t *ce, const int8_t *w,
+                                                             const int32_t *row_sums, int rb, const uint8_t *xu,
+                                                             int x_stride, int32_t *y, int y_stride, const int G)
 {
     __m256i lo[VK_GROUP], hi[VK_GROUP];
     for (int g = 0; g < G; g++) lo[g] = hi[g] = _mm256_setzero_si256();
