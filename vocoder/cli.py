@@ -8,6 +8,7 @@
     vocoder live [--api jack|alsa] [--midi-in PORT | --virtual] ...   sing from MIDI input (docs/live.md)
     vocoder bench live [--json]       callback time of live singing against the period
     vocoder render SONG -o OUT.wav    sing a MIDI / MusicXML song with its lyrics (docs/render.md)
+    vocoder render SONGS... --out DIR [--scheduler tcp://HOST:8786]   many songs on Dask (docs/render.md)
 """
 
 from __future__ import annotations
@@ -97,6 +98,15 @@ def cmd_render(args) -> int:
 
     from pathlib import Path
 
+    inputs = args.input
+    if args.out is not None or args.scheduler or len(inputs) > 1 or inputs[0].startswith("@") \
+            or Path(inputs[0]).is_dir():
+        return _render_batch(args)
+    if args.output is None:
+        print(f"vocoder render: {inputs[0]}: give the output file (-o OUT.wav), or a folder for many songs "
+              "(--out DIR)", file=sys.stderr)
+        return 2
+    args.input = inputs[0]
     try:
         info = render.render_file(args.input, args.output, preset=args.preset, seed=args.seed, rate=args.rate,
                                   track=args.track, channel=args.channel, lyrics=args.lyrics, part=args.part,
@@ -117,6 +127,39 @@ def cmd_render(args) -> int:
         print(f"wrote {info['output']}: {info['seconds']:.1f} s at {info['sample_rate']} Hz, {info['notes']} notes"
               f"{' with lyrics' if info['lyrics'] else ''}, {info['speed']:.1f}x real time", file=sys.stderr)
     return 0
+
+
+def _render_batch(args) -> int:
+    """`vocoder render` with many inputs, a folder, @LIST or --out DIR: vocoder.hosts.batch on Dask."""
+    from vocoder import render
+    from vocoder.events import SongError
+    from vocoder.hosts import batch
+    from vocoder.presets import PresetError
+
+    if args.output is not None:
+        print("vocoder render: -o names one output file; for many songs give a folder with --out DIR",
+              file=sys.stderr)
+        return 2
+    if args.out is None:
+        print("vocoder render: many songs need an output folder: --out DIR", file=sys.stderr)
+        return 2
+    try:
+        summary = batch.render_batch(args.input, args.out, preset=args.preset, ext="." + args.type,
+                                     scheduler=args.scheduler, workers=args.workers, retries=args.retries,
+                                     quiet=args.quiet, seed=args.seed, rate=args.rate, track=args.track,
+                                     channel=args.channel, lyrics=args.lyrics, part=args.part,
+                                     transpose=args.transpose, plot=args.plot, subtype=args.format)
+    except ImportError as e:
+        print(f"vocoder render: many songs run on Dask, which is not installed ({e}); "
+              "pip install 'vocoder[cluster]'", file=sys.stderr)
+        return 2
+    except (batch.BatchError, SongError, PresetError, render.RenderError) as e:
+        print(f"vocoder render: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\nvocoder render: interrupted; finished outputs are kept, run again to resume", file=sys.stderr)
+        return 130
+    return 1 if summary["failed"] else 0
 
 
 def cmd_devices(args) -> int:
@@ -194,8 +237,17 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("render", help="sing a MIDI or MusicXML song to a WAV/FLAC file",
                        description="Sing a MIDI (.mid, karaoke .kar) or MusicXML (.musicxml, .xml, .mxl) song "
                                    "with its lyrics and write WAV or FLAC (by the output's extension).")
-    r.add_argument("input", metavar="INPUT", help="MIDI or MusicXML file")
-    r.add_argument("-o", "--output", required=True, metavar="OUT", help="output .wav or .flac (written atomically)")
+    r.add_argument("input", metavar="INPUT", nargs="+",
+                   help="MIDI or MusicXML file; for a batch: many files, folders, or @LIST (a file of paths)")
+    r.add_argument("-o", "--output", metavar="OUT", help="output .wav or .flac (written atomically)")
+    r.add_argument("--out", metavar="DIR", help="batch: output folder (one NAME.wav per song; finished ones are "
+                   "skipped, so a rerun resumes); see docs/render.md")
+    r.add_argument("--type", choices=["wav", "flac"], default="wav", help="batch: output type (default wav)")
+    r.add_argument("--scheduler", metavar="tcp://HOST:8786", help="batch: run on this Dask scheduler "
+                   "(default: local worker processes)")
+    r.add_argument("--workers", type=int, metavar="N", help="batch: local worker processes (default: CPU count)")
+    r.add_argument("--retries", type=int, default=2, metavar="N",
+                   help="batch: retries of a song whose render failed for another reason than its input (default 2)")
     r.add_argument("--preset", default="default", help="voice preset name or .safetensors path (default: default)")
     r.add_argument("--seed", type=int, default=0, help="sampling seed; same input, preset and seed give the same bytes")
     r.add_argument("--rate", type=int, metavar="HZ", help="resample the output to this rate (default: the preset's)")

@@ -1,0 +1,1 @@
+"""Hosts: the programs that run the engine for a user (files, live voices, batches)."""
