@@ -309,7 +309,9 @@ def render_batch(inputs, out_dir, preset="default", ext: str = ".wav", scheduler
         import logging
 
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None, silence_logs=logging.ERROR)
+                               dashboard_address=None, silence_logs=logging.ERROR,
+                               # no dashboard; its HTTP server (health checks) on a free loopback port
+                               scheduler_kwargs={"dashboard": False, "dashboard_address": "127.0.0.1:0"})
         client = Client(cluster, timeout=connect_timeout)
         where = f"{n} local worker process{'es' if n != 1 else ''}"
     say(f"{len(plan)} songs: {skipped} already done, {len(todo)} to render on {where}")

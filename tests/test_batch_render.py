@@ -1,0 +1,232 @@
+"""`vocoder render SONGS... --out DIR`: many songs on a real Dask cluster (vocoder/hosts/batch.py).
+
+A real scheduler and two real workers run as separate processes on 127.0.0.1 (started
+here, every wait bounded); the outputs are compared byte for byte with single renders.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+distributed = pytest.importorskip("distributed")
+
+from test_events import write_midi  # noqa: E402
+from vocoder import cli, render_file  # noqa: E402
+from vocoder.hosts import batch  # noqa: E402
+from vocoder.presets import random_preset, save_preset  # noqa: E402
+
+N_SONGS = 6
+WAIT = 60.0   # seconds any one wait for the cluster may take
+
+
+@pytest.fixture(scope="module")
+def preset_path(tmp_path_factory):
+    p = random_preset(hidden=64, density=0.25, n_features=26, hop=80, seed=11)
+    return str(save_preset(p, tmp_path_factory.mktemp("presets") / "small.safetensors"))
+
+
+@pytest.fixture(scope="module")
+def songs(tmp_path_factory, preset_path):
+    """``(folder of N_SONGS short songs, {stem: bytes of its single render})``."""
+    d = tmp_path_factory.mktemp("songs")
+    ref = tmp_path_factory.mktemp("ref")
+    refs = {}
+    for i in range(N_SONGS):
+        notes = [(0, 1, 60 + i, "la "), (1, 1, 62 + i, "di "), (2, 1, 64, "da")]
+        mid = write_midi(d / f"song{i}.mid", [notes], tempo=500000)   # 1.5 s + the tail
+        out = ref / f"song{i}.wav"
+        render_file(mid, out, preset=preset_path, seed=3, progress=None)
+        refs[f"song{i}"] = out.read_bytes()
+    return d, refs
+
+
+def _wait(what, ok, limit=WAIT):
+    t0 = time.monotonic()
+    while not ok():
+        if time.monotonic() - t0 > limit:
+            raise TimeoutError(f"{what}: not ready after {limit:.0f} s")
+        time.sleep(0.1)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A `dask scheduler` and two `dask worker` processes (no nanny: a killed worker stays
+    dead) on loopback: ``{"address", "workers": {pid: Popen}}``."""
+    d = tmp_path_factory.mktemp("cluster")
+    sfile = d / "scheduler.json"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent),
+                                                       os.environ.get("PYTHONPATH", "")]))
+    procs = []
+    logs = []
+
+    def start(args, name):
+        log = open(d / f"{name}.log", "wb")
+        logs.append(log)
+        procs.append(subprocess.Popen([sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT, env=env,
+                                      cwd=str(d)))
+        return procs[-1]
+
+    try:
+        start(["distributed.cli.dask_scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+               "--dashboard-address", "127.0.0.1:0",
+               "--scheduler-file", str(sfile)], "scheduler")
+        _wait("dask scheduler", lambda: sfile.is_file() and sfile.stat().st_size > 0)
+        address = json.loads(sfile.read_text())["address"]
+        assert address.startswith("tcp://127.0.0.1:")
+        workers = {}
+        for k in range(2):
+            p = start(["distributed.cli.dask_worker", address, "--host", "127.0.0.1", "--nthreads", "1",
+                       "--no-nanny", "--no-dashboard", "--name", f"w{k}", "--death-timeout", "60"], f"worker{k}")
+            workers[p.pid] = p
+        with distributed.Client(address, timeout=WAIT) as c:
+            c.wait_for_workers(2, timeout=WAIT)
+        yield {"address": address, "workers": workers}
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.terminate()
+        for p in reversed(procs):
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=10)
+        for log in logs:
+            log.close()
+
+
+def copy_songs(songs_dir, dest, names):
+    dest.mkdir()
+    for n in names:
+        shutil.copy(songs_dir / f"{n}.mid", dest / f"{n}.mid")
+    return dest
+
+
+def render_cli(capsys, *args):
+    rc = cli.main(["render", *map(str, args)])
+    return rc, capsys.readouterr().err
+
+
+def wavs(d):
+    return sorted(f for f in os.listdir(d) if f.endswith(".wav") and not f.startswith("."))
+
+
+def test_batch_on_cluster_equals_single_renders_and_resumes(tmp_path, songs, preset_path, cluster, capsys):
+    src, refs = songs
+    names = ["song0", "song1", "song2"]
+    inp = copy_songs(src, tmp_path / "in", names)
+    out = tmp_path / "out"
+    rc, err = render_cli(capsys, inp, "--out", out, "--scheduler", cluster["address"], "--preset", preset_path,
+                         "--seed", 3)
+    assert rc == 0, err
+    assert wavs(out) == [f"{n}.wav" for n in names]
+    for n in names:
+        assert (out / f"{n}.wav").read_bytes() == refs[n], n   # the bytes of `vocoder render n.mid -o n.wav --seed 3`
+    assert "[3/3]" in err and "ETA" in err and "3 rendered, 0 skipped" in err
+
+    # resume: song1's output gone, a stale temporary file of song2's is lying there
+    mtime0 = (out / "song0.wav").stat().st_mtime_ns
+    (out / "song1.wav").unlink()
+    os.replace(out / "song2.wav", out / ".song2.wav.stale1.wav.part")
+    (out / ".song2.wav.stale1.wav.part").write_bytes(b"RIFF half a file")
+    rc, err = render_cli(capsys, inp, "--out", out, "--scheduler", cluster["address"], "--preset", preset_path,
+                         "--seed", 3)
+    assert rc == 0, err
+    assert "2 rendered, 1 skipped" in err
+    assert (out / "song0.wav").stat().st_mtime_ns == mtime0          # finished: not rendered again
+    for n in names:
+        assert (out / f"{n}.wav").read_bytes() == refs[n], n
+    rc, err = render_cli(capsys, inp, "--out", out, "--scheduler", cluster["address"], "--preset", preset_path,
+                         "--seed", 3)
+    assert rc == 0 and "nothing to render" in err
+
+
+def test_bad_song_reported_rest_rendered(tmp_path, songs, preset_path, cluster, capsys):
+    src, refs = songs
+    inp = copy_songs(src, tmp_path / "in", ["song3", "song4"])
+    (inp / "broken.mid").write_bytes(b"this is not a MIDI file")
+    lst = tmp_path / "list.txt"
+    lst.write_text("# the batch\nin/song3.mid\n\nin/broken.mid\nin/song4.mid\n")
+    out = tmp_path / "out"
+    rc, err = render_cli(capsys, f"@{lst}", "--out", out, "--scheduler", cluster["address"], "--preset", preset_path,
+                         "--seed", 3)
+    assert rc == 1, err
+    assert "2 rendered, 0 skipped (already done), 1 failed" in err
+    assert f"failed: {inp / 'broken.mid'}: not a MIDI file" in err      # name and reason in the summary
+    assert wavs(out) == ["song3.wav", "song4.wav"]
+    assert (out / "song3.wav").read_bytes() == refs["song3"]
+    assert (out / "song4.wav").read_bytes() == refs["song4"]
+    assert os.listdir(out) == ["song3.wav", "song4.wav"] or sorted(os.listdir(out)) == ["song3.wav", "song4.wav"]
+
+
+def test_bad_inputs_named_before_any_work(tmp_path, songs, preset_path, capsys):
+    src, _ = songs
+    inp = copy_songs(src, tmp_path / "in", ["song0"])
+    rc, err = render_cli(capsys, inp / "song0.mid", tmp_path / "missing.mid", "--out", tmp_path / "o")
+    assert rc == 2 and f"{tmp_path / 'missing.mid'}: no such file or folder" in err
+    lst = tmp_path / "l.txt"
+    lst.write_text("in/song0.mid\nin/nope.mid\n")
+    rc, err = render_cli(capsys, f"@{lst}", "--out", tmp_path / "o")
+    assert rc == 2 and f"{lst}:2: {tmp_path / 'in' / 'nope.mid'}: no such file or folder" in err
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(inp / "song0.mid", other / "song0.mid")
+    rc, err = render_cli(capsys, inp / "song0.mid", other / "song0.mid", "--out", tmp_path / "o")
+    assert rc == 2 and "would both be written to" in err and str(other / "song0.mid") in err
+    rc, err = render_cli(capsys, inp / "song0.mid", inp / "song0.mid", "-o", tmp_path / "x.wav")
+    assert rc == 2 and "--out DIR" in err
+    rc, err = render_cli(capsys, inp / "song0.mid", "--out", tmp_path / "o", "--plot", tmp_path / "p.png",
+                         "--preset", preset_path)
+    assert rc == 2 and "--plot" in err
+    assert not (tmp_path / "o").exists() or os.listdir(tmp_path / "o") == []
+
+
+def test_local_cluster_by_default(tmp_path, songs, preset_path, capsys):
+    src, refs = songs
+    inp = copy_songs(src, tmp_path / "in", ["song5"])
+    out = tmp_path / "out"
+    rc, err = render_cli(capsys, inp / "song5.mid", "--out", out, "--workers", 1, "--preset", preset_path,
+                         "--seed", 3)
+    assert rc == 0, err
+    assert "1 local worker process" in err
+    assert (out / "song5.wav").read_bytes() == refs["song5"]
+
+
+def test_worker_killed_mid_batch(tmp_path, songs, preset_path, cluster, capsys):
+    """SIGKILL one of the two workers when the first song is done: the batch completes on
+    the other, every output written once, with the bytes of single renders."""
+    src, refs = songs
+    live = {pid: p for pid, p in cluster["workers"].items() if p.poll() is None}
+    assert len(live) == 2
+    killed = []
+    done = []
+
+    def on_result(song, output, record):
+        done.append((song.name, record))
+        if not killed:
+            # kill the worker that did not render this song: it is rendering another one now
+            finished_on = int(record["worker"].rsplit(":", 1)[1])
+            victim = next(pid for pid in live if pid != finished_on)
+            live[victim].send_signal(signal.SIGKILL)
+            live[victim].wait(timeout=10)
+            killed.append(victim)
+
+    out = tmp_path / "out"
+    summary = batch.render_batch([src], out, preset=preset_path, scheduler=cluster["address"], seed=3,
+                                 timeout=120, on_result=on_result, stream=sys.stderr)
+    assert killed, "no song finished"
+    assert summary["failed"] == [] and summary["rendered"] == N_SONGS
+    assert sorted(n for n, _ in done) == sorted(f"song{i}.mid" for i in range(N_SONGS))   # each song once
+    survivor = next(pid for pid in live if pid != killed[0])
+    after = [r for _, r in done[1:]]
+    assert after and all(r["worker"].endswith(f":{survivor}") for r in after)
+    assert sorted(os.listdir(out)) == [f"song{i}.wav" for i in range(N_SONGS)]    # nothing else, no temp files
+    for i in range(N_SONGS):
+        assert (out / f"song{i}.wav").read_bytes() == refs[f"song{i}"], i
