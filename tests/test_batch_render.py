@@ -23,6 +23,7 @@ from vocoder.hosts import batch  # noqa: E402
 from vocoder.presets import random_preset, save_preset  # noqa: E402
 
 N_SONGS = 6
+N_LONG = 4
 WAIT = 60.0   # seconds any one wait for the cluster may take
 
 
@@ -32,19 +33,23 @@ def preset_path(tmp_path_factory):
     return str(save_preset(p, tmp_path_factory.mktemp("presets") / "small.safetensors"))
 
 
+def make_songs(d, ref, preset_path, n, beats, first=0):
+    """``n`` songs of ``beats`` beats (120 BPM) in ``d`` and ``{stem: bytes of its single render}``."""
+    refs = {}
+    for i in range(first, first + n):
+        notes = [(b, 1, 60 + (i + 3 * b) % 12, "la ") for b in range(beats)]
+        mid = write_midi(d / f"song{i}.mid", [notes], tempo=500000)
+        out = ref / f"song{i}.wav"
+        render_file(mid, out, preset=preset_path, seed=3, progress=None)
+        refs[f"song{i}"] = out.read_bytes()
+    return refs
+
+
 @pytest.fixture(scope="module")
 def songs(tmp_path_factory, preset_path):
     """``(folder of N_SONGS short songs, {stem: bytes of its single render})``."""
     d = tmp_path_factory.mktemp("songs")
-    ref = tmp_path_factory.mktemp("ref")
-    refs = {}
-    for i in range(N_SONGS):
-        notes = [(0, 1, 60 + i, "la "), (1, 1, 62 + i, "di "), (2, 1, 64, "da")]
-        mid = write_midi(d / f"song{i}.mid", [notes], tempo=500000)   # 1.5 s + the tail
-        out = ref / f"song{i}.wav"
-        render_file(mid, out, preset=preset_path, seed=3, progress=None)
-        refs[f"song{i}"] = out.read_bytes()
-    return d, refs
+    return d, make_songs(d, tmp_path_factory.mktemp("ref"), preset_path, N_SONGS, 3)   # 1.5 s + the tail
 
 
 def _wait(what, ok, limit=WAIT):
@@ -199,34 +204,57 @@ def test_local_cluster_by_default(tmp_path, songs, preset_path, capsys):
     assert (out / "song5.wav").read_bytes() == refs["song5"]
 
 
-def test_worker_killed_mid_batch(tmp_path, songs, preset_path, cluster, capsys):
-    """SIGKILL one of the two workers when the first song is done: the batch completes on
-    the other, every output written once, with the bytes of single renders."""
-    src, refs = songs
+def test_worker_killed_mid_batch(tmp_path, preset_path, cluster):
+    """SIGKILL a worker while it renders a song, right after the first song is done: the
+    batch completes on the other worker, every song delivered and written once, with the
+    bytes of single renders."""
+    src = tmp_path / "long"
+    src.mkdir()
+    refs = make_songs(src, tmp_path, preset_path, N_LONG, 8)   # 4 s + the tail: long enough to be caught mid-song
     live = {pid: p for pid, p in cluster["workers"].items() if p.poll() is None}
     assert len(live) == 2
-    killed = []
+    killed = {}
     done = []
+    client = distributed.Client(cluster["address"], timeout=WAIT)
+
+    addr_of = {pid: addr for addr, pid in client.run(os.getpid).items()}
+    assert sorted(addr_of) == sorted(live)
+
+    def busy(pid):
+        """The keys the scheduler has on worker ``pid`` (assigned and not finished)."""
+        return client.processing([addr_of[pid]]).get(addr_of[pid], ())
 
     def on_result(song, output, record):
         done.append((song.name, record))
         if not killed:
-            # kill the worker that did not render this song: it is rendering another one now
+            # kill the worker that did not render this song, once it holds a song (bounded wait)
             finished_on = int(record["worker"].rsplit(":", 1)[1])
             victim = next(pid for pid in live if pid != finished_on)
+            t0 = time.monotonic()
+            while not busy(victim):
+                assert time.monotonic() - t0 < 20, "the other worker never got a song"
+                time.sleep(0.02)
+            keys = busy(victim)
             live[victim].send_signal(signal.SIGKILL)
             live[victim].wait(timeout=10)
-            killed.append(victim)
+            killed.update(pid=victim, keys=list(keys))
 
     out = tmp_path / "out"
-    summary = batch.render_batch([src], out, preset=preset_path, scheduler=cluster["address"], seed=3,
-                                 timeout=120, on_result=on_result, stream=sys.stderr)
+    try:
+        summary = batch.render_batch([src], out, preset=preset_path, scheduler=cluster["address"], seed=3,
+                                     timeout=120, on_result=on_result, stream=sys.stderr)
+    finally:
+        client.close()
     assert killed, "no song finished"
-    assert summary["failed"] == [] and summary["rendered"] == N_SONGS
-    assert sorted(n for n, _ in done) == sorted(f"song{i}.mid" for i in range(N_SONGS))   # each song once
-    survivor = next(pid for pid in live if pid != killed[0])
-    after = [r for _, r in done[1:]]
-    assert after and all(r["worker"].endswith(f":{survivor}") for r in after)
-    assert sorted(os.listdir(out)) == [f"song{i}.wav" for i in range(N_SONGS)]    # nothing else, no temp files
-    for i in range(N_SONGS):
+    assert summary["failed"] == [] and summary["rendered"] == N_LONG
+    assert sorted(n for n, _ in done) == sorted(f"song{i}.mid" for i in range(N_LONG))   # each song once
+    survivor = next(pid for pid in live if pid != killed["pid"])
+    lost = [k for k in killed["keys"] if str(k).startswith("render-")]
+    assert lost, killed
+    by_song = dict(done)
+    for k in lost:   # the song the killed worker held was rendered again, on the survivor
+        name = str(k)[len("render-"):].split(".mid-")[0] + ".mid"
+        assert by_song[name]["worker"].endswith(f":{survivor}"), (name, by_song[name])
+    assert sorted(os.listdir(out)) == [f"song{i}.wav" for i in range(N_LONG)]    # nothing else, no temp files
+    for i in range(N_LONG):
         assert (out / f"song{i}.wav").read_bytes() == refs[f"song{i}"], i
