@@ -7,6 +7,7 @@
     vocoder devices                   MIDI ports (jack, alsa) and audio devices
     vocoder live [--api jack|alsa] [--midi-in PORT | --virtual] ...   sing from MIDI input (docs/live.md)
     vocoder bench live [--json]       callback time of live singing against the period
+    vocoder bench batch [--json]      songs per minute of a batch render on 1 and 2 local workers
     vocoder render SONG -o OUT.wav    sing a MIDI / MusicXML song with its lyrics (docs/render.md)
     vocoder render SONGS... --out DIR [--scheduler tcp://HOST:8786]   many songs on Dask (docs/render.md)
 """
@@ -63,6 +64,13 @@ def cmd_bench(args) -> int:
     if args.what == "engine":
         records = bench.bench_engine(quick=args.quick)
         print(json.dumps(records, indent=1) if args.json else bench.format_engine_table(records))
+        return 0
+    if args.what == "batch":
+        from vocoder.hosts import batch
+
+        records = batch.bench_batch(songs=4 if args.quick else 8, seconds=args.seconds or 10.0,
+                                    preset=args.preset or "default")
+        print(json.dumps(records, indent=1) if args.json else batch.format_bench_table(records))
         return 0
     print(f"vocoder bench: unknown benchmark {args.what!r}", file=sys.stderr)
     return 2
@@ -193,14 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="version, CPU flags, kernel levels").set_defaults(func=cmd_info)
 
     b = sub.add_parser("bench", help="benchmarks that print tables")
-    b.add_argument("what", choices=["kernels", "engine", "live"], help="what to benchmark")
+    b.add_argument("what", choices=["kernels", "engine", "live", "batch"], help="what to benchmark")
     b.add_argument("--json", action="store_true", help="print one JSON list of records")
     b.add_argument("--level", help="time only this kernel level")
     b.add_argument("--plot", metavar="PNG", help="also write a bar chart (needs matplotlib)")
     b.add_argument("--quick", action="store_true", help="few repeats (smoke test, noisy numbers)")
     b.add_argument("--preset", help="live: preset name or path (default: 'default' if installed, else a "
-                   "random preset of the shipped size)")
-    b.add_argument("--seconds", type=float, default=None, help="live: seconds per case (default 5, quick 1)")
+                   "random preset of the shipped size); batch: default 'default'")
+    b.add_argument("--seconds", type=float, default=None,
+                   help="live: seconds per case (default 5, quick 1); batch: seconds per song (default 10)")
     b.add_argument("--unpaced", action="store_true",
                    help="live: call back to back instead of once per period (default: paced like a device)")
     b.add_argument("--no-load", action="store_true", help="live: leave the other core idle")

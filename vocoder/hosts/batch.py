@@ -290,7 +290,8 @@ def render_batch(inputs, out_dir, preset="default", ext: str = ".wav", scheduler
     rendered = 0
     if not todo:
         say(f"all {len(plan)} outputs in {out_dir} exist; nothing to render")
-        return {"total": len(plan), "rendered": 0, "skipped": skipped, "failed": [], "elapsed": 0.0, "songs": songs}
+        return {"total": len(plan), "rendered": 0, "skipped": skipped, "failed": [], "elapsed": 0.0, "work": 0.0,
+                "songs": songs}
     todo.sort(key=lambda t: -t[0].stat().st_size)   # longest first (roughly), so no worker is left with a long song
     from distributed import Client, LocalCluster, as_completed
 
@@ -395,4 +396,68 @@ def render_batch(inputs, out_dir, preset="default", ext: str = ".wav", scheduler
     for src, reason in failed:
         say(f"failed: {src}: {reason}" if not reason.startswith(str(src)) else f"failed: {reason}", always=True)
     return {"total": len(plan), "rendered": rendered, "skipped": skipped, "failed": failed, "elapsed": elapsed,
-            "songs": songs}
+            "work": work, "songs": songs}
+
+
+# --------------------------------------------------------------------------- benchmark
+
+BENCH_LYRICS = "row row row your boat so gently down the stream merrily merrily life is but a dream".split()
+
+
+def write_bench_song(path, seconds: float, k: int = 0) -> Path:
+    """A MIDI song of about ``seconds`` (120 BPM quarter notes with lyrics, a half-note rest
+    every 8 notes), varied by ``k``."""
+    import mido
+
+    tpb = 480
+    m = mido.MidiFile(ticks_per_beat=tpb)
+    tr = mido.MidiTrack()
+    m.tracks.append(tr)
+    tr.append(mido.MetaMessage("set_tempo", tempo=500000, time=0))
+    wait, t, i = 0, 0.0, 0
+    while t + 0.5 <= seconds:
+        note = 52 + (k * 5 + i * 7) % 12   # E3..D#4: inside the shipped voice's range
+        tr.append(mido.MetaMessage("lyrics", text=BENCH_LYRICS[i % len(BENCH_LYRICS)] + " ", time=wait))
+        tr.append(mido.Message("note_on", note=note, velocity=90, time=0))
+        tr.append(mido.Message("note_off", note=note, velocity=0, time=tpb))
+        wait, t, i = 0, t + 0.5, i + 1
+        if i % 8 == 0:
+            wait, t = 2 * tpb, t + 1.0
+    m.save(str(path))
+    return Path(path)
+
+
+def bench_batch(workers=(1, 2), songs: int = 8, seconds: float = 10.0, preset="default", stream=None) -> list:
+    """Songs per minute of a batch on the embedded local cluster with each number of
+    ``workers``: ``[{"workers", "songs", "audio_s", "wall_s", "work_s", "songs_per_min", ...}]``.
+    ``wall_s`` includes starting and stopping the cluster; ``work_s`` (and songs/min) is
+    from the first song sent to the last written."""
+    import soundfile as sf
+
+    records = []
+    with tempfile.TemporaryDirectory(prefix="vocoder-bench-batch-") as d:
+        src = Path(d) / "songs"
+        src.mkdir()
+        for k in range(songs):
+            write_bench_song(src / f"bench{k:02d}.mid", seconds, k)
+        for n in workers:
+            out = Path(d) / f"out{n}"
+            t0 = time.monotonic()
+            s = render_batch([src], out, preset=preset, workers=n, quiet=True, stream=stream, retries=0)
+            wall = time.monotonic() - t0
+            if s["failed"]:
+                raise RuntimeError(f"bench batch: {s['failed'][0][0]}: {s['failed'][0][1]}")
+            audio = sum(sf.info(str(f)).duration for f in out.glob("*.wav"))
+            records.append({"workers": n, "songs": s["rendered"], "audio_s": audio, "wall_s": wall, "work_s": s["work"],
+                            "songs_per_min": s["rendered"] / s["work"] * 60, "x_real_time": audio / s["work"],
+                            "preset": str(preset)})
+    return records
+
+
+def format_bench_table(records) -> str:
+    rows = ["| workers | songs | audio | wall (with cluster start) | batch time | songs/min | x real time |",
+            "|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in records:
+        rows.append(f"| {r['workers']} | {r['songs']} | {r['audio_s']:.0f} s | {r['wall_s']:.1f} s | {r['work_s']:.1f} s | "
+                    f"{r['songs_per_min']:.1f} | {r['x_real_time']:.1f}x |")
+    return "\n".join(rows)
