@@ -191,6 +191,9 @@ def test_bad_inputs_named_before_any_work(tmp_path, songs, preset_path, capsys):
                          "--preset", preset_path)
     assert rc == 2 and "--plot" in err
     assert not (tmp_path / "o").exists() or os.listdir(tmp_path / "o") == []
+    with pytest.raises(batch.BatchError, match="tcp://127.0.0.1:9: cannot reach the Dask scheduler"):
+        batch.render_batch([inp], tmp_path / "o", preset=preset_path, scheduler="tcp://127.0.0.1:9",
+                           connect_timeout=1)
 
 
 def test_local_cluster_by_default(tmp_path, songs, preset_path, capsys):

@@ -68,7 +68,7 @@ def cmd_bench(args) -> int:
     if args.what == "batch":
         from vocoder.hosts import batch
 
-        records = batch.bench_batch(songs=4 if args.quick else 8, seconds=args.seconds or 10.0,
+        records = batch.bench_batch(songs=4 if args.quick else 8, seconds=args.seconds or 30.0,
                                     preset=args.preset or "default")
         print(json.dumps(records, indent=1) if args.json else batch.format_bench_table(records))
         return 0
@@ -209,7 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--preset", help="live: preset name or path (default: 'default' if installed, else a "
                    "random preset of the shipped size); batch: default 'default'")
     b.add_argument("--seconds", type=float, default=None,
-                   help="live: seconds per case (default 5, quick 1); batch: seconds per song (default 10)")
+                   help="live: seconds per case (default 5, quick 1); batch: seconds per song (default 30)")
     b.add_argument("--unpaced", action="store_true",
                    help="live: call back to back instead of once per period (default: paced like a device)")
     b.add_argument("--no-load", action="store_true", help="live: leave the other core idle")
