@@ -115,6 +115,8 @@ def copy_songs(songs_dir, dest, names):
 
 
 def render_cli(capsys, *args):
+    if "--out" in args and "--timeout" not in args:
+        args = (*args, "--timeout", 120)   # every wait bounded
     rc = cli.main(["render", *map(str, args)])
     return rc, capsys.readouterr().err
 
@@ -205,6 +207,17 @@ def test_local_cluster_by_default(tmp_path, songs, preset_path, capsys):
     assert rc == 0, err
     assert "1 local worker process" in err
     assert (out / "song5.wav").read_bytes() == refs["song5"]
+
+
+def test_time_limit_reports_unfinished_songs(tmp_path, songs, preset_path, cluster, capsys):
+    src, _ = songs
+    inp = copy_songs(src, tmp_path / "in", ["song0", "song1"])
+    rc, err = render_cli(capsys, inp, "--out", tmp_path / "out", "--scheduler", cluster["address"], "--preset",
+                         preset_path, "--timeout", 0.001)
+    assert rc == 1, err
+    assert "0 rendered, 0 skipped (already done), 2 failed" in err
+    assert f"failed: {inp / 'song0.mid'}: not finished within the batch's time limit (0.001 s)" in err
+    assert os.listdir(tmp_path / "out") == []
 
 
 def test_worker_killed_mid_batch(tmp_path, preset_path, cluster):

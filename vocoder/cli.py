@@ -154,6 +154,7 @@ def _render_batch(args) -> int:
     try:
         summary = batch.render_batch(args.input, args.out, preset=args.preset, ext="." + args.type,
                                      scheduler=args.scheduler, workers=args.workers, retries=args.retries,
+                                     timeout=args.timeout,
                                      quiet=args.quiet, seed=args.seed, rate=args.rate, track=args.track,
                                      channel=args.channel, lyrics=args.lyrics, part=args.part,
                                      transpose=args.transpose, plot=args.plot, subtype=args.format)
@@ -257,6 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--workers", type=int, metavar="N", help="batch: local worker processes (default: CPU count)")
     r.add_argument("--retries", type=int, default=2, metavar="N",
                    help="batch: retries of a song whose render failed for another reason than its input (default 2)")
+    r.add_argument("--timeout", type=float, metavar="S", help="batch: give up on the songs not done after S seconds "
+                   "(they are reported as failed; default: no limit)")
     r.add_argument("--preset", default="default", help="voice preset name or .safetensors path (default: default)")
     r.add_argument("--seed", type=int, default=0, help="sampling seed; same input, preset and seed give the same bytes")
     r.add_argument("--rate", type=int, metavar="HZ", help="resample the output to this rate (default: the preset's)")

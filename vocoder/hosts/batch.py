@@ -345,46 +345,54 @@ def render_batch(inputs, out_dir, preset="default", ext: str = ".wav", scheduler
                 first.append(f)
         ac = as_completed(first, timeout=timeout)
         finished = len(failed)
-        for fut in ac:   # each future once; a song is resubmitted at most `retries` times
-            src, dst, _ = jobs.pop(fut.key)
-            try:
-                res = fut.result()
-                err = None if res["ok"] else res["error"]
-                permanent = True
-            except Exception as e:  # noqa: BLE001 - a lost worker, an I/O error on it: retried
-                res, err, permanent = None, f"{type(e).__name__}: {e}", False
-            fut.release()
-            if err is None:
+        try:
+            for fut in ac:   # each future once; a song is resubmitted at most `retries` times
+                src, dst, _ = jobs.pop(fut.key)
                 try:
-                    write_atomic(dst, res["data"])
-                except OSError as e:
-                    err, permanent = f"{dst}: cannot write the output ({e.strerror or e})", False
-            if err is not None and not permanent and attempts[src] <= retries:
-                say(f"{src}: attempt {attempts[src]} failed ({err}); retrying", always=True)
-                f = submit(src, dst)
-                if not isinstance(f, str):
-                    ac.add(f)
-                    continue
-                err = f
-            finished += 1
-            el = time.monotonic() - t0
-            eta = el / finished * (len(todo) - finished)
-            head = f"[{finished}/{len(todo)}] elapsed {_clock(el)}, ETA {_clock(eta)}:"
-            if err is not None:
+                    res = fut.result()
+                    err = None if res["ok"] else res["error"]
+                    permanent = True
+                except Exception as e:  # noqa: BLE001 - a lost worker, an I/O error on it: retried
+                    res, err, permanent = None, f"{type(e).__name__}: {e}", False
+                fut.release()
+                if err is None:
+                    try:
+                        write_atomic(dst, res["data"])
+                    except OSError as e:
+                        err, permanent = f"{dst}: cannot write the output ({e.strerror or e})", False
+                if err is not None and not permanent and attempts[src] <= retries:
+                    say(f"{src}: attempt {attempts[src]} failed ({err}); retrying", always=True)
+                    f = submit(src, dst)
+                    if not isinstance(f, str):
+                        ac.add(f)
+                        continue
+                    err = f
+                finished += 1
+                el = time.monotonic() - t0
+                eta = el / finished * (len(todo) - finished)
+                head = f"[{finished}/{len(todo)}] elapsed {_clock(el)}, ETA {_clock(eta)}:"
+                if err is not None:
+                    failed.append((src, err))
+                    songs[str(src)] = {"status": "failed", "error": err, "attempts": attempts[src]}
+                    say(f"{head} FAILED {src}: {err}" if not err.startswith(str(src)) else f"{head} FAILED {err}",
+                        always=True)
+                else:
+                    rendered += 1
+                    info = res["info"]
+                    songs[str(src)] = {"status": "rendered", "attempts": attempts[src], **info}
+                    for m in res["notes"]:
+                        say(f"{src}: {m}", always=m.startswith("warning: "))
+                    say(f"{head} {src} -> {dst} ({info['seconds']:.1f} s, {info['seconds'] / max(info['wall'], 1e-9):.1f}x "
+                        f"real time on {info['worker']})")
+                if on_result is not None:
+                    on_result(src, dst, songs[str(src)])
+        except TimeoutError:   # as_completed's: the whole batch ran past `timeout`
+            for src, dst, fut in list(jobs.values()):
+                fut.cancel()
+                err = f"not finished within the batch's time limit ({timeout:g} s)"
                 failed.append((src, err))
                 songs[str(src)] = {"status": "failed", "error": err, "attempts": attempts[src]}
-                say(f"{head} FAILED {src}: {err}" if not err.startswith(str(src)) else f"{head} FAILED {err}",
-                    always=True)
-            else:
-                rendered += 1
-                info = res["info"]
-                songs[str(src)] = {"status": "rendered", "attempts": attempts[src], **info}
-                for m in res["notes"]:
-                    say(f"{src}: {m}", always=m.startswith("warning: "))
-                say(f"{head} {src} -> {dst} ({info['seconds']:.1f} s, {info['seconds'] / max(info['wall'], 1e-9):.1f}x "
-                    f"real time on {info['worker']})")
-            if on_result is not None:
-                on_result(src, dst, songs[str(src)])
+            jobs.clear()
     finally:
         client.close()
         if cluster is not None:
