@@ -177,21 +177,21 @@ def test_bad_inputs_named_before_any_work(tmp_path, songs, preset_path, capsys):
     src, _ = songs
     inp = copy_songs(src, tmp_path / "in", ["song0"])
     rc, err = render_cli(capsys, inp / "song0.mid", tmp_path / "missing.mid", "--out", tmp_path / "o")
-    assert rc == 2 and f"{tmp_path / 'missing.mid'}: no such file or folder" in err
+    assert rc == 1 and f"{tmp_path / 'missing.mid'}: no such file or folder" in err
     lst = tmp_path / "l.txt"
     lst.write_text("in/song0.mid\nin/nope.mid\n")
     rc, err = render_cli(capsys, f"@{lst}", "--out", tmp_path / "o")
-    assert rc == 2 and f"{lst}:2: {tmp_path / 'in' / 'nope.mid'}: no such file or folder" in err
+    assert rc == 1 and f"{lst}:2: {tmp_path / 'in' / 'nope.mid'}: no such file or folder" in err
     other = tmp_path / "other"
     other.mkdir()
     shutil.copy(inp / "song0.mid", other / "song0.mid")
     rc, err = render_cli(capsys, inp / "song0.mid", other / "song0.mid", "--out", tmp_path / "o")
-    assert rc == 2 and "would both be written to" in err and str(other / "song0.mid") in err
+    assert rc == 1 and "would both be written to" in err and str(other / "song0.mid") in err
     rc, err = render_cli(capsys, inp / "song0.mid", inp / "song0.mid", "-o", tmp_path / "x.wav")
     assert rc == 2 and "--out DIR" in err
     rc, err = render_cli(capsys, inp / "song0.mid", "--out", tmp_path / "o", "--plot", tmp_path / "p.png",
                          "--preset", preset_path)
-    assert rc == 2 and "--plot" in err
+    assert rc == 1 and "--plot" in err
     assert not (tmp_path / "o").exists() or os.listdir(tmp_path / "o") == []
     with pytest.raises(batch.BatchError, match="tcp://127.0.0.1:9: cannot reach the Dask scheduler"):
         batch.render_batch([inp], tmp_path / "o", preset=preset_path, scheduler="tcp://127.0.0.1:9",

@@ -159,12 +159,14 @@ def _render_batch(args) -> int:
                                      channel=args.channel, lyrics=args.lyrics, part=args.part,
                                      transpose=args.transpose, plot=args.plot, subtype=args.format)
     except ImportError as e:
+        if not (e.name or "").split(".")[0] in ("distributed", "dask"):
+            raise
         print(f"vocoder render: many songs run on Dask, which is not installed ({e}); "
               "pip install 'vocoder[cluster]'", file=sys.stderr)
         return 2
-    except (batch.BatchError, SongError, PresetError, render.RenderError) as e:
+    except (batch.BatchError, SongError, PresetError, render.RenderError) as e:  # before any song: names the file
         print(f"vocoder render: {e}", file=sys.stderr)
-        return 2
+        return 1
     except KeyboardInterrupt:
         print("\nvocoder render: interrupted; finished outputs are kept, run again to resume", file=sys.stderr)
         return 130

@@ -256,6 +256,7 @@ def render_batch(inputs, out_dir, preset="default", ext: str = ".wav", scheduler
             stream.flush()
 
     t_start = time.monotonic()
+    retries = max(0, int(retries))
     out_dir = Path(out_dir)
     ext = ext if ext.startswith(".") else "." + ext
     plan = plan_outputs(expand_inputs(inputs), out_dir, ext)
