@@ -272,5 +272,8 @@ def test_worker_killed_mid_batch(tmp_path, preset_path, cluster):
         name = str(k)[len("render-"):].split(".mid-")[0] + ".mid"
         assert by_song[name]["worker"].endswith(f":{survivor}"), (name, by_song[name])
     assert sorted(os.listdir(out)) == [f"song{i}.wav" for i in range(N_LONG)]    # nothing else, no temp files
+    # the killed worker's song folder is swept by the next song on this machine
+    base = batch._worker_dir()
+    assert not list(base.glob(f"work-{killed['pid']}-*")), sorted(os.listdir(base))
     for i in range(N_LONG):
         assert (out / f"song{i}.wav").read_bytes() == refs[f"song{i}"], i

@@ -16,7 +16,8 @@ the task; the worker renders in a private temporary folder with
 :func:`vocoder.render_file` (``jobs=1``: one process per song, parallel across songs, no
 nested pools) and sends the encoded WAV/FLAC bytes back; only the client writes into
 ``--out``. So workers need no shared filesystem, and a worker that dies mid-song leaves
-nothing in the output folder.
+nothing in the output folder (its song folder, ``$TMPDIR/vocoder-batch-UID/work-PID-*``,
+is removed by the next song rendered on that machine).
 
 The rules:
 
@@ -80,7 +81,7 @@ def expand_inputs(items) -> list:
         s = str(item)
         if s.startswith("@"):
             lst = Path(s[1:])
-            if not lst.is_file():
+            if not lst.exists() or lst.is_dir():   # a pipe will do: @<(find songs -name '*.mid')
                 raise BatchError(f"{lst}: no such list file")
             try:
                 lines = lst.read_text(encoding="utf-8-sig").splitlines()
@@ -122,11 +123,34 @@ def plan_outputs(inputs, out_dir, ext: str = ".wav") -> list:
 # --------------------------------------------------------------------------- the worker's side
 
 
+def _worker_dir() -> Path:
+    """This user's folder for batch work on this machine (presets, per-song folders)."""
+    d = Path(tempfile.gettempdir()) / f"vocoder-batch-{os.getuid() if hasattr(os, 'getuid') else 0}"
+    d.mkdir(mode=0o700, exist_ok=True)
+    return d
+
+
+def _sweep_dead(base: Path) -> None:
+    """Remove the song folders (``work-PID-*``) of worker processes that are gone (killed
+    mid-song: they could not clean up)."""
+    import shutil
+
+    for f in base.glob("work-*-*"):
+        try:
+            pid = int(f.name.split("-")[1])
+            os.kill(pid, 0)
+        except ValueError:
+            continue
+        except ProcessLookupError:
+            shutil.rmtree(f, ignore_errors=True)
+        except OSError:   # alive but not ours to signal
+            continue
+
+
 def _preset_file(data: bytes, digest: str) -> str:
     """The preset's bytes as a file on this worker (written once per worker machine)."""
-    d = Path(tempfile.gettempdir()) / f"vocoder-batch-presets-{os.getuid() if hasattr(os, 'getuid') else 0}"
-    d.mkdir(mode=0o700, exist_ok=True)
-    p = d / f"{digest}.safetensors"
+    d = _worker_dir()
+    p = d / f"preset-{digest}.safetensors"
     if not (p.is_file() and p.stat().st_size == len(data)):
         fd, tmp = tempfile.mkstemp(dir=d, suffix=".part")
         try:
@@ -156,7 +180,8 @@ def render_song(label: str, song: bytes, out_label: str, ext: str, preset: tuple
     preset_label, preset_data, digest = preset
     preset_path = _preset_file(preset_data, digest)
     notes = []
-    with tempfile.TemporaryDirectory(prefix="vocoder-batch-") as d:
+    _sweep_dead(_worker_dir())
+    with tempfile.TemporaryDirectory(prefix=f"work-{os.getpid()}-", dir=_worker_dir()) as d:
         src = Path(d) / Path(label).name
         src.write_bytes(song)
         out = Path(d) / ("out" + ext)
