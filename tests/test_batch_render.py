@@ -67,7 +67,10 @@ def cluster(tmp_path_factory):
     d = tmp_path_factory.mktemp("cluster")
     sfile = d / "scheduler.json"
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parent.parent),
-                                                       os.environ.get("PYTHONPATH", "")]))
+                                                       os.environ.get("PYTHONPATH", "")]),
+               # a task whose worker dies fails at once (Dask's KilledWorker) instead of being
+               # rescheduled by the scheduler: the batch's own retry is what brings it back
+               DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES="0")
     procs = []
     logs = []
 
@@ -159,18 +162,21 @@ def test_bad_song_reported_rest_rendered(tmp_path, songs, preset_path, cluster, 
     src, refs = songs
     inp = copy_songs(src, tmp_path / "in", ["song3", "song4"])
     (inp / "broken.mid").write_bytes(b"this is not a MIDI file")
+    shutil.copy(inp / "song3.mid", inp / "blocked.mid")
+    (tmp_path / "out" / "blocked.wav").mkdir(parents=True)   # its output cannot be written
     lst = tmp_path / "list.txt"
-    lst.write_text("# the batch\nin/song3.mid\n\nin/broken.mid\nin/song4.mid\n")
+    lst.write_text("# the batch\nin/song3.mid\n\nin/broken.mid\nin/song4.mid\nin/blocked.mid\n")
     out = tmp_path / "out"
     rc, err = render_cli(capsys, f"@{lst}", "--out", out, "--scheduler", cluster["address"], "--preset", preset_path,
                          "--seed", 3)
     assert rc == 1, err
-    assert "2 rendered, 0 skipped (already done), 1 failed" in err
+    assert "2 rendered, 0 skipped (already done), 2 failed" in err
     assert f"failed: {inp / 'broken.mid'}: not a MIDI file" in err      # name and reason in the summary
-    assert wavs(out) == ["song3.wav", "song4.wav"]
+    assert f"failed: {inp / 'blocked.mid'}: {out / 'blocked.wav'}: cannot write the output (Is a directory)" in err
+    assert "retrying" not in err                                       # neither is worth another render
+    assert sorted(os.listdir(out)) == ["blocked.wav", "song3.wav", "song4.wav"]   # no temporary files left
     assert (out / "song3.wav").read_bytes() == refs["song3"]
     assert (out / "song4.wav").read_bytes() == refs["song4"]
-    assert os.listdir(out) == ["song3.wav", "song4.wav"] or sorted(os.listdir(out)) == ["song3.wav", "song4.wav"]
 
 
 def test_bad_inputs_named_before_any_work(tmp_path, songs, preset_path, capsys):
@@ -220,7 +226,7 @@ def test_time_limit_reports_unfinished_songs(tmp_path, songs, preset_path, clust
     assert os.listdir(tmp_path / "out") == []
 
 
-def test_worker_killed_mid_batch(tmp_path, preset_path, cluster):
+def test_worker_killed_mid_batch(tmp_path, preset_path, cluster, capsys):
     """SIGKILL a worker while it renders a song, right after the first song is done: the
     batch completes on the other worker, every song delivered and written once, with the
     bytes of single renders."""
@@ -258,7 +264,7 @@ def test_worker_killed_mid_batch(tmp_path, preset_path, cluster):
     out = tmp_path / "out"
     try:
         summary = batch.render_batch([src], out, preset=preset_path, scheduler=cluster["address"], seed=3,
-                                     timeout=120, on_result=on_result, stream=sys.stderr)
+                                     timeout=120, on_result=on_result)
     finally:
         client.close()
     assert killed, "no song finished"
@@ -268,9 +274,13 @@ def test_worker_killed_mid_batch(tmp_path, preset_path, cluster):
     lost = [k for k in killed["keys"] if str(k).startswith("render-")]
     assert lost, killed
     by_song = dict(done)
-    for k in lost:   # the song the killed worker held was rendered again, on the survivor
+    for k in lost:   # the song the killed worker held failed (KilledWorker) and was retried on the survivor
         name = str(k)[len("render-"):].split(".mid-")[0] + ".mid"
         assert by_song[name]["worker"].endswith(f":{survivor}"), (name, by_song[name])
+        assert by_song[name]["attempts"] == 2, (name, by_song[name])
+    assert [r["attempts"] for n, r in done].count(1) == N_LONG - len(lost)
+    err = capsys.readouterr().err
+    assert "attempt 1 failed (KilledWorker" in err and "retrying" in err
     assert sorted(os.listdir(out)) == [f"song{i}.wav" for i in range(N_LONG)]    # nothing else, no temp files
     # the killed worker's song folder is swept by the next song on this machine
     base = batch._worker_dir()

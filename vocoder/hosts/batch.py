@@ -29,8 +29,9 @@ The rules:
   renamed over the output when complete, so an output that exists is finished; a second
   run skips it. A leftover temporary file (an interrupted run) is ignored.
 * **Failures.** A song that cannot be sung (a bad file, a transpose out of range: the
-  errors a single render reports) is reported with its reason and not retried; any other
-  failure (a worker lost, an I/O error) is retried up to ``retries`` more times. The rest
+  errors a single render reports), or whose output cannot be written here, is reported
+  with its reason and not retried; a failure on the worker's side (a worker lost: Dask's
+  ``KilledWorker``, an error on that machine) is retried up to ``retries`` more times. The rest
   of the batch goes on either way; the summary lists every song that finally failed.
 """
 
@@ -308,7 +309,7 @@ def render_batch(inputs, out_dir, preset="default", ext: str = ".wav", scheduler
     songs = {}
     todo = []
     for src, dst in plan:
-        if dst.exists():
+        if dst.is_file():
             songs[str(src)] = {"status": "skipped", "output": str(dst)}
         else:
             todo.append((src, dst))
@@ -385,7 +386,8 @@ def render_batch(inputs, out_dir, preset="default", ext: str = ".wav", scheduler
                     try:
                         write_atomic(dst, res["data"])
                     except OSError as e:
-                        err, permanent = f"{dst}: cannot write the output ({e.strerror or e})", False
+                        # here, not on a worker: rendering again would not help (a rerun resumes)
+                        err = f"{dst}: cannot write the output ({e.strerror or e})"
                 if err is not None and not permanent and attempts[src] <= retries:
                     say(f"{src}: attempt {attempts[src]} failed ({err}); retrying", always=True)
                     f = submit(src, dst)
