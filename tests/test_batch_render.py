@@ -198,7 +198,9 @@ def test_bad_inputs_named_before_any_work(tmp_path, songs, preset_path, capsys):
     rc, err = render_cli(capsys, inp / "song0.mid", "--out", tmp_path / "o", "--plot", tmp_path / "p.png",
                          "--preset", preset_path)
     assert rc == 1 and "--plot" in err
-    assert not (tmp_path / "o").exists() or os.listdir(tmp_path / "o") == []
+    rc, err = render_cli(capsys, inp / "song0.mid", "--out", tmp_path / "o", "--preset", tmp_path / "nope.safetensors")
+    assert rc == 1 and f"{tmp_path / 'nope.safetensors'}: no such preset file" in err
+    assert not (tmp_path / "o").exists()     # nothing made before the batch could start
     with pytest.raises(batch.BatchError, match="tcp://127.0.0.1:9: cannot reach the Dask scheduler"):
         batch.render_batch([inp], tmp_path / "o", preset=preset_path, scheduler="tcp://127.0.0.1:9",
                            connect_timeout=1)

@@ -266,13 +266,13 @@ def render_batch(inputs, out_dir, preset="default", ext: str = ".wav", scheduler
     (songs that cannot be sung: not at all). Progress, notes and the summary go to
     ``stream`` (default stderr; ``quiet``: only warnings and failures).
     ``on_result(input, output, record)`` is called in this thread as each song ends.
-    ``timeout``: seconds the whole batch may take, else :class:`TimeoutError`.
+    ``timeout``: seconds the whole batch may take; the songs not done by then are
+    cancelled and reported as failed.
 
     Returns ``{"total", "rendered", "skipped", "failed": [(input, reason)], "elapsed",
-    "songs": {input: record}}``. Raises :class:`BatchError` (or the preset's / option's
+    "work" (seconds from the first song sent), "songs": {input: record}}``. Raises :class:`BatchError` (or the preset's / option's
     error) before any work when the batch cannot start."""
-    from vocoder import load_preset
-    from vocoder.render import read_lyrics
+    from vocoder.render import load_voice, read_lyrics
 
     stream = stream or sys.stderr
 
@@ -286,6 +286,17 @@ def render_batch(inputs, out_dir, preset="default", ext: str = ".wav", scheduler
     out_dir = Path(out_dir)
     ext = ext if ext.startswith(".") else "." + ext
     plan = plan_outputs(expand_inputs(inputs), out_dir, ext)
+    _check_options(out_dir, ext, options)
+    if options.get("lyrics") is not None:
+        options["lyrics"] = read_lyrics(options["lyrics"])   # the text travels, not the client's path
+    options.pop("plot", None)
+    options.pop("jobs", None)
+    voice = load_voice(preset)
+    if voice.path is None:
+        raise BatchError("a batch needs a preset file (a name or path), not a preset built in memory")
+    pdata = Path(voice.path).read_bytes()
+    preset_arg = (str(preset) if isinstance(preset, (str, os.PathLike)) else str(voice.path), pdata,
+                  hashlib.sha256(pdata).hexdigest())
     if out_dir.exists() and not out_dir.is_dir():
         raise BatchError(f"{out_dir}: --out must be a folder, and this is a file")
     try:
@@ -294,17 +305,6 @@ def render_batch(inputs, out_dir, preset="default", ext: str = ".wav", scheduler
         raise BatchError(f"{out_dir}: cannot create the output folder ({e.strerror or e})") from None
     if not os.access(out_dir, os.W_OK):
         raise BatchError(f"{out_dir}: the output folder is not writable")
-    _check_options(out_dir, ext, options)
-    if options.get("lyrics") is not None:
-        options["lyrics"] = read_lyrics(options["lyrics"])   # the text travels, not the client's path
-    options.pop("plot", None)
-    options.pop("jobs", None)
-    voice = load_preset(preset) if not hasattr(preset, "tensor_dict") else preset
-    if voice.path is None:
-        raise BatchError("a batch needs a preset file (a name or path), not a preset built in memory")
-    pdata = Path(voice.path).read_bytes()
-    preset_arg = (str(preset) if isinstance(preset, (str, os.PathLike)) else str(voice.path), pdata,
-                  hashlib.sha256(pdata).hexdigest())
 
     songs = {}
     todo = []
