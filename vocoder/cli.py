@@ -252,16 +252,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("input", metavar="INPUT", nargs="+",
                    help="MIDI or MusicXML file; for a batch: many files, folders, or @LIST (a file of paths)")
     r.add_argument("-o", "--output", metavar="OUT", help="output .wav or .flac (written atomically)")
-    r.add_argument("--out", metavar="DIR", help="batch: output folder (one NAME.wav per song; finished ones are "
-                   "skipped, so a rerun resumes); see docs/render.md")
-    r.add_argument("--type", choices=["wav", "flac"], default="wav", help="batch: output type (default wav)")
-    r.add_argument("--scheduler", metavar="tcp://HOST:8786", help="batch: run on this Dask scheduler "
-                   "(default: local worker processes)")
-    r.add_argument("--workers", type=int, metavar="N", help="batch: local worker processes (default: CPU count)")
-    r.add_argument("--retries", type=int, default=2, metavar="N",
-                   help="batch: retries of a song whose render failed for another reason than its input (default 2)")
-    r.add_argument("--timeout", type=float, metavar="S", help="batch: give up on the songs not done after S seconds "
-                   "(they are reported as failed; default: no limit)")
     r.add_argument("--preset", default="default", help="voice preset name or .safetensors path (default: default)")
     r.add_argument("--seed", type=int, default=0, help="sampling seed; same input, preset and seed give the same bytes")
     r.add_argument("--rate", type=int, metavar="HZ", help="resample the output to this rate (default: the preset's)")
@@ -278,6 +268,16 @@ def build_parser() -> argparse.ArgumentParser:
                         "notes into the voice's range")
     r.add_argument("--plot", metavar="PNG", help="also write a spectrogram with score and rendered f0 (matplotlib)")
     r.add_argument("--jobs", type=int, metavar="N", help="processes for long songs (default: CPU count)")
+    r.add_argument("--out", metavar="DIR", help="batch: output folder (one NAME.wav per song; finished ones are "
+                   "skipped, so a rerun resumes); see docs/render.md")
+    r.add_argument("--type", choices=["wav", "flac"], default="wav", help="batch: output type (default wav)")
+    r.add_argument("--scheduler", metavar="tcp://HOST:8786", help="batch: run on this Dask scheduler "
+                   "(default: local worker processes)")
+    r.add_argument("--workers", type=int, metavar="N", help="batch: local worker processes (default: CPU count)")
+    r.add_argument("--retries", type=int, default=2, metavar="N",
+                   help="batch: retries of a song whose render failed for another reason than its input (default 2)")
+    r.add_argument("--timeout", type=float, metavar="S", help="batch: give up on the songs not done after S seconds "
+                   "(they are reported as failed; default: no limit)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress, part or summary lines (warnings stay)")
     r.set_defaults(func=cmd_render)
 
