@@ -244,24 +244,25 @@ def test_worker_killed_mid_batch(tmp_path, preset_path, cluster, capsys):
     addr_of = {pid: addr for addr, pid in client.run(os.getpid).items()}
     assert sorted(addr_of) == sorted(live)
 
-    def busy(pid):
-        """The keys the scheduler has on worker ``pid`` (assigned and not finished)."""
-        return client.processing([addr_of[pid]]).get(addr_of[pid], ())
+    def running(pid):
+        """The keys worker ``pid`` is executing now (asked of the worker itself)."""
+        got = client.run(lambda dask_worker: [str(ts.key) for ts in dask_worker.state.executing],
+                         workers=[addr_of[pid]])
+        return got.get(addr_of[pid], [])
 
     def on_result(song, output, record):
         done.append((song.name, record))
         if not killed:
-            # kill the worker that did not render this song, once it holds a song (bounded wait)
+            # kill the worker that did not render this song, once it is rendering one (bounded wait)
             finished_on = int(record["worker"].rsplit(":", 1)[1])
             victim = next(pid for pid in live if pid != finished_on)
             t0 = time.monotonic()
-            while not busy(victim):
-                assert time.monotonic() - t0 < 20, "the other worker never got a song"
+            while not (keys := running(victim)):
+                assert time.monotonic() - t0 < 20, "the other worker never rendered a song"
                 time.sleep(0.02)
-            keys = busy(victim)
             live[victim].send_signal(signal.SIGKILL)
             live[victim].wait(timeout=10)
-            killed.update(pid=victim, keys=list(keys))
+            killed.update(pid=victim, keys=keys)
 
     out = tmp_path / "out"
     try:
@@ -273,14 +274,15 @@ def test_worker_killed_mid_batch(tmp_path, preset_path, cluster, capsys):
     assert summary["failed"] == [] and summary["rendered"] == N_LONG
     assert sorted(n for n, _ in done) == sorted(f"song{i}.mid" for i in range(N_LONG))   # each song once
     survivor = next(pid for pid in live if pid != killed["pid"])
-    lost = [k for k in killed["keys"] if str(k).startswith("render-")]
-    assert lost, killed
+    lost = [k for k in killed["keys"] if k.startswith("render-")]
+    assert len(lost) == 1, killed
     by_song = dict(done)
-    for k in lost:   # the song the killed worker held failed (KilledWorker) and was retried on the survivor
-        name = str(k)[len("render-"):].split(".mid-")[0] + ".mid"
-        assert by_song[name]["worker"].endswith(f":{survivor}"), (name, by_song[name])
-        assert by_song[name]["attempts"] == 2, (name, by_song[name])
-    assert [r["attempts"] for n, r in done].count(1) == N_LONG - len(lost)
+    # the song the killed worker was rendering failed (KilledWorker) and was retried on the survivor
+    name = lost[0][len("render-"):].split(".mid-")[0] + ".mid"
+    assert by_song[name]["worker"].endswith(f":{survivor}"), (name, by_song[name])
+    assert by_song[name]["attempts"] == 2, (name, by_song[name])
+    # the other songs: once, or twice where the killed worker held a finished song's result
+    assert all(r["attempts"] in (1, 2) for n, r in done), done
     err = capsys.readouterr().err
     assert "attempt 1 failed (KilledWorker" in err and "retrying" in err
     assert sorted(os.listdir(out)) == [f"song{i}.wav" for i in range(N_LONG)]    # nothing else, no temp files
