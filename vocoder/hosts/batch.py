@@ -415,16 +415,23 @@ def render_batch(inputs, out_dir, preset="default", ext: str = ".wav", scheduler
                 if on_result is not None:
                     on_result(src, dst, songs[str(src)])
         except TimeoutError:   # as_completed's: the whole batch ran past `timeout`
-            for src, dst, fut in list(jobs.values()):
-                fut.cancel()
+            left = list(jobs.values())
+            jobs.clear()
+            for src, dst, fut in left:
                 err = f"not finished within the batch's time limit ({timeout:g} s)"
                 failed.append((src, err))
                 songs[str(src)] = {"status": "failed", "error": err, "attempts": attempts[src]}
-            jobs.clear()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+            try:   # closing the client releases them anyway
+                client.cancel([fut for _, _, fut in left])
+            except Exception:  # noqa: BLE001 - a scheduler slow to answer must not hide the report
+                pass
+    finally:   # the outputs are written by now: a slow shutdown must not turn into an error
+        for close in (client.close, cluster.close if cluster is not None else None):
+            try:
+                if close is not None:
+                    close()
+            except Exception as e:  # noqa: BLE001
+                say(f"note: closing the Dask {'client' if close == client.close else 'cluster'} failed ({e})")
     elapsed = time.monotonic() - t_start
     work = time.monotonic() - t0
     rate = f", {rendered / work * 60:.1f} songs/min" if rendered and work > 0 else ""
