@@ -7,7 +7,9 @@ vocoder presets                   the voice presets found, with their metadata
 vocoder devices                   MIDI ports (jack, alsa) and audio devices
 vocoder live [--api jack|alsa] [--midi-in PORT | --virtual] ...   sing from MIDI input (docs/live.md)
 vocoder bench live [--json]       callback time of live singing against the period
+vocoder bench batch [--json]      songs per minute of a batch render on 1 and 2 local workers
 vocoder render SONG -o OUT.wav    sing a MIDI / MusicXML song with its lyrics (docs/render.md)
+vocoder render SONGS... --out DIR [--scheduler tcp://HOST:8786]   many songs on Dask (docs/render.md)
 """
 
 from __future__ import annotations
@@ -70,6 +72,14 @@ def cmd_bench(args) -> int:
         records = bench_engine.bench_engine(quick=args.quick)
         print(json.dumps(records, indent=1) if args.json else bench_engine.format_engine_table(records))
         return 0
+    if args.what == "batch":
+        from vocoder.hosts import batch
+
+        records = batch.bench_batch(
+            songs=4 if args.quick else 8, seconds=args.seconds or 30.0, preset=args.preset or "default"
+        )
+        print(json.dumps(records, indent=1) if args.json else batch.format_bench_table(records))
+        return 0
     print(f"vocoder bench: unknown benchmark {args.what!r}", file=sys.stderr)
     return 2
 
@@ -104,6 +114,22 @@ def cmd_render(args) -> int:
 
     from pathlib import Path
 
+    inputs = args.input
+    if (
+        args.out is not None
+        or args.scheduler
+        or len(inputs) > 1
+        or inputs[0].startswith("@")
+        or Path(inputs[0]).is_dir()
+    ):
+        return _render_batch(args)
+    if args.output is None:
+        print(
+            f"vocoder render: {inputs[0]}: give the output file (-o OUT.wav), or a folder for many songs (--out DIR)",
+            file=sys.stderr,
+        )
+        return 2
+    args.input = inputs[0]
     try:
         info = render.render_file(
             args.input,
@@ -142,6 +168,56 @@ def cmd_render(args) -> int:
     return 0
 
 
+def _render_batch(args) -> int:
+    """`vocoder render` with many inputs, a folder, @LIST or --out DIR: vocoder.hosts.batch on Dask."""
+    from vocoder.engine.presets import PresetError
+    from vocoder.hosts import batch, render
+    from vocoder.score.events import SongError
+
+    if args.output is not None:
+        print("vocoder render: -o names one output file; for many songs give a folder with --out DIR", file=sys.stderr)
+        return 2
+    if args.out is None:
+        print("vocoder render: many songs need an output folder: --out DIR", file=sys.stderr)
+        return 2
+    try:
+        summary = batch.render_batch(
+            args.input,
+            args.out,
+            preset=args.preset,
+            ext="." + args.type,
+            scheduler=args.scheduler,
+            workers=args.workers,
+            retries=args.retries,
+            timeout=args.timeout,
+            quiet=args.quiet,
+            seed=args.seed,
+            rate=args.rate,
+            track=args.track,
+            channel=args.channel,
+            lyrics=args.lyrics,
+            part=args.part,
+            transpose=args.transpose,
+            plot=args.plot,
+            subtype=args.format,
+        )
+    except ImportError as e:
+        if (e.name or "").split(".")[0] not in ("distributed", "dask"):
+            raise
+        print(
+            f"vocoder render: many songs run on Dask, which is not installed ({e}); pip install 'vocoder[cluster]'",
+            file=sys.stderr,
+        )
+        return 2
+    except (batch.BatchError, SongError, PresetError, render.RenderError) as e:  # before any song: names the file
+        print(f"vocoder render: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("\nvocoder render: interrupted; finished outputs are kept, run again to resume", file=sys.stderr)
+        return 130
+    return 1 if summary["failed"] else 0
+
+
 def cmd_devices(args) -> int:
     from vocoder.hosts import live
 
@@ -174,16 +250,22 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="version, CPU flags, kernel levels").set_defaults(func=cmd_info)
 
     b = sub.add_parser("bench", help="benchmarks that print tables")
-    b.add_argument("what", choices=["kernels", "engine", "live"], help="what to benchmark")
+    b.add_argument("what", choices=["kernels", "engine", "live", "batch"], help="what to benchmark")
     b.add_argument("--json", action="store_true", help="print one JSON list of records")
     b.add_argument("--level", help="time only this kernel level")
     b.add_argument("--plot", metavar="PNG", help="also write a bar chart (needs matplotlib)")
     b.add_argument("--quick", action="store_true", help="few repeats (smoke test, noisy numbers)")
     b.add_argument(
         "--preset",
-        help="live: preset name or path (default: 'default' if installed, else a random preset of the shipped size)",
+        help="live: preset name or path (default: 'default' if installed, else a "
+        "random preset of the shipped size); batch: default 'default'",
     )
-    b.add_argument("--seconds", type=float, default=None, help="live: seconds per case (default 5, quick 1)")
+    b.add_argument(
+        "--seconds",
+        type=float,
+        default=None,
+        help="live: seconds per case (default 5, quick 1); batch: seconds per song (default 30)",
+    )
     b.add_argument(
         "--unpaced",
         action="store_true",
@@ -236,8 +318,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Sing a MIDI (.mid, karaoke .kar) or MusicXML (.musicxml, .xml, .mxl) song "
         "with its lyrics and write WAV or FLAC (by the output's extension).",
     )
-    r.add_argument("input", metavar="INPUT", help="MIDI or MusicXML file")
-    r.add_argument("-o", "--output", required=True, metavar="OUT", help="output .wav or .flac (written atomically)")
+    r.add_argument(
+        "input",
+        metavar="INPUT",
+        nargs="+",
+        help="MIDI or MusicXML file; for a batch: many files, folders, or @LIST (a file of paths)",
+    )
+    r.add_argument("-o", "--output", metavar="OUT", help="output .wav or .flac (written atomically)")
     r.add_argument("--preset", default="default", help="voice preset name or .safetensors path (default: default)")
     r.add_argument("--seed", type=int, default=0, help="sampling seed; same input, preset and seed give the same bytes")
     r.add_argument("--rate", type=int, metavar="HZ", help="resample the output to this rate (default: the preset's)")
@@ -265,6 +352,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("--plot", metavar="PNG", help="also write a spectrogram with score and rendered f0 (matplotlib)")
     r.add_argument("--jobs", type=int, metavar="N", help="processes for long songs (default: CPU count)")
+    r.add_argument(
+        "--out",
+        metavar="DIR",
+        help="batch: output folder (one NAME.wav per song; finished ones are "
+        "skipped, so a rerun resumes); see docs/render.md",
+    )
+    r.add_argument("--type", choices=["wav", "flac"], default="wav", help="batch: output type (default wav)")
+    r.add_argument(
+        "--scheduler",
+        metavar="tcp://HOST:8786",
+        help="batch: run on this Dask scheduler (default: local worker processes)",
+    )
+    r.add_argument("--workers", type=int, metavar="N", help="batch: local worker processes (default: CPU count)")
+    r.add_argument(
+        "--retries",
+        type=int,
+        default=2,
+        metavar="N",
+        help="batch: retries of a song whose render failed for another reason than its input (default 2)",
+    )
+    r.add_argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="batch: give up on the songs not done after S seconds (they are reported as failed; default: no limit)",
+    )
     r.add_argument("-q", "--quiet", action="store_true", help="no progress, part or summary lines (warnings stay)")
     r.set_defaults(func=cmd_render)
 

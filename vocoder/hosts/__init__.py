@@ -5,4 +5,5 @@
 - :mod:`vocoder.hosts.voice`: :class:`vocoder.Voice` and :class:`vocoder.VoiceGroup`,
   a live voice for your own audio callback.
 - :mod:`vocoder.hosts.live`: ``vocoder live``, MIDI keyboard to audio device.
+- :mod:`vocoder.hosts.batch`: many songs on Dask (``vocoder render SONGS... --out DIR``).
 """
