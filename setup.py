@@ -101,7 +101,7 @@ def extension(name, pyx, c_sources):
 
 SHARED_C = ["ext/cpu_detect.c", "ext/engine/quantize.c", "ext/engine/quantize_dispatch.c", "ext/engine/sample.c",
             f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
-ENGINE_C = ["ext/engine/wavernn.c", "ext/engine/predict.c", "ext/engine/voice.c", "ext/engine/singer.c", "ext/engine/resample.c", "ext/engine/quantize.c",
+ENGINE_C = ["ext/plugin/wavernn_plugin.c", "ext/engine/wavernn.c", "ext/engine/predict.c", "ext/engine/voice.c", "ext/engine/singer.c", "ext/engine/resample.c", "ext/engine/quantize.c",
             "ext/engine/gru_f32_scalar.c", "ext/engine/gru_f32_dispatch.c", "ext/engine/quantize_dispatch.c", "ext/engine/sample.c", f"{KERNEL_DIR}/sparse_gemv_i8_dispatch.c"]
 if X86:
     ENGINE_C.append("ext/engine/gru_f32_sse2.c")
@@ -109,7 +109,11 @@ if X86:
 setup(
     ext_modules=cythonize(
         [extension("vocoder._kernels", "vocoder/_kernels.pyx", SHARED_C),
-         extension(ENGINE_NAME, "vocoder/_engine.pyx", ENGINE_C)],
+         extension(ENGINE_NAME, "vocoder/_engine.pyx", ENGINE_C),
+         # the plugin host: loader of voice plugins (ext/plugin/vocoder_plugin.h) and the real-time mixer
+         Extension("vocoder._plugin", sources=["vocoder/_plugin.pyx", "ext/plugin/host.c"], include_dirs=["ext"],
+                   extra_compile_args=COMMON_FLAGS, libraries=["dl"],
+                   depends=["ext/plugin/vocoder_plugin.h", "ext/plugin/host.h"])],
         compiler_directives={"language_level": "3"},
     ),
     cmdclass={"build_ext": BuildWithIsaFlags},
