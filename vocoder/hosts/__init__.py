@@ -1,0 +1,1 @@
+"""Hosts: everything that drives voices (render, live, serve, the plugin loader)."""
