@@ -8,6 +8,8 @@
     vocoder live [--api jack|alsa] [--midi-in PORT | --virtual] ...   sing from MIDI input (docs/live.md)
     vocoder bench live [--json]       callback time of live singing against the period
     vocoder render SONG -o OUT.wav    sing a MIDI / MusicXML song with its lyrics (docs/render.md)
+    vocoder serve [--api none|jack|alsa|portaudio] [--port N] ...   the plugin host service (docs/serve.md)
+    vocoder plugins [--json]          voice plugins installed, with their ABI checks (docs/serve.md)
 """
 
 from __future__ import annotations
@@ -143,6 +145,26 @@ def cmd_live(args) -> int:
         return 130
 
 
+def cmd_plugins(args) -> int:
+    from vocoder.hosts import plugins
+
+    def warn(m):
+        print(f"vocoder plugins: warning: {m}", file=sys.stderr)
+
+    infos = plugins.list_plugins(do_probe=not args.no_probe, warn=warn)
+    if args.json:
+        print(json.dumps([i.to_json() for i in infos], indent=1))
+    else:
+        print(plugins.format_table(infos))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from vocoder.hosts import serve
+
+    return serve.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vocoder", description="Real-time neural singing vocoder host for the CPU.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -214,6 +236,17 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--jobs", type=int, metavar="N", help="processes for long songs (default: CPU count)")
     r.add_argument("-q", "--quiet", action="store_true", help="no progress, part or summary lines (warnings stay)")
     r.set_defaults(func=cmd_render)
+
+    pl = sub.add_parser("plugins", help="voice plugins installed (VOCODER_PLUGIN_PATH, entry points) with ABI checks")
+    pl.add_argument("--json", action="store_true", help="one JSON list")
+    pl.add_argument("--no-probe", action="store_true", help="only list the libraries found; load nothing")
+    pl.set_defaults(func=cmd_plugins)
+
+    from vocoder.hosts.serve.cli import add_arguments as add_serve_arguments
+
+    sv = sub.add_parser("serve", help="the plugin host service: HTTP/WebSocket API, web page, render jobs (docs/serve.md)")
+    add_serve_arguments(sv)
+    sv.set_defaults(func=cmd_serve)
 
     from vocoder.train.cli import add_parsers as add_train_parsers
 
