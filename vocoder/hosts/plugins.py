@@ -237,14 +237,20 @@ def find_plugin(plugin_id: str, warn=None) -> str:
     """The library path of the plugin with id ``plugin_id`` (or a path given directly)."""
     if plugin_id == BUILTIN_ID:
         return BUILTIN_ID
+    if os.sep in plugin_id and Path(plugin_id).is_file():
+        return plugin_id
+    refused = []
     for path, _source in discover(warn=warn):
         if plugin_id in (path, Path(path).name, Path(path).stem):
             return path
         info = probe(path)
         if info.ok and info.id == plugin_id:
             return path
+        if not info.ok:
+            refused.append(info.error)
+    more = f"; refused libraries: {'; '.join(refused)}" if refused else ""
     raise PluginError(f"no plugin {plugin_id!r} found (VOCODER_PLUGIN_PATH={os.environ.get('VOCODER_PLUGIN_PATH', '')!r}, "
-                      f"entry point group {ENTRY_POINT_GROUP!r}); `vocoder plugins` lists them")
+                      f"entry point group {ENTRY_POINT_GROUP!r}); `vocoder plugins` lists them{more}")
 
 
 # ---------------------------------------------------------------- voices for a host

@@ -153,10 +153,6 @@ async def _serve(args, log, token) -> int:
         await runner.cleanup()
         return 2
     port = site._server.sockets[0].getsockname()[1] if site._server and site._server.sockets else args.port
-    if args.port_file:
-        tmp = Path(args.port_file + ".tmp")
-        tmp.write_text(str(port))
-        os.replace(tmp, args.port_file)
     log("listening", address=args.listen, port=port, api=args.api, device=srv.audio.device_name,
         token=token is not None, spool=args.spool, pid=os.getpid())
 
@@ -180,6 +176,12 @@ async def _serve(args, log, token) -> int:
             log("voice_loaded", channel=ch + 1, plugin=v.plugin_id, preset=v.preset_name)
         except Exception as e:  # a bad start voice is logged; the host serves anyway
             log("voice_refused", level="warning", channel=ch + 1, plugin=plugin, preset=preset, error=str(e))
+
+    if args.port_file:  # written once the start voices are in: the host is ready
+        tmp = Path(args.port_file + ".tmp")
+        tmp.write_text(str(port))
+        os.replace(tmp, args.port_file)
+    log("ready", port=port)
 
     async def housekeeping():
         while True:
