@@ -7,6 +7,7 @@
     vocoder devices                   MIDI ports (jack, alsa) and audio devices
     vocoder live [--api jack|alsa] [--midi-in PORT | --virtual] ...   sing from MIDI input (docs/live.md)
     vocoder bench live [--json]       callback time of live singing against the period
+    vocoder bench serve [--json]      serve's callback time with and without render jobs running
     vocoder render SONG -o OUT.wav    sing a MIDI / MusicXML song with its lyrics (docs/render.md)
     vocoder serve [--api none|jack|alsa|portaudio] [--port N] ...   the plugin host service (docs/serve.md)
     vocoder plugins [--json]          voice plugins installed, with their ABI checks (docs/serve.md)
@@ -61,6 +62,10 @@ def cmd_bench(args) -> int:
         from vocoder import bench_live
 
         return bench_live.main(args)
+    if args.what == "serve":
+        from vocoder.hosts.serve import bench as bench_serve
+
+        return bench_serve.main(args)
     if args.what == "engine":
         records = bench.bench_engine(quick=args.quick)
         print(json.dumps(records, indent=1) if args.json else bench.format_engine_table(records))
@@ -172,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="version, CPU flags, kernel levels").set_defaults(func=cmd_info)
 
     b = sub.add_parser("bench", help="benchmarks that print tables")
-    b.add_argument("what", choices=["kernels", "engine", "live"], help="what to benchmark")
+    b.add_argument("what", choices=["kernels", "engine", "live", "serve"], help="what to benchmark")
     b.add_argument("--json", action="store_true", help="print one JSON list of records")
     b.add_argument("--level", help="time only this kernel level")
     b.add_argument("--plot", metavar="PNG", help="also write a bar chart (needs matplotlib)")
@@ -183,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--unpaced", action="store_true",
                    help="live: call back to back instead of once per period (default: paced like a device)")
     b.add_argument("--no-load", action="store_true", help="live: leave the other core idle")
+    b.add_argument("--api", choices=["none", "jack"], default="none",
+                   help="serve: the audio clock of the measured host (default none: a paced thread)")
     b.set_defaults(func=cmd_bench)
 
     sub.add_parser("presets", help="list voice presets and their metadata").set_defaults(func=cmd_presets)

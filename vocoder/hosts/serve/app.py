@@ -150,13 +150,13 @@ class Server:
             raise ApiError(404, f"channel {raw!r}: channels are 1..{CHANNELS}")
         return int(raw) - 1
 
-    def status(self) -> dict:
+    def status(self, window_s: float | None = None) -> dict:
         self.audio.collect()
         self.jobs.pump()
         s = {"ok": True, "service": "vocoder serve", "version": _version(), "pid": os.getpid(),
              "uptime_s": round(time.time() - self.started, 3), "jobs": self.jobs.counts(),
              "clients": len(self.sockets)}
-        s.update(self.audio.status())
+        s.update(self.audio.status(window_s))
         return s
 
     # ------------------------------------------------------------ events
@@ -193,7 +193,14 @@ class Server:
         return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
     async def h_status(self, request):
-        return web.json_response(self.status())
+        w = request.query.get("window")
+        try:
+            window = None if w is None else float(w)
+        except ValueError:
+            window = -1.0
+        if window is not None and not 0.01 <= window <= 3600:
+            raise ApiError(400, f"window: seconds of callbacks to summarise, 0.01..3600, got {w!r}")
+        return web.json_response(self.status(window))
 
     async def h_plugins(self, request):
         from vocoder.hosts import plugins

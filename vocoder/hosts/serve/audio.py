@@ -73,6 +73,7 @@ class AudioHost:
         self._stop = threading.Event()
         self._buf = np.zeros(max(self.blocksize, 1), np.float32)
         self.device_name = "none"
+        self.clock_rt = None
         self.started = time.time()
 
     # ---- the clock
@@ -128,6 +129,13 @@ class AudioHost:
         """--api none: render one block per period, paced by the monotonic clock."""
         period = self.blocksize / self.sample_rate
         buf = self._buf
+        import os
+
+        try:  # like an audio server's thread: real-time where allowed (root, rtprio), so workers cannot delay it
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(os.sched_get_priority_min(os.SCHED_FIFO)))
+            self.clock_rt = True
+        except (AttributeError, OSError):
+            self.clock_rt = False
         nxt = time.monotonic()
         while not self._stop.is_set():
             self.mixer.render(buf)
@@ -190,9 +198,12 @@ class AudioHost:
         return n
 
     # ---- status
-    def timing(self) -> dict:
+    def timing(self, window_s: float | None = None) -> dict:
+        """Callback time statistics over the latest callbacks (all kept, or those of the last window_s seconds)."""
         t = self.mixer.times_ns()
         period = self.blocksize / self.sample_rate
+        if window_s is not None:
+            t = t[-max(1, int(window_s / period)):]
         if t.size == 0:
             return {"callbacks": int(self.mixer.callbacks), "period_ms": round(period * 1e3, 3),
                     "median_ms": None, "p999_ms": None, "max_ms": None, "load_median": None, "load_p999": None}
@@ -203,9 +214,9 @@ class AudioHost:
                 "load_median": round(med * 1e-3 / period, 4), "load_p999": round(p999 * 1e-3 / period, 4),
                 "window": int(t.size)}
 
-    def status(self) -> dict:
+    def status(self, window_s: float | None = None) -> dict:
         chans = [c.to_json(self.mixer) for c in self.channels]
         return {"api": self.api, "device": self.device_name, "sample_rate": self.sample_rate,
-                "blocksize": self.blocksize, "timing": self.timing(), "xruns": int(self.xruns),
-                "late_wakeups": int(self.late), "events_dropped": sum(c["events_dropped"] for c in chans),
+                "blocksize": self.blocksize, "timing": self.timing(window_s), "xruns": int(self.xruns),
+                "late_wakeups": int(self.late), "clock_realtime": self.clock_rt, "events_dropped": sum(c["events_dropped"] for c in chans),
                 "notes_received": self.notes, "channels": chans}
