@@ -3,7 +3,8 @@
  * Build: gcc -shared -fPIC -O2 -I ext/plugin -o saw.so tests/plugin_saw.c -lm
  * Variants for the negative tests, by -D: SAW_ABI=N (a wrong ABI version),
  * SAW_NO_ENTRY (no exported entry symbol), SAW_FAIL (instantiate fails),
- * SAW_CRASH (instantiate segfaults), SAW_ID="..." (another id). */
+ * SAW_CRASH (instantiate segfaults), SAW_HANG (instantiate never returns),
+ * SAW_ID="..." (another id). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,10 @@ static vocoder_plugin_instance *saw_instantiate(const vocoder_plugin_config *c, 
 #ifdef SAW_CRASH
     volatile int *p = NULL;
     *p = 1;
+#endif
+#ifdef SAW_HANG
+    for (volatile int spin = 1; spin;) {
+    }
 #endif
     if (c->sample_rate < 8000) {
         strncpy(error, "sample rate too low", size - 1);

@@ -170,6 +170,21 @@ def test_status_page_and_voices(server):
     s, r = server.req("PUT", "/api/channels/3/voice", {"preset": "no-such-preset"})
     assert s == 400 and "no-such-preset" in r["error"]
     assert server.req("GET", "/api/nothing")[0] == 404
+    s, r = server.req("PUT", "/api/channels/3/voice", {"plugin": "/tmp/evil.so"})
+    assert s == 400 and "not a path" in r["error"]
+
+
+def test_cross_origin_and_foreign_host_refused(server):
+    """A web page elsewhere (or DNS rebinding) must not drive a loopback host."""
+    for headers in ({"Origin": "http://evil.example"}, {"Host": "evil.example:8720"}, {"Origin": "null"}):
+        r = urllib.request.Request(server.url + "/api/channels/1/events", method="POST",
+                                   data=b'{"type": "note_on", "note": 60}', headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(r, timeout=30)
+        assert e.value.code == 403 and "refused" in json.loads(e.value.read())["error"]
+    same = urllib.request.Request(server.url + "/api/status", headers={"Origin": server.url})
+    with urllib.request.urlopen(same, timeout=30) as resp:
+        assert resp.status == 200
 
 
 def test_a_plugin_that_fails_to_load_is_refused(server):

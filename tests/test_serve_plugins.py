@@ -35,6 +35,7 @@ def plugin_dirs(tmp_path_factory):
     build_plugin(base / "bad" / "noentry.so", "-DSAW_NO_ENTRY")
     build_plugin(base / "bad" / "fail.so", "-DSAW_FAIL", '-DSAW_ID="test.fail"')
     build_plugin(base / "bad" / "crash.so", "-DSAW_CRASH", '-DSAW_ID="test.crash"')
+    build_plugin(base / "bad" / "hang.so", "-DSAW_HANG", '-DSAW_ID="test.hang"')
     (base / "bad" / "notelf.so").write_bytes(b"this is not a shared library\n")
     return base / "good", base / "bad"
 
@@ -43,6 +44,7 @@ def plugin_dirs(tmp_path_factory):
 def plugin_env(plugin_dirs, monkeypatch):
     good, bad = plugin_dirs
     monkeypatch.setenv("VOCODER_PLUGIN_PATH", os.pathsep.join([str(good), str(bad)]))
+    monkeypatch.setenv("VOCODER_PLUGIN_PROBE_TIMEOUT", "4")
     return good, bad
 
 
@@ -113,7 +115,8 @@ def test_broken_plugins_are_refused_by_name(plugin_env):
     assert infos["saw.so"].ok and infos["saw.so"].id == "test.saw"
     expect = {"abi.so": "ABI version 99", "noentry.so": "no symbol 'vocoder_plugin_entry'",
               "fail.so": "instantiate failed: this test plugin always refuses",
-              "crash.so": "crashed the probe process (SIGSEGV)", "notelf.so": "cannot load"}
+              "crash.so": "crashed the probe process (SIGSEGV)", "notelf.so": "cannot load",
+              "hang.so": "did not finish in 4 s"}
     for name, words in expect.items():
         i = infos[name]
         assert not i.ok, name
@@ -130,7 +133,7 @@ def test_plugins_command_lists_with_checks(plugin_env):
                        env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert r.returncode == 0, r.stderr
     assert "vocoder.wavernn" in r.stdout and "test.saw" in r.stdout
-    assert r.stdout.count("REFUSED") == 5 and "SIGSEGV" in r.stdout
+    assert r.stdout.count("REFUSED") == 6 and "SIGSEGV" in r.stdout
 
 
 def test_wavernn_builtin_plugin_gives_the_voice_samples():

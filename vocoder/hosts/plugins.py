@@ -41,7 +41,7 @@ __all__ = ["PluginInfo", "PluginError", "BUILTIN_ID", "plugin_path", "discover",
 
 BUILTIN_ID = "vocoder.wavernn"
 ENTRY_POINT_GROUP = "vocoder.plugins"
-PROBE_TIMEOUT = 20.0
+PROBE_TIMEOUT = float(os.environ.get("VOCODER_PLUGIN_PROBE_TIMEOUT", "20"))
 
 
 def _plugin_module():
@@ -122,9 +122,12 @@ def _signal_name(n: int) -> str:
         return f"signal {n}"
 
 
-def probe(path, preset=None, sample_rate: int = 48000, timeout: float = PROBE_TIMEOUT) -> PluginInfo:
-    """Check the library at ``path`` in a child process; never raises for the plugin's faults."""
+def probe(path, preset=None, sample_rate: int = 48000, timeout: float | None = None) -> PluginInfo:
+    """Check the library at ``path`` in a child process; never raises for the plugin's faults.
+    ``timeout`` (default $VOCODER_PLUGIN_PROBE_TIMEOUT or 20 s): a probe running longer is a hang."""
     path = str(path)
+    if timeout is None:
+        timeout = float(os.environ.get("VOCODER_PLUGIN_PROBE_TIMEOUT", PROBE_TIMEOUT))
     try:
         st = os.stat(path)
         key = (os.path.realpath(path), st.st_mtime_ns, st.st_size, preset, sample_rate)

@@ -83,6 +83,9 @@ class Server:
         self.sockets: set = set()
         self._plugins_cache = None
         self.max_upload = int(args.max_upload_mb * 1024 * 1024)
+        from . import _is_loopback
+
+        self.loopback = _is_loopback(args.listen)
 
     # ------------------------------------------------------------ middleware
     @web.middleware
@@ -91,6 +94,10 @@ class Server:
         client = request.remote or "?"
         status = 500
         try:
+            refused = self.refuse_origin(request)
+            if refused:
+                status = 403
+                return jerror(403, refused)
             if self.token is not None:
                 auth = request.headers.get("Authorization", "")
                 given = auth[7:].strip() if auth.startswith("Bearer ") else request.query.get("token", "")
@@ -128,6 +135,26 @@ class Server:
                      ms=round((time.perf_counter() - t0) * 1e3, 2))
 
     # ------------------------------------------------------------ helpers
+    def refuse_origin(self, request) -> str | None:
+        """Browsers protect nobody on loopback: a web page from anywhere may POST to
+        127.0.0.1 (or reach it by DNS rebinding). Refuse requests whose Origin is another
+        site, and, on a loopback bind, a Host header that is not a loopback name."""
+        from urllib.parse import urlsplit
+
+        host = request.headers.get("Host", "")
+        origin = request.headers.get("Origin")
+        if origin is not None and origin != "null":
+            if urlsplit(origin).netloc.lower() != host.lower():
+                return f"cross-origin request from {origin[:100]} refused"
+        elif origin == "null":
+            return "request from an opaque origin refused"
+        if self.loopback:
+            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+            name = name.strip("[]").lower()
+            if name not in ("localhost", "127.0.0.1", "::1") and not name.startswith("127."):
+                return f"Host {host[:100]!r} refused: this host listens on loopback only"
+        return None
+
     async def body_json(self, request: web.Request) -> dict:
         if request.content_length is not None and request.content_length > MAX_JSON:
             raise ApiError(413, f"JSON body larger than {MAX_JSON} bytes")
@@ -236,8 +263,8 @@ class Server:
             raise ApiError(400, f"preset: {preset!r} must be a preset name (see GET /api/presets), not a path")
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63:
             raise ApiError(400, f"seed: must be an integer >= 0, got {seed!r}")
-        if "/" in plugin and self.token is not None:
-            raise ApiError(400, "plugin: give a plugin id, not a path")
+        if "/" in plugin or "\\" in plugin or plugin.startswith("."):
+            raise ApiError(400, "plugin: give a plugin id from GET /api/plugins, not a path")
         async with self.locks[ch]:
             voice = await asyncio.get_running_loop().run_in_executor(None, self._make_voice, plugin, preset, seed, ch)
             await self._swap(ch, voice)
