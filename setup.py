@@ -112,7 +112,7 @@ setup(
          extension(ENGINE_NAME, "vocoder/_engine.pyx", ENGINE_C),
          # the plugin host: loader of voice plugins (ext/plugin/vocoder_plugin.h) and the real-time mixer
          Extension("vocoder._plugin", sources=["vocoder/_plugin.pyx", "ext/plugin/host.c"], include_dirs=["ext"],
-                   extra_compile_args=COMMON_FLAGS, libraries=["dl"],
+                   extra_compile_args=COMMON_FLAGS, libraries=["dl", "pthread"],
                    depends=["ext/plugin/vocoder_plugin.h", "ext/plugin/host.h"])],
         compiler_directives={"language_level": "3"},
     ),

@@ -85,6 +85,10 @@ cdef extern from "plugin/host.h" nogil:
     int64_t vp_host_dropped(const vp_host *h, int ch)
     float vp_host_peak(vp_host *h, int ch)
     int64_t vp_host_current_tag(const vp_host *h, int ch)
+    int vp_host_clock_start(vp_host *h, int block, int rate)
+    void vp_host_clock_stop(vp_host *h)
+    int64_t vp_host_clock_late(const vp_host *h)
+    int vp_host_clock_realtime(const vp_host *h)
 
 ABI_VERSION = VOCODER_PLUGIN_ABI_VERSION
 MAX_CHANNELS = VP_MAX_CHANNELS
@@ -346,6 +350,7 @@ cdef class Host:
 
     def __dealloc__(self):
         if self.h != NULL:
+            vp_host_clock_stop(self.h)
             vp_host_destroy(self.h)
             self.h = NULL
 
@@ -420,9 +425,28 @@ cdef class Host:
     def current_tag(self, int ch):
         return vp_host_current_tag(self.h, self._ch(ch))
 
+    def clock_start(self, int block, int rate):
+        """Render block samples into nothing every block/rate s from a C thread (no audio device)."""
+        if self.dead or vp_host_clock_start(self.h, block, rate) != 0:
+            raise RuntimeError(f"could not start the clock thread (block {block} must be 1..{self.max_block})")
+
+    def clock_stop(self):
+        with nogil:
+            vp_host_clock_stop(self.h)
+
+    @property
+    def clock_late(self):
+        return vp_host_clock_late(self.h)
+
+    @property
+    def clock_realtime(self):
+        cdef int r = vp_host_clock_realtime(self.h)
+        return None if r < 0 else bool(r)
+
     def release_all(self):
         """After the audio has stopped: every instance the mixer held, detached (the mixer
         must not be rendered again)."""
+        self.clock_stop()
         self.dead = True
         out = list(self.attached.values())
         for i in out:

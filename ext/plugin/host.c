@@ -1,7 +1,9 @@
 /* The plugin host's real-time mixer; see host.h. */
-#define _POSIX_C_SOURCE 199309L
+#define _POSIX_C_SOURCE 200112L
 #include "host.h"
 
+#include <pthread.h>
+#include <sched.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +27,11 @@ struct vp_host {
     vp_channel ch[VP_MAX_CHANNELS];
     int64_t times[VP_TIMES];
     uint64_t n_times;
+    /* the paced clock */
+    pthread_t clock;
+    int clock_running, clock_stop, clock_rt, clock_block, clock_rate;
+    int64_t clock_late;
+    float *clock_buf;
 };
 
 vp_host *vp_host_create(int max_block, int crossfade)
@@ -50,6 +57,7 @@ vp_host *vp_host_create(int max_block, int crossfade)
 void vp_host_destroy(vp_host *h)
 {
     if (!h) return;
+    vp_host_clock_stop(h);
     free(h->a);
     free(h->b);
     free(h);
@@ -230,4 +238,69 @@ int64_t vp_host_current_tag(const vp_host *h, int c)
 {
     if (c < 0 || c >= VP_MAX_CHANNELS) return -1;
     return __atomic_load_n(&h->ch[c].cur_tag, __ATOMIC_ACQUIRE);
+}
+
+/* ---------- the paced clock ---------- */
+
+static void *clock_main(void *arg)
+{
+    vp_host *h = arg;
+    struct sched_param sp;
+    memset(&sp, 0, sizeof(sp));
+    sp.sched_priority = sched_get_priority_min(SCHED_FIFO);
+    __atomic_store_n(&h->clock_rt, pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp) == 0, __ATOMIC_RELEASE);
+    int64_t start = now_ns(), frames = 0;
+    while (!__atomic_load_n(&h->clock_stop, __ATOMIC_ACQUIRE)) {
+        vp_host_render(h, h->clock_buf, h->clock_block);
+        frames += h->clock_block;
+        const int64_t due = start + frames * 1000000000 / h->clock_rate;
+        const int64_t now = now_ns();
+        if (now - due > (int64_t)h->clock_block * 1000000000 / h->clock_rate) {
+            __atomic_fetch_add(&h->clock_late, 1, __ATOMIC_RELAXED);
+            start = now;
+            frames = 0;
+            continue;
+        }
+        struct timespec ts;
+        ts.tv_sec = (time_t)(due / 1000000000);
+        ts.tv_nsec = (long)(due % 1000000000);
+        while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) != 0) {
+        }
+    }
+    return NULL;
+}
+
+int vp_host_clock_start(vp_host *h, int block, int rate)
+{
+    if (h->clock_running || block < 1 || block > h->max_block || rate < 1) return -1;
+    h->clock_buf = calloc((size_t)block, sizeof(float));
+    if (!h->clock_buf) return -1;
+    h->clock_block = block;
+    h->clock_rate = rate;
+    h->clock_stop = 0;
+    h->clock_rt = -1;
+    if (pthread_create(&h->clock, NULL, clock_main, h) != 0) {
+        free(h->clock_buf);
+        h->clock_buf = NULL;
+        return -1;
+    }
+    h->clock_running = 1;
+    return 0;
+}
+
+void vp_host_clock_stop(vp_host *h)
+{
+    if (!h->clock_running) return;
+    __atomic_store_n(&h->clock_stop, 1, __ATOMIC_RELEASE);
+    pthread_join(h->clock, NULL);
+    h->clock_running = 0;
+    free(h->clock_buf);
+    h->clock_buf = NULL;
+}
+
+int64_t vp_host_clock_late(const vp_host *h) { return __atomic_load_n(&h->clock_late, __ATOMIC_RELAXED); }
+
+int vp_host_clock_realtime(const vp_host *h)
+{
+    return h->clock_running ? __atomic_load_n(&h->clock_rt, __ATOMIC_ACQUIRE) : -1;
 }

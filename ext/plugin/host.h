@@ -53,4 +53,14 @@ int64_t vp_host_dropped(const vp_host *h, int ch);
 float vp_host_peak(vp_host *h, int ch);   /* the peak since the last call */
 int64_t vp_host_current_tag(const vp_host *h, int ch); /* -1: none */
 
+/* A paced clock for hosts without an audio device: a thread (SCHED_FIFO at the lowest
+ * priority where allowed) that renders `block` samples into nothing every block/rate
+ * seconds by the monotonic clock, so timing and status stay meaningful. It never
+ * touches Python. A period missed by more than one period counts as late and the clock
+ * starts again from now. 0 on success. */
+int vp_host_clock_start(vp_host *h, int block, int rate);
+void vp_host_clock_stop(vp_host *h);
+int64_t vp_host_clock_late(const vp_host *h);
+int vp_host_clock_realtime(const vp_host *h); /* 1 when it got SCHED_FIFO, 0 if not, -1 not running */
+
 #endif

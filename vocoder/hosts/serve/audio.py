@@ -13,7 +13,6 @@ in C, takes no lock, never raises.
 
 from __future__ import annotations
 
-import threading
 import time
 
 import numpy as np
@@ -66,21 +65,18 @@ class AudioHost:
                                   crossfade=max(1, int(crossfade_ms * 1e-3 * self.sample_rate)))
         self.channels = [Channel(i) for i in range(CHANNELS)]
         self.xruns = 0
-        self.late = 0
         self.notes = 0
         self._stream = None
-        self._thread = None
-        self._stop = threading.Event()
+        self._clocked = False
         self._buf = np.zeros(max(self.blocksize, 1), np.float32)
         self.device_name = "none"
-        self.clock_rt = None
         self.started = time.time()
 
     # ---- the clock
     def start(self) -> None:
-        if self.api == "none":
-            self._thread = threading.Thread(target=self._clock, name="vocoder-serve-clock", daemon=True)
-            self._thread.start()
+        if self.api == "none":  # a C thread paced by the monotonic clock (ext/plugin/host.c)
+            self.mixer.clock_start(self.blocksize, self.sample_rate)
+            self._clocked = True
             return
         try:
             import sounddevice as sd
@@ -125,28 +121,6 @@ class AudioHost:
         except Exception:  # never into PortAudio
             outdata.fill(0)
 
-    def _clock(self) -> None:
-        """--api none: render one block per period, paced by the monotonic clock."""
-        period = self.blocksize / self.sample_rate
-        buf = self._buf
-        import os
-
-        try:  # like an audio server's thread: real-time where allowed (root, rtprio), so workers cannot delay it
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(os.sched_get_priority_min(os.SCHED_FIFO)))
-            self.clock_rt = True
-        except (AttributeError, OSError):
-            self.clock_rt = False
-        nxt = time.monotonic()
-        while not self._stop.is_set():
-            self.mixer.render(buf)
-            nxt += period
-            delay = nxt - time.monotonic()
-            if delay > 0:
-                self._stop.wait(delay)
-            elif delay < -period:  # more than a period behind: count it, do not race to catch up
-                self.late += 1
-                nxt = time.monotonic()
-
     def stop(self) -> None:
         """Panic every channel, let the silence reach the output, stop the clock, destroy voices."""
         for ch in self.channels:
@@ -160,10 +134,9 @@ class AudioHost:
             except Exception:
                 pass
             self._stream = None
-        if self._thread is not None:
-            self._stop.set()
-            self._thread.join(2)
-            self._thread = None
+        if self._clocked:
+            self.mixer.clock_stop()
+            self._clocked = False
         for inst in self.mixer.release_all():
             inst.close()
         for ch in self.channels:
@@ -218,5 +191,5 @@ class AudioHost:
         chans = [c.to_json(self.mixer) for c in self.channels]
         return {"api": self.api, "device": self.device_name, "sample_rate": self.sample_rate,
                 "blocksize": self.blocksize, "timing": self.timing(window_s), "xruns": int(self.xruns),
-                "late_wakeups": int(self.late), "clock_realtime": self.clock_rt, "events_dropped": sum(c["events_dropped"] for c in chans),
+                "late_wakeups": int(self.mixer.clock_late), "clock_realtime": self.mixer.clock_realtime, "events_dropped": sum(c["events_dropped"] for c in chans),
                 "notes_received": self.notes, "channels": chans}
