@@ -23,6 +23,7 @@ from .jobs import JobError, Jobs, check_options
 STATIC = Path(__file__).with_name("static")
 MAX_EVENTS_PER_REQUEST = 256
 MAX_JSON = 64 * 1024
+MAX_SOCKETS = 64
 
 
 class ApiError(Exception):
@@ -382,6 +383,8 @@ class Server:
 
     # ---- websocket
     async def h_ws(self, request):
+        if len(self.sockets) >= MAX_SOCKETS:
+            raise ApiError(503, f"too many WebSocket clients ({MAX_SOCKETS}); try again later")
         ws = web.WebSocketResponse(heartbeat=20, max_msg_size=MAX_JSON)
         await ws.prepare(request)
         self.sockets.add(ws)

@@ -65,6 +65,7 @@ class AudioHost:
                                   crossfade=max(1, int(crossfade_ms * 1e-3 * self.sample_rate)))
         self.channels = [Channel(i) for i in range(CHANNELS)]
         self.xruns = 0
+        self.errors = 0
         self.notes = 0
         self._stream = None
         self._clocked = False
@@ -119,6 +120,7 @@ class AudioHost:
             for c in range(outdata.shape[1]):
                 outdata[:, c] = b
         except Exception:  # never into PortAudio
+            self.errors += 1
             outdata.fill(0)
 
     def stop(self) -> None:
@@ -191,5 +193,6 @@ class AudioHost:
         chans = [c.to_json(self.mixer) for c in self.channels]
         return {"api": self.api, "device": self.device_name, "sample_rate": self.sample_rate,
                 "blocksize": self.blocksize, "timing": self.timing(window_s), "xruns": int(self.xruns),
+                "callback_errors": int(self.errors),
                 "late_wakeups": int(self.mixer.clock_late), "clock_realtime": self.mixer.clock_realtime, "events_dropped": sum(c["events_dropped"] for c in chans),
                 "notes_received": self.notes, "channels": chans}
