@@ -39,6 +39,7 @@ class Serve:
         self.port_file = tmp / "port"
         self.log_path = tmp / "serve.log"
         self.token = token
+        self.port_file.unlink(missing_ok=True)
         args = [sys.executable, "-m", "vocoder", "serve", "--api", "none", "--port", "0", "--port-file",
                 str(self.port_file), "--spool", str(tmp / "spool"), *extra]
         if token:
@@ -352,3 +353,23 @@ def test_remote_bind_without_token_is_refused(tmp_path):
                         "0", "--token-file", str(tmp_path / "short")], env=ENV, capture_output=True, text=True,
                        timeout=60)
     assert r.returncode != 0 and "at least 16 characters" in r.stderr
+
+
+def test_finished_jobs_survive_a_restart(tmp_path, song):
+    """What was rendered is still served after the host restarts on the same spool."""
+    a = Serve(tmp_path / "one", "--no-default-voice", "--workers", "1")
+    try:
+        s, j = a.req("POST", "/api/jobs?name=keep.mid", raw=song.read_bytes())
+        assert s == 202
+        j = a.wait_job(j["id"])
+        assert j["state"] == "done"
+        _, wav = a.req("GET", f"/api/jobs/{j['id']}/wav")
+    finally:
+        assert a.stop()[0] == 0
+    b = Serve(tmp_path / "one", "--no-default-voice")  # the same directory: the same spool
+    try:
+        s, again = b.req("GET", f"/api/jobs/{j['id']}/wav")
+        assert s == 200 and again == wav
+        assert b.req("GET", f"/api/jobs/{j['id']}")[1]["state"] == "done"
+    finally:
+        assert b.stop()[0] == 0
