@@ -2,6 +2,7 @@
 through VOCODER_PLUGIN_PATH, loaded and heard; broken plugins refused by name; the
 built-in WaveRNN voice through the same ABI and mixer gives the samples of vocoder.Voice."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -168,3 +169,22 @@ def test_wavernn_builtin_plugin_gives_the_voice_samples():
     np.testing.assert_array_equal(a[64:], b[64:])
     for i in host.release_all():
         i.close()
+
+
+def test_plugin_found_through_an_entry_point(tmp_path):
+    """A pip-installed package names its library in the `vocoder.plugins` entry point group."""
+    lib = build_plugin(tmp_path / "pkg" / "sawpkg" / "saw_ep.so", '-DSAW_ID="org.example.ep"')
+    site = tmp_path / "site"
+    (site / "sawpkg").mkdir(parents=True)
+    (site / "sawpkg" / "__init__.py").write_text(f"def library_path():\n    return {str(lib)!r}\n")
+    dist = site / "sawpkg-1.0.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: sawpkg\nVersion: 1.0\n")
+    (dist / "entry_points.txt").write_text("[vocoder.plugins]\nsaw = sawpkg:library_path\nbroken = sawpkg:nothing\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(site)]), "VOCODER_PLUGIN_PATH": ""}
+    r = subprocess.run([sys.executable, "-m", "vocoder", "plugins", "--json"], capture_output=True, text=True,
+                       timeout=120, env=env)
+    assert r.returncode == 0, r.stderr
+    infos = {i["id"]: i for i in json.loads(r.stdout)}
+    assert infos["org.example.ep"]["ok"] and infos["org.example.ep"]["source"] == "entry point saw"
+    assert "entry point 'broken'" in r.stderr   # a broken entry point is named, the others still listed
