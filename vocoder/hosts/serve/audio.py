@@ -106,8 +106,10 @@ class AudioHost:
                                            latency="low")
             self._stream.start()
         except (ValueError, sd.PortAudioError) as e:
-            raise AudioError(f"cannot open audio output {device!r} ({self.api}) at {self.sample_rate} Hz, "
-                             f"block {self.blocksize}: {e}") from None
+            which = repr(device) if device is not None else "(the default output device)"
+            raise AudioError(f"cannot open audio output {which} ({self.api}) at {self.sample_rate} Hz, "
+                             f"block {self.blocksize}: {e}; `vocoder devices` lists the devices, "
+                             "--api none runs without one") from None
         self.device_name = info["name"]
 
     def _callback(self, outdata, frames, time_info, status) -> None:
