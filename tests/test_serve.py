@@ -373,3 +373,17 @@ def test_finished_jobs_survive_a_restart(tmp_path, song):
         assert b.req("GET", f"/api/jobs/{j['id']}")[1]["state"] == "done"
     finally:
         assert b.stop()[0] == 0
+
+
+def test_a_bad_start_voice_is_logged_and_the_host_serves(tmp_path, plugin_dir):
+    s = Serve(tmp_path / "bad", "--voice", "3=test.crash", "--voice", "4=no-such-preset", "--no-default-voice",
+              env={"VOCODER_PLUGIN_PATH": str(plugin_dir)})
+    try:
+        st = s.status()
+        assert st["channels"][2]["plugin"] is None and st["channels"][3]["plugin"] is None
+    finally:
+        rc, log = s.stop()
+    assert rc == 0
+    refused = [json.loads(ln) for ln in log.splitlines() if '"voice_refused"' in ln]
+    assert {r["channel"] for r in refused} == {3, 4}
+    assert any("SIGSEGV" in r["error"] for r in refused) and any("no-such-preset" in r["error"] for r in refused)
