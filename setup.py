@@ -98,13 +98,17 @@ def extension(name, pyx, c_sources):
 
 
 SHARED_C = ["ext/cpu_detect.c", "ext/isa_dispatch.c"]
-ENGINE_C = [f"{ENGINE_DIR}/{f}.c" for f in ("wavernn", "conditioning", "lanes", "stream", "teacher_force", "batch",
+ENGINE_C = ["ext/plugin/wavernn_plugin.c"] + [f"{ENGINE_DIR}/{f}.c" for f in ("wavernn", "conditioning", "lanes", "stream", "teacher_force", "batch",
                                              "predict", "voice", "singer", "resample")] + ["ext/isa_dispatch.c"]
 
 setup(
     ext_modules=cythonize(
         [extension("vocoder._kernels", "vocoder/_kernels.pyx", SHARED_C),
-         extension("vocoder._engine", "vocoder/_engine.pyx", ENGINE_C)],
+         extension("vocoder._engine", "vocoder/_engine.pyx", ENGINE_C),
+         # the plugin host: loader of voice plugins (ext/plugin/vocoder_plugin.h) and the real-time mixer
+         Extension("vocoder._plugin", sources=["vocoder/_plugin.pyx", "ext/plugin/host.c"], include_dirs=["ext"],
+                   extra_compile_args=COMMON_FLAGS, libraries=["dl", "pthread"],
+                   depends=["ext/plugin/vocoder_plugin.h", "ext/plugin/host.h"])],
         compiler_directives={"language_level": "3"},
     ),
     cmdclass={"build_ext": BuildWithIsaFlags},

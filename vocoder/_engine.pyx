@@ -134,6 +134,17 @@ cdef extern from "engine/voice.h":
     void vk_voice_render_group(vk_batch *g, vk_voice *const *vs, int nv, float *const *outs, int n) nogil
 
 
+cdef extern from "plugin/wavernn_plugin.h":
+    ctypedef struct vocoder_plugin_descriptor:
+        pass
+    ctypedef struct vocoder_plugin_instance:
+        pass
+    const vocoder_plugin_descriptor *vk_wavernn_plugin_descriptor()
+    vocoder_plugin_instance *vk_wavernn_plugin_wrap(vk_voice *v)
+
+from cpython.pycapsule cimport PyCapsule_New
+
+
 cdef const float *fptr(const float[::1] a):
     return &a[0]
 
@@ -450,6 +461,17 @@ cdef class VoiceCore:
     @property
     def position(self):
         return vk_voice_position(self.v)
+
+    def plugin_capsules(self):
+        """(descriptor, instance) PyCapsules ("vocoder_plugin_descriptor", "vocoder_plugin_instance")
+        of the built-in plugin (ext/plugin/wavernn_plugin.c) around this voice, for the plugin
+        host (vocoder/_plugin.pyx). The caller frees the instance with the descriptor's destroy
+        and keeps this object alive until then; render and push are then the plugin's."""
+        cdef vocoder_plugin_instance *inst = vk_wavernn_plugin_wrap(self.v)
+        if inst == NULL:
+            raise MemoryError("could not wrap the voice as a plugin instance")
+        return (PyCapsule_New(<void *>vk_wavernn_plugin_descriptor(), "vocoder_plugin_descriptor", NULL),
+                PyCapsule_New(<void *>inst, "vocoder_plugin_instance", NULL))
 
     def last_frame(self):
         cdef const float *f = vk_voice_last_frame(self.v)

@@ -7,9 +7,12 @@ vocoder presets                   the voice presets found, with their metadata
 vocoder devices                   MIDI ports (jack, alsa) and audio devices
 vocoder live [--api jack|alsa] [--midi-in PORT | --virtual] ...   sing from MIDI input (docs/live.md)
 vocoder bench live [--json]       callback time of live singing against the period
+vocoder bench serve [--json]      serve's callback time with and without render jobs running
 vocoder bench batch [--json]      songs per minute of a batch render on 1 and 2 local workers
 vocoder render SONG -o OUT.wav    sing a MIDI / MusicXML song with its lyrics (docs/render.md)
 vocoder render SONGS... --out DIR [--scheduler tcp://HOST:8786]   many songs on Dask (docs/render.md)
+vocoder serve [--api none|jack|alsa|portaudio] [--port N] ...   the plugin host service (docs/serve.md)
+vocoder plugins [--json]          voice plugins installed, with their ABI checks (docs/serve.md)
 """
 
 from __future__ import annotations
@@ -66,6 +69,10 @@ def cmd_bench(args) -> int:
         from vocoder.bench import live as bench_live
 
         return bench_live.main(args)
+    if args.what == "serve":
+        from vocoder.hosts.serve import bench as bench_serve
+
+        return bench_serve.main(args)
     if args.what == "engine":
         from vocoder.bench import engine as bench_engine
 
@@ -243,6 +250,26 @@ def cmd_live(args) -> int:
         return 130
 
 
+def cmd_plugins(args) -> int:
+    from vocoder.hosts import plugins
+
+    def warn(m):
+        print(f"vocoder plugins: warning: {m}", file=sys.stderr)
+
+    infos = plugins.list_plugins(do_probe=not args.no_probe, warn=warn)
+    if args.json:
+        print(json.dumps([i.to_json() for i in infos], indent=1))
+    else:
+        print(plugins.format_table(infos))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from vocoder.hosts import serve
+
+    return serve.main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="vocoder", description="Real-time neural singing vocoder host for the CPU.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -250,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("info", help="version, CPU flags, kernel levels").set_defaults(func=cmd_info)
 
     b = sub.add_parser("bench", help="benchmarks that print tables")
-    b.add_argument("what", choices=["kernels", "engine", "live", "batch"], help="what to benchmark")
+    b.add_argument("what", choices=["kernels", "engine", "live", "batch", "serve"], help="what to benchmark")
     b.add_argument("--json", action="store_true", help="print one JSON list of records")
     b.add_argument("--level", help="time only this kernel level")
     b.add_argument("--plot", metavar="PNG", help="also write a bar chart (needs matplotlib)")
@@ -272,6 +299,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="live: call back to back instead of once per period (default: paced like a device)",
     )
     b.add_argument("--no-load", action="store_true", help="live: leave the other core idle")
+    b.add_argument(
+        "--api",
+        choices=["none", "jack"],
+        default="none",
+        help="serve: the audio clock of the measured host (default none: a paced thread)",
+    )
     b.set_defaults(func=cmd_bench)
 
     sub.add_parser("presets", help="list voice presets and their metadata").set_defaults(func=cmd_presets)
@@ -380,6 +413,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     r.add_argument("-q", "--quiet", action="store_true", help="no progress, part or summary lines (warnings stay)")
     r.set_defaults(func=cmd_render)
+
+    pl = sub.add_parser("plugins", help="voice plugins installed (VOCODER_PLUGIN_PATH, entry points) with ABI checks")
+    pl.add_argument("--json", action="store_true", help="one JSON list")
+    pl.add_argument("--no-probe", action="store_true", help="only list the libraries found; load nothing")
+    pl.set_defaults(func=cmd_plugins)
+
+    from vocoder.hosts.serve.cli import add_arguments as add_serve_arguments
+
+    sv = sub.add_parser(
+        "serve", help="the plugin host service: HTTP/WebSocket API, web page, render jobs (docs/serve.md)"
+    )
+    add_serve_arguments(sv)
+    sv.set_defaults(func=cmd_serve)
 
     from vocoder.train.cli import add_parsers as add_train_parsers
 
