@@ -6,6 +6,7 @@ here, every wait bounded); the outputs are compared byte for byte with single re
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -268,9 +269,16 @@ def test_time_limit_reports_unfinished_songs(tmp_path, songs, preset_path, clust
         0.001,
     )
     assert rc == 1, err
-    assert "0 rendered, 0 skipped (already done), 2 failed" in err
-    assert f"failed: {inp / 'song0.mid'}: not finished within the batch's time limit (0.001 s)" in err
-    assert os.listdir(tmp_path / "out") == []
+    # a song may finish while the others are still being sent (a fast machine): whatever
+    # finished is written whole, whatever did not is named, and nothing else is left
+    m = re.search(r"(\d+) rendered, 0 skipped \(already done\), (\d+) failed", err)
+    assert m, err
+    rendered, failed = int(m.group(1)), int(m.group(2))
+    assert failed >= 1 and rendered + failed == 2, err
+    unfinished = [n for n in ("song0", "song1") if f"failed: {inp / (n + '.mid')}: not finished within" in err]
+    assert len(unfinished) == failed, err
+    assert "the batch's time limit (0.001 s)" in err
+    assert sorted(os.listdir(tmp_path / "out")) == sorted(n + ".wav" for n in ("song0", "song1") if n not in unfinished)
 
 
 def test_worker_killed_mid_batch(tmp_path, preset_path, cluster, capsys):
