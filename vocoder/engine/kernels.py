@@ -35,14 +35,20 @@ MAX_BATCH = _kernels.MAX_BATCH
 ENV_VAR = "VOCODER_ISA"
 
 
+# Read once, at import: CPUID traps to the hypervisor in a VM (about 7 us each), so no
+# per-call path may ask the CPU again (issue 15 measured 35-50 us per kernel call).
+_CPU_FLAGS = tuple(_kernels.cpu_flags())
+_AVAILABLE = tuple(LEVELS[i] for i in _kernels.cpu_levels())
+
+
 def cpu_flags() -> list[str]:
-    """CPU features found by CPUID, plus the register states the OS enabled (XGETBV)."""
-    return _kernels.cpu_flags()
+    """CPU features found by CPUID, plus the register states the OS enabled (XGETBV); read at import."""
+    return list(_CPU_FLAGS)
 
 
 def available_levels() -> list[str]:
-    """Levels this CPU and OS can run, lowest first, e.g. ``['ref', 'sse2', 'avx2']``."""
-    return [LEVELS[i] for i in _kernels.cpu_levels()]
+    """Levels this CPU and OS can run, lowest first, e.g. ``['ref', 'sse2', 'avx2']``; read at import."""
+    return list(_AVAILABLE)
 
 
 def _choose_level() -> str:
@@ -76,10 +82,8 @@ def _level_index(level) -> int:
         level = _ACTIVE
     if not isinstance(level, str) or level not in LEVELS:
         raise ValueError(f"unknown kernel level {level!r}; known levels: {', '.join(LEVELS)}")
-    if level not in available_levels():
-        raise ValueError(
-            f"kernel level {level!r} is not available on this CPU; available: {', '.join(available_levels())}"
-        )
+    if level not in _AVAILABLE:
+        raise ValueError(f"kernel level {level!r} is not available on this CPU; available: {', '.join(_AVAILABLE)}")
     return LEVELS.index(level)
 
 
