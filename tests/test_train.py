@@ -34,34 +34,38 @@ def make_items(n=3, seconds=1.5):
     return items
 
 
+# The tiny model's schedule (a few hundred ms a step); tests change what they need.
+TINY = dict(
+    hidden=32,
+    cond_hidden=16,
+    batch=16,
+    win_frames=4,
+    lr=5e-3,
+    lr_final=1e-3,
+    sparsity=0.5,
+    prune_start=0.3,
+    prune_end=0.7,
+    qat_start=0.8,
+    max_steps=100,
+    minutes=1e9,
+    val_windows=16,
+    ckpt_every_s=1e9,
+    threads=1,
+)
+
+
+def fit_tiny(out, items, **overrides):
+    """``trainer.fit`` on ``items`` with the TINY schedule, ``overrides`` on top."""
+    kw = {**TINY, "log": lambda m: None, **overrides}
+    return trainer.fit(None, out, items=items, val_items=items[:1], **kw)
+
+
 def train_tiny(out, **extra):
     """A tiny model trained 100 steps on make_items(): (out, items, state, logs)."""
     torch.manual_seed(0)
     items = make_items()
-    logs = []
-    state = trainer.fit(
-        None,
-        out,
-        hidden=32,
-        cond_hidden=16,
-        batch=16,
-        win_frames=4,
-        lr=5e-3,
-        lr_final=1e-3,
-        sparsity=0.5,
-        prune_start=0.3,
-        prune_end=0.7,
-        qat_start=0.8,
-        max_steps=100,
-        minutes=1e9,
-        items=items,
-        val_items=items[:1],
-        val_windows=16,
-        ckpt_every_s=1e9,
-        log=logs.append,
-        threads=1,
-        **extra,
-    )
+    logs: list = []
+    state = fit_tiny(out, items, log=logs.append, **extra)
     return out, items, state, logs
 
 
@@ -107,28 +111,8 @@ def test_checkpoint_resume(trained, tmp_path):
 
 
 def _tiny_fit(out, items, **kw):
-    return trainer.fit(
-        None,
-        out,
-        hidden=32,
-        cond_hidden=16,
-        batch=8,
-        win_frames=4,
-        lr=5e-3,
-        lr_final=1e-3,
-        sparsity=0.5,
-        prune_start=0.2,
-        prune_end=0.6,
-        qat_start=0.7,
-        max_steps=20,
-        minutes=1e9,
-        items=items,
-        val_items=items[:1],
-        val_windows=8,
-        ckpt_every_s=1e9,
-        log=lambda m: None,
-        threads=1,
-        **kw,
+    return fit_tiny(
+        out, items, batch=8, prune_start=0.2, prune_end=0.6, qat_start=0.7, max_steps=20, val_windows=8, **kw
     )
 
 
